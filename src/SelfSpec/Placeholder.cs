@@ -1,0 +1,1 @@
+namespace SelfSpec; internal static class Placeholder {}
