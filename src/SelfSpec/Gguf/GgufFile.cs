@@ -1,0 +1,326 @@
+using System.IO.MemoryMappedFiles;
+using System.Runtime.CompilerServices;
+using SelfSpec.Quantization;
+
+namespace SelfSpec.Gguf;
+
+/// <summary>
+/// A GGUF file (versions 2 and 3), memory-mapped read-only. Metadata and tensor infos are parsed and
+/// validated at open; tensor data is served in place from the mapping (never copied).
+/// Every count, length, rank, offset and size is checked against limits and the file length first:
+/// a bad file raises <see cref="GgufFormatException"/> naming the problem.
+/// </summary>
+public sealed unsafe class GgufFile : IDisposable
+{
+    private const uint Magic = 0x46554747; // "GGUF" little-endian
+    private const int DefaultAlignment = 32;
+
+    private readonly MemoryMappedFile? _mapping;
+    private readonly MemoryMappedViewAccessor? _view;
+    private byte* _data;
+    private readonly Dictionary<string, GgufTensorInfo> _tensorsByName;
+
+    public string Path { get; }
+    public uint Version { get; }
+    public long FileSize { get; }
+    public int Alignment { get; }
+    /// <summary>Offset of the tensor data section from the start of the file.</summary>
+    public long DataOffset { get; }
+    public IReadOnlyDictionary<string, object> Metadata { get; }
+    /// <summary>Metadata keys in file order.</summary>
+    public IReadOnlyList<string> MetadataKeys { get; }
+    public IReadOnlyList<GgufTensorInfo> Tensors { get; }
+
+    private GgufFile(string path, MemoryMappedFile mapping, MemoryMappedViewAccessor view, byte* data, long size)
+    {
+        Path = path;
+        _mapping = mapping;
+        _view = view;
+        _data = data;
+        FileSize = size;
+
+        var reader = new GgufReader(data, size);
+        uint magic = reader.U32("magic");
+        if (magic != Magic)
+            throw new GgufFormatException($"not a GGUF file: magic is 0x{magic:X8}, expected 0x{Magic:X8} (\"GGUF\")");
+        Version = reader.U32("version");
+        if (Version is not (2 or 3))
+            throw new GgufFormatException($"unsupported GGUF version {Version} (supported: 2, 3)");
+
+        // Minimum on-disk sizes: a tensor info is at least name length (8) + rank (4) + type (4) + offset (8);
+        // a key-value pair is at least key length (8) + value type (4) + 1 byte of value.
+        long tensorCount = reader.Count("tensor count", GgufLimits.MaxTensors, 24);
+        long kvCount = reader.Count("metadata key-value count", GgufLimits.MaxKeyValues, 13);
+
+        var metadata = new Dictionary<string, object>(StringComparer.Ordinal);
+        var keys = new List<string>((int)kvCount);
+        for (long i = 0; i < kvCount; i++)
+        {
+            string key = reader.String($"key of metadata entry {i}");
+            var type = (GgufValueType)reader.U32($"value type of '{key}'");
+            object value = ReadValue(ref reader, type, key, depth: 0);
+            if (!metadata.TryAdd(key, value))
+                throw new GgufFormatException($"GGUF metadata key '{key}' appears twice");
+            keys.Add(key);
+        }
+        Metadata = metadata;
+        MetadataKeys = keys;
+
+        Alignment = DefaultAlignment;
+        if (metadata.TryGetValue("general.alignment", out object? alignObj))
+        {
+            long align = alignObj switch
+            {
+                uint u => u, int s => s, ulong ul => (long)Math.Min(ul, int.MaxValue), long l => l, ushort us => us, byte b => b,
+                _ => throw new GgufFormatException($"GGUF general.alignment has type {alignObj.GetType().Name}, expected an integer"),
+            };
+            if (align <= 0 || align > GgufLimits.MaxAlignment || (align & (align - 1)) != 0)
+                throw new GgufFormatException($"GGUF general.alignment {align} is not a power of two up to {GgufLimits.MaxAlignment}");
+            Alignment = (int)align;
+        }
+
+        var infos = new (string Name, long[] Dims, GgmlType Type, ulong Offset)[tensorCount];
+        for (long i = 0; i < tensorCount; i++)
+        {
+            string name = reader.String($"name of tensor {i}");
+            uint rank = reader.U32($"rank of tensor '{name}'");
+            if (rank == 0 || rank > GgufLimits.MaxDimensions)
+                throw new GgufFormatException($"GGUF tensor '{name}' has rank {rank}, expected 1..{GgufLimits.MaxDimensions}");
+            var dims = new long[rank];
+            long elements = 1;
+            for (int d = 0; d < rank; d++)
+            {
+                ulong dim = reader.U64($"dimension {d} of tensor '{name}'");
+                if (dim == 0 || dim > (ulong)GgufLimits.MaxTensorElements)
+                    throw new GgufFormatException($"GGUF tensor '{name}' has dimension {d} of size {dim}");
+                dims[d] = (long)dim;
+                if (elements > GgufLimits.MaxTensorElements / dims[d])
+                    throw new GgufFormatException($"GGUF tensor '{name}' has more than {GgufLimits.MaxTensorElements} elements");
+                elements *= dims[d];
+            }
+            uint rawType = reader.U32($"type of tensor '{name}'");
+            ulong offset = reader.U64($"offset of tensor '{name}'");
+            infos[i] = (name, dims, (GgmlType)rawType, offset);
+        }
+
+        long headerEnd = reader.Position;
+        DataOffset = AlignUp(headerEnd, Alignment);
+        if (DataOffset > size && tensorCount > 0)
+            throw new GgufFormatException($"GGUF file truncated: tensor data would start at {DataOffset}, file has {size} bytes");
+
+        var tensors = new List<GgufTensorInfo>((int)tensorCount);
+        _tensorsByName = new Dictionary<string, GgufTensorInfo>(StringComparer.Ordinal);
+        foreach (var (name, dims, type, offset) in infos)
+        {
+            if (!GgmlTypeSizes.TryGetBlock(type, out int blockSize, out int blockBytes))
+                throw new GgufFormatException($"GGUF tensor '{name}' has unknown tensor type {(uint)type}");
+            if (dims[0] % blockSize != 0)
+                throw new GgufFormatException($"GGUF tensor '{name}' row length {dims[0]} is not a multiple of the {type} block size {blockSize}");
+            if (offset % (ulong)Alignment != 0)
+                throw new GgufFormatException($"GGUF tensor '{name}' offset {offset} is not aligned to {Alignment}");
+            long elements = 1;
+            foreach (long d in dims) elements *= d;
+            long byteSize = elements / blockSize * blockBytes;
+            long available = size - DataOffset;
+            if (offset > (ulong)available || byteSize > available - (long)offset)
+                throw new GgufFormatException($"GGUF tensor '{name}' ({byteSize} bytes at data offset {offset}) extends past the end of the file ({available} data bytes)");
+            var info = new GgufTensorInfo(name, dims, type, (long)offset, byteSize);
+            if (!_tensorsByName.TryAdd(name, info))
+                throw new GgufFormatException($"GGUF tensor '{name}' appears twice");
+            tensors.Add(info);
+        }
+        Tensors = tensors;
+    }
+
+    /// <summary>Opens and validates a GGUF file. Throws <see cref="GgufFormatException"/> on a bad file,
+    /// <see cref="FileNotFoundException"/> when it does not exist.</summary>
+    public static GgufFile Open(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        var fileInfo = new FileInfo(path);
+        if (!fileInfo.Exists)
+            throw new FileNotFoundException($"model file not found: {path}", path);
+        long size = fileInfo.Length;
+        if (size < 24)
+            throw new GgufFormatException($"not a GGUF file: {path} has only {size} bytes");
+
+        MemoryMappedFile? mapping = null;
+        MemoryMappedViewAccessor? view = null;
+        byte* data = null;
+        try
+        {
+            mapping = MemoryMappedFile.CreateFromFile(path, FileMode.Open, mapName: null, 0, MemoryMappedFileAccess.Read);
+            view = mapping.CreateViewAccessor(0, size, MemoryMappedFileAccess.Read);
+            view.SafeMemoryMappedViewHandle.AcquirePointer(ref data);
+            data += view.PointerOffset;
+            return new GgufFile(path, mapping, view, data, size);
+        }
+        catch
+        {
+            if (data != null) view!.SafeMemoryMappedViewHandle.ReleasePointer();
+            view?.Dispose();
+            mapping?.Dispose();
+            throw;
+        }
+    }
+
+    private static object ReadValue(ref GgufReader reader, GgufValueType type, string key, int depth)
+    {
+        switch (type)
+        {
+            case GgufValueType.UInt8: return reader.U8(key);
+            case GgufValueType.Int8: return (sbyte)reader.U8(key);
+            case GgufValueType.UInt16: return reader.U16(key);
+            case GgufValueType.Int16: return (short)reader.U16(key);
+            case GgufValueType.UInt32: return reader.U32(key);
+            case GgufValueType.Int32: return (int)reader.U32(key);
+            case GgufValueType.Float32: return reader.F32(key);
+            case GgufValueType.Bool:
+                byte b = reader.U8(key);
+                if (b > 1) throw new GgufFormatException($"GGUF bool '{key}' has value {b}");
+                return b != 0;
+            case GgufValueType.String: return reader.String($"string value of '{key}'");
+            case GgufValueType.UInt64: return reader.U64(key);
+            case GgufValueType.Int64: return (long)reader.U64(key);
+            case GgufValueType.Float64: return reader.F64(key);
+            case GgufValueType.Array:
+                if (depth >= GgufLimits.MaxArrayNesting)
+                    throw new GgufFormatException($"GGUF array '{key}' is nested deeper than {GgufLimits.MaxArrayNesting}");
+                return ReadArray(ref reader, key, depth + 1);
+            default:
+                throw new GgufFormatException($"GGUF metadata '{key}' has unknown value type {(uint)type}");
+        }
+    }
+
+    private static GgufArray ReadArray(ref GgufReader reader, string key, int depth)
+    {
+        var elementType = (GgufValueType)reader.U32($"element type of array '{key}'");
+        long minBytes = elementType switch
+        {
+            GgufValueType.UInt8 or GgufValueType.Int8 or GgufValueType.Bool => 1,
+            GgufValueType.UInt16 or GgufValueType.Int16 => 2,
+            GgufValueType.UInt32 or GgufValueType.Int32 or GgufValueType.Float32 => 4,
+            GgufValueType.UInt64 or GgufValueType.Int64 or GgufValueType.Float64 or GgufValueType.String => 8,
+            GgufValueType.Array => 12,
+            _ => throw new GgufFormatException($"GGUF array '{key}' has unknown element type {(uint)elementType}"),
+        };
+        int n = (int)reader.Count($"element count of array '{key}'", GgufLimits.MaxArrayElements, minBytes);
+        Array values = elementType switch
+        {
+            GgufValueType.UInt8 => Fill(ref reader, n, key, static (ref GgufReader r, string k) => r.U8(k)),
+            GgufValueType.Int8 => Fill(ref reader, n, key, static (ref GgufReader r, string k) => (sbyte)r.U8(k)),
+            GgufValueType.UInt16 => Fill(ref reader, n, key, static (ref GgufReader r, string k) => r.U16(k)),
+            GgufValueType.Int16 => Fill(ref reader, n, key, static (ref GgufReader r, string k) => (short)r.U16(k)),
+            GgufValueType.UInt32 => Fill(ref reader, n, key, static (ref GgufReader r, string k) => r.U32(k)),
+            GgufValueType.Int32 => Fill(ref reader, n, key, static (ref GgufReader r, string k) => (int)r.U32(k)),
+            GgufValueType.Float32 => Fill(ref reader, n, key, static (ref GgufReader r, string k) => r.F32(k)),
+            GgufValueType.UInt64 => Fill(ref reader, n, key, static (ref GgufReader r, string k) => r.U64(k)),
+            GgufValueType.Int64 => Fill(ref reader, n, key, static (ref GgufReader r, string k) => (long)r.U64(k)),
+            GgufValueType.Float64 => Fill(ref reader, n, key, static (ref GgufReader r, string k) => r.F64(k)),
+            GgufValueType.Bool => Fill(ref reader, n, key, static (ref GgufReader r, string k) => (bool)ReadValue(ref r, GgufValueType.Bool, k, 0)),
+            GgufValueType.String => Fill(ref reader, n, key, static (ref GgufReader r, string k) => r.String($"element of '{k}'")),
+            _ => ReadNested(ref reader, n, key, depth),
+        };
+        return new GgufArray(elementType, values);
+    }
+
+    private static GgufArray[] ReadNested(ref GgufReader reader, int n, string key, int depth)
+    {
+        var result = new GgufArray[n];
+        for (int i = 0; i < n; i++)
+        {
+            if (depth >= GgufLimits.MaxArrayNesting)
+                throw new GgufFormatException($"GGUF array '{key}' is nested deeper than {GgufLimits.MaxArrayNesting}");
+            result[i] = ReadArray(ref reader, key, depth + 1);
+        }
+        return result;
+    }
+
+    private delegate T ElementReader<T>(ref GgufReader reader, string key);
+
+    private static T[] Fill<T>(ref GgufReader reader, int n, string key, ElementReader<T> read)
+    {
+        var result = new T[n];
+        for (int i = 0; i < n; i++) result[i] = read(ref reader, key);
+        return result;
+    }
+
+    private static long AlignUp(long value, int alignment) => (value + alignment - 1) / alignment * alignment;
+
+    public bool TryGetTensor(string name, out GgufTensorInfo info) => _tensorsByName.TryGetValue(name, out info!);
+
+    public GgufTensorInfo GetTensor(string name) =>
+        _tensorsByName.TryGetValue(name, out var info) ? info : throw new UnsupportedModelException($"model has no tensor '{name}'");
+
+    /// <summary>Pointer to a tensor's bytes inside the mapping; valid while this file is open.</summary>
+    public byte* TensorData(GgufTensorInfo tensor)
+    {
+        ObjectDisposedException.ThrowIf(_data == null, this);
+        return _data + DataOffset + tensor.Offset;
+    }
+
+    /// <summary>A tensor's bytes as a span (tensors under 2 GiB).</summary>
+    public ReadOnlySpan<byte> TensorBytes(GgufTensorInfo tensor)
+    {
+        if (tensor.ByteSize > int.MaxValue)
+            throw new UnsupportedModelException($"tensor '{tensor.Name}' is larger than 2 GiB");
+        return new ReadOnlySpan<byte>(TensorData(tensor), (int)tensor.ByteSize);
+    }
+
+    // ---- typed metadata access ----
+
+    public bool Has(string key) => Metadata.ContainsKey(key);
+
+    public string GetString(string key) => Get<string>(key);
+
+    public string? GetStringOrNull(string key) =>
+        Metadata.TryGetValue(key, out object? v) ? v as string ?? throw TypeError(key, v, "string") : null;
+
+    public long GetInteger(string key) =>
+        Metadata.TryGetValue(key, out object? v) ? ToInteger(key, v) : throw new UnsupportedModelException($"model metadata lacks '{key}'");
+
+    public long? GetIntegerOrNull(string key) => Metadata.TryGetValue(key, out object? v) ? ToInteger(key, v) : null;
+
+    public float? GetFloatOrNull(string key) => Metadata.TryGetValue(key, out object? v)
+        ? v switch
+        {
+            float f => f, double d => (float)d,
+            _ when IsInteger(v) => ToInteger(key, v),
+            _ => throw TypeError(key, v, "float"),
+        }
+        : null;
+
+    public bool? GetBoolOrNull(string key) =>
+        Metadata.TryGetValue(key, out object? v) ? v as bool? ?? throw TypeError(key, v, "bool") : null;
+
+    public GgufArray? GetArrayOrNull(string key) =>
+        Metadata.TryGetValue(key, out object? v) ? v as GgufArray ?? throw TypeError(key, v, "array") : null;
+
+    private T Get<T>(string key) where T : class =>
+        Metadata.TryGetValue(key, out object? v)
+            ? v as T ?? throw TypeError(key, v, typeof(T).Name)
+            : throw new UnsupportedModelException($"model metadata lacks '{key}'");
+
+    private static bool IsInteger(object v) => v is byte or sbyte or ushort or short or uint or int or ulong or long;
+
+    private static long ToInteger(string key, object v) => v switch
+    {
+        byte b => b, sbyte sb => sb, ushort us => us, short s => s, uint u => u, int i => i, long l => l,
+        ulong ul when ul <= long.MaxValue => (long)ul,
+        _ => throw TypeError(key, v, "integer"),
+    };
+
+    private static GgufFormatException TypeError(string key, object v, string expected) =>
+        new($"GGUF metadata '{key}' is {(v is GgufArray a ? $"an array of {a.ElementType}" : v.GetType().Name)}, expected {expected}");
+
+    public void Dispose()
+    {
+        if (_data != null)
+        {
+            _view!.SafeMemoryMappedViewHandle.ReleasePointer();
+            _data = null;
+        }
+        _view?.Dispose();
+        _mapping?.Dispose();
+    }
+}

@@ -1,1 +1,0 @@
-namespace SelfSpec; internal static class Placeholder {}
