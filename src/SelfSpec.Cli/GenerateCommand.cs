@@ -1,0 +1,126 @@
+using System.CommandLine;
+using System.Text;
+using System.Text.Json;
+using SelfSpec.Decoding;
+using SelfSpec.Sampling;
+using SelfSpec.Tokenization;
+
+namespace SelfSpec.Cli;
+
+/// <summary><c>selfspec generate</c>: one prompt in, its continuation out (streamed, or one JSON object with --json).</summary>
+internal static class GenerateCommand
+{
+    public static Command Create()
+    {
+        var model = CommonOptions.Model();
+        var threads = CommonOptions.Threads();
+        var prompt = new Option<string?>("--prompt", "-p") { Description = "prompt text (raw: special tokens such as <|im_start|> are parsed)" };
+        var promptFile = new Option<string?>("--prompt-file") { Description = "read the prompt from a file" };
+        var chat = new Option<bool>("--chat") { Description = "wrap the prompt as a user message in the model's chat template" };
+        var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "tokens to generate at most", DefaultValueFactory = _ => 256 };
+        var method = new Option<string>("--method") { Description = "decoding method: ar (only ar is available in this build)", DefaultValueFactory = _ => "ar" };
+        method.AcceptOnlyFromAmong(MethodNames.All);
+        var temperature = new Option<float>("--temperature") { Description = "0 = greedy", DefaultValueFactory = _ => 0f };
+        var topK = new Option<int>("--top-k") { Description = "0 = off", DefaultValueFactory = _ => 0 };
+        var topP = new Option<float>("--top-p") { Description = "1 = off", DefaultValueFactory = _ => 1f };
+        var minP = new Option<float>("--min-p") { Description = "0 = off", DefaultValueFactory = _ => 0f };
+        var repeatPenalty = new Option<float>("--repeat-penalty") { Description = "1 = off", DefaultValueFactory = _ => 1f };
+        var seed = new Option<ulong>("--seed") { Description = "random seed for sampling", DefaultValueFactory = _ => 0x5EEDUL };
+        var json = new Option<bool>("--json") { Description = "print one JSON object: text, prompt_tokens, output_tokens, stats" };
+
+        var cmd = new Command("generate", "generate a continuation of a prompt")
+        {
+            model, prompt, promptFile, chat, maxTokens, method, temperature, topK, topP, minP, repeatPenalty, seed, threads, json,
+        };
+        cmd.SetAction(r => ExitCodes.Guard(() =>
+        {
+            string text = (r.GetValue(prompt), r.GetValue(promptFile)) switch
+            {
+                (string p, null) => p,
+                (null, string f) => File.ReadAllText(f),
+                (null, null) => throw new InvalidRequestException("give a prompt with --prompt TEXT or --prompt-file FILE"),
+                _ => throw new InvalidRequestException("give either --prompt or --prompt-file, not both"),
+            };
+            var options = new GenerationOptions
+            {
+                MaxTokens = r.GetValue(maxTokens),
+                Method = MethodNames.Parse(r.GetValue(method)!),
+                Sampling = new SamplingOptions
+                {
+                    Temperature = r.GetValue(temperature),
+                    TopK = r.GetValue(topK),
+                    TopP = r.GetValue(topP),
+                    MinP = r.GetValue(minP),
+                    RepetitionPenalty = r.GetValue(repeatPenalty),
+                    Seed = r.GetValue(seed),
+                },
+            };
+            options.Validate();
+            string path = ModelLocator.Resolve(r.GetValue(model));
+            using var lm = LanguageModel.Load(path, r.GetValue(threads));
+            int[] tokens = r.GetValue(chat) ? lm.TokenizeChat([new ChatMessage("user", text)]) : lm.Tokenize(text);
+            return r.GetValue(json) ? RunJson(lm, tokens, options) : RunStreaming(lm, tokens, options);
+        }));
+        return cmd;
+    }
+
+    private static int RunStreaming(LanguageModel lm, int[] prompt, GenerationOptions options)
+    {
+        var detok = new StreamingDetokenizer(lm.Tokenizer);
+        using var stdout = new StreamWriter(Console.OpenStandardOutput(), new UTF8Encoding(false)) { AutoFlush = true };
+        var result = lm.Generate(prompt, options, t =>
+        {
+            stdout.Write(detok.Push(t));
+            return true;
+        });
+        stdout.Write(detok.Flush());
+        stdout.WriteLine();
+        var s = result.Stats;
+        Console.Error.WriteLine($"[{MethodNames.Name(s.Method)}] prompt {s.PromptTokens} tokens at {s.PrefillTokensPerSecond:F1} tokens/s; " +
+            $"generated {s.GeneratedTokens} tokens at {s.DecodeTokensPerSecond:F1} tokens/s ({result.FinishReason})");
+        return ExitCodes.Ok;
+    }
+
+    private static int RunJson(LanguageModel lm, int[] prompt, GenerationOptions options)
+    {
+        var result = lm.Generate(prompt, options);
+        var s = result.Stats;
+        using var stdout = Console.OpenStandardOutput();
+        using (var w = new Utf8JsonWriter(stdout, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteString("text", lm.Tokenizer.Decode(result.OutputTokens));
+            w.WriteStartArray("prompt_tokens");
+            foreach (int t in result.PromptTokens) w.WriteNumberValue(t);
+            w.WriteEndArray();
+            w.WriteStartArray("output_tokens");
+            foreach (int t in result.OutputTokens) w.WriteNumberValue(t);
+            w.WriteEndArray();
+            w.WriteString("finish_reason", result.FinishReason switch
+            {
+                FinishReason.EndOfGeneration => "stop",
+                FinishReason.Length => "length",
+                FinishReason.ContextFull => "context_full",
+                _ => "cancelled",
+            });
+            w.WriteStartObject("stats");
+            w.WriteString("method", MethodNames.Name(s.Method));
+            w.WriteNumber("prompt_tokens", s.PromptTokens);
+            w.WriteNumber("generated_tokens", s.GeneratedTokens);
+            w.WriteNumber("prefill_tokens_per_s", Math.Round(s.PrefillTokensPerSecond, 2));
+            w.WriteNumber("decode_tokens_per_s", Math.Round(s.DecodeTokensPerSecond, 2));
+            w.WriteNumber("rounds", s.Rounds);
+            w.WriteNumber("drafted", s.Drafted);
+            w.WriteNumber("accepted", s.Accepted);
+            w.WriteNumber("mean_accepted_length", Math.Round(s.MeanAcceptedLength, 4));
+            w.WriteNumber("acceptance_rate", Math.Round(s.AcceptanceRate, 4));
+            w.WriteStartObject("exit_layer_histogram");
+            foreach (var (layer, count) in s.ExitLayerHistogram) w.WriteNumber(layer.ToString(System.Globalization.CultureInfo.InvariantCulture), count);
+            w.WriteEndObject();
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+        stdout.WriteByte((byte)'\n');
+        return ExitCodes.Ok;
+    }
+}

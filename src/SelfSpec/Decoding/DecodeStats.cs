@@ -1,0 +1,25 @@
+namespace SelfSpec.Decoding;
+
+/// <summary>Statistics of one generation (DESIGN 4, "Statistics").</summary>
+public sealed class DecodeStats
+{
+    public DecodingMethod Method { get; init; }
+    public int PromptTokens { get; set; }
+    public int GeneratedTokens { get; set; }
+    public double PrefillSeconds { get; set; }
+    public double DecodeSeconds { get; set; }
+    /// <summary>Verification passes (for autoregressive decoding: one per generated token after the first).</summary>
+    public int Rounds { get; set; }
+    public int Drafted { get; set; }
+    public int Accepted { get; set; }
+    /// <summary>Layer-rows computed during decoding (a row through one layer counts one).</summary>
+    public long LayerRows { get; set; }
+    public SortedDictionary<int, int> ExitLayerHistogram { get; } = [];
+
+    public double PrefillTokensPerSecond => PrefillSeconds > 0 ? PromptTokens / PrefillSeconds : 0;
+    /// <summary>Tokens produced by the decode loop per second (the first token comes from prefill and is excluded).</summary>
+    public double DecodeTokensPerSecond => DecodeSeconds > 0 ? Math.Max(0, GeneratedTokens - 1) / DecodeSeconds : 0;
+    /// <summary>Tokens committed per verification pass.</summary>
+    public double MeanAcceptedLength => Rounds > 0 ? (double)Math.Max(0, GeneratedTokens - 1) / Rounds : 0;
+    public double AcceptanceRate => Drafted > 0 ? (double)Accepted / Drafted : 0;
+}

@@ -1,0 +1,22 @@
+using SelfSpec.Sampling;
+
+namespace SelfSpec.Decoding;
+
+/// <summary>What to generate and how.</summary>
+public sealed record GenerationOptions
+{
+    public int MaxTokens { get; init; } = 256;
+    public SamplingOptions Sampling { get; init; } = SamplingOptions.Greedy;
+    public DecodingMethod Method { get; init; } = DecodingMethod.Autoregressive;
+    /// <summary>Stop at the model's end-of-generation tokens (EOS, EOT, ...). The stop token is not returned.</summary>
+    public bool StopAtEndOfGeneration { get; init; } = true;
+
+    public void Validate()
+    {
+        if (MaxTokens < 0) throw new InvalidRequestException($"max tokens {MaxTokens} must not be negative");
+        Sampling.Validate();
+    }
+}
+
+/// <summary>The outcome of one generation.</summary>
+public sealed record GenerationResult(int[] PromptTokens, int[] OutputTokens, FinishReason FinishReason, DecodeStats Stats);

@@ -1,0 +1,21 @@
+using System.Numerics.Tensors;
+
+namespace SelfSpec.Kernels;
+
+/// <summary>SwiGLU: dst = silu(gate) * up, silu(x) = x * sigmoid(x). Element-wise, vectorized.</summary>
+internal static class SwiGlu
+{
+    public static void Apply(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> dst)
+    {
+        if (up.Length != gate.Length || dst.Length != gate.Length) throw new ArgumentException("length mismatch");
+        TensorPrimitives.Sigmoid(gate, dst);
+        TensorPrimitives.Multiply(dst, gate, dst);
+        TensorPrimitives.Multiply(dst, up, dst);
+    }
+
+    /// <summary>Plain reference of <see cref="Apply"/>.</summary>
+    public static void Reference(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> dst)
+    {
+        for (int i = 0; i < gate.Length; i++) dst[i] = gate[i] / (1f + MathF.Exp(-gate[i])) * up[i];
+    }
+}

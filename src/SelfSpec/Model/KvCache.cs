@@ -1,0 +1,49 @@
+namespace SelfSpec.Model;
+
+/// <summary>
+/// Keys and values of every computed position, per layer: (capacity x kvDim) each. Values are stored
+/// rounded to half precision, as llama.cpp's default F16 cache stores them, but kept as float so attention
+/// reads them without conversion. Rollback is a length change (<see cref="Truncate"/>); entries past
+/// <see cref="Length"/> are scratch that the next forward pass overwrites.
+/// </summary>
+public sealed class KvCache
+{
+    internal readonly float[][] Keys;
+    internal readonly float[][] Values;
+
+    public int Capacity { get; }
+    public int KvDim { get; }
+    /// <summary>Number of leading positions whose keys and values are exact at every layer.</summary>
+    public int Length { get; private set; }
+
+    public KvCache(ModelConfig config, int capacity)
+    {
+        if (capacity < 1 || capacity > config.ContextLength)
+            throw new InvalidRequestException($"context size {capacity} must be between 1 and the model's {config.ContextLength}");
+        Capacity = capacity;
+        KvDim = config.KvDim;
+        Keys = new float[config.LayerCount][];
+        Values = new float[config.LayerCount][];
+        for (int l = 0; l < config.LayerCount; l++)
+        {
+            Keys[l] = new float[(long)capacity * KvDim];
+            Values[l] = new float[(long)capacity * KvDim];
+        }
+    }
+
+    /// <summary>Marks positions [0, length) as committed.</summary>
+    public void Commit(int length)
+    {
+        if (length < 0 || length > Capacity) throw new ArgumentOutOfRangeException(nameof(length));
+        Length = length;
+    }
+
+    /// <summary>Rolls back to the first <paramref name="length"/> positions.</summary>
+    public void Truncate(int length)
+    {
+        if (length < 0 || length > Length) throw new ArgumentOutOfRangeException(nameof(length));
+        Length = length;
+    }
+
+    public long ByteSize => 2L * Keys.Length * Capacity * KvDim * sizeof(float);
+}

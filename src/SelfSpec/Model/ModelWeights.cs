@@ -1,0 +1,71 @@
+using SelfSpec.Gguf;
+using SelfSpec.Quantization;
+
+namespace SelfSpec.Model;
+
+/// <summary>
+/// All tensors of a model, bound to the memory-mapped file (matrices in place; only the small norm and
+/// bias vectors are copied out, as float). Immutable: decoding state lives in <see cref="KvCache"/>.
+/// </summary>
+internal sealed class ModelWeights
+{
+    public required ModelConfig Config { get; init; }
+    public required WeightMatrix TokenEmbedding { get; init; }   // (vocab rows of embd)
+    public required LayerWeights[] Layers { get; init; }
+    public required float[] OutputNorm { get; init; }            // (embd)
+    /// <summary>The output head: its own tensor, or the token embedding when tied.</summary>
+    public required WeightMatrix Output { get; init; }           // (embd -> vocab)
+    public bool OutputTied { get; init; }
+
+    public static ModelWeights Load(GgufFile file, ModelConfig config)
+    {
+        int embd = config.EmbeddingDim, ff = config.FeedForwardDim;
+        bool hasBias = config.Architecture == "qwen2";
+        var layers = new LayerWeights[config.LayerCount];
+        for (int i = 0; i < layers.Length; i++)
+        {
+            string p = $"blk.{i}.";
+            layers[i] = new LayerWeights
+            {
+                AttentionNorm = Vector(file, p + "attn_norm.weight", embd),
+                Query = WeightMatrix.FromTensor(file, p + "attn_q.weight", embd, config.QueryDim),
+                Key = WeightMatrix.FromTensor(file, p + "attn_k.weight", embd, config.KvDim),
+                Value = WeightMatrix.FromTensor(file, p + "attn_v.weight", embd, config.KvDim),
+                Output = WeightMatrix.FromTensor(file, p + "attn_output.weight", config.QueryDim, embd),
+                QueryBias = hasBias ? OptionalVector(file, p + "attn_q.bias", config.QueryDim) : null,
+                KeyBias = hasBias ? OptionalVector(file, p + "attn_k.bias", config.KvDim) : null,
+                ValueBias = hasBias ? OptionalVector(file, p + "attn_v.bias", config.KvDim) : null,
+                FeedForwardNorm = Vector(file, p + "ffn_norm.weight", embd),
+                Gate = WeightMatrix.FromTensor(file, p + "ffn_gate.weight", embd, ff),
+                Up = WeightMatrix.FromTensor(file, p + "ffn_up.weight", embd, ff),
+                Down = WeightMatrix.FromTensor(file, p + "ffn_down.weight", ff, embd),
+            };
+        }
+        var embedding = WeightMatrix.FromTensor(file, "token_embd.weight", embd, config.VocabSize);
+        bool tied = !file.TryGetTensor("output.weight", out _);
+        return new ModelWeights
+        {
+            Config = config,
+            TokenEmbedding = embedding,
+            Layers = layers,
+            OutputNorm = Vector(file, "output_norm.weight", embd),
+            Output = tied ? embedding : WeightMatrix.FromTensor(file, "output.weight", embd, config.VocabSize),
+            OutputTied = tied,
+        };
+    }
+
+    private static float[]? OptionalVector(GgufFile file, string name, int length) =>
+        file.TryGetTensor(name, out _) ? Vector(file, name, length) : null;
+
+    private static float[] Vector(GgufFile file, string name, int length)
+    {
+        var t = file.GetTensor(name);
+        if (t.ElementCount != length)
+            throw new UnsupportedModelException($"tensor '{name}' has {t.ElementCount} elements, expected {length}");
+        if (!GgmlTypeInfo.IsSupportedWeight(t.Type))
+            throw new UnsupportedModelException($"tensor '{name}' has unsupported type {t.Type}");
+        var result = new float[length];
+        Dequantize.Row(t.Type, file.TensorBytes(t), result);
+        return result;
+    }
+}

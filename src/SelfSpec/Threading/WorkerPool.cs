@@ -1,0 +1,117 @@
+namespace SelfSpec.Threading;
+
+/// <summary>A unit of parallel work: each worker of the pool does its share.</summary>
+internal interface IParallelWork
+{
+    void Execute(int worker, int workers);
+}
+
+/// <summary>
+/// Persistent worker threads for the kernels. The calling thread is worker 0 and takes part; the others
+/// spin briefly on a generation counter (a decode step issues hundreds of small jobs, too short to pay for
+/// a kernel wait each time), then fall back to blocking so an idle engine costs no CPU.
+/// Work items are preallocated objects, so a dispatch allocates nothing.
+/// </summary>
+internal sealed class WorkerPool : IDisposable
+{
+    private const int SpinIterations = 20_000;
+
+    private readonly Thread[] _threads;
+    private readonly SemaphoreSlim[] _wake;
+    private readonly int[] _sleeping;
+    private IParallelWork? _work;
+    private long _generation;
+    private int _pending;
+    private volatile bool _disposed;
+
+    public int ThreadCount { get; }
+
+    public WorkerPool(int threads)
+    {
+        if (threads < 1) throw new ArgumentOutOfRangeException(nameof(threads), "thread count must be at least 1");
+        ThreadCount = threads;
+        _threads = new Thread[threads - 1];
+        _wake = new SemaphoreSlim[threads - 1];
+        _sleeping = new int[threads - 1];
+        for (int i = 0; i < _threads.Length; i++)
+        {
+            _wake[i] = new SemaphoreSlim(0);
+            int index = i + 1;
+            _threads[i] = new Thread(() => WorkerLoop(index)) { IsBackground = true, Name = $"selfspec-worker-{index}" };
+            _threads[i].Start();
+        }
+    }
+
+    /// <summary>Runs <paramref name="work"/> on every thread (the caller included) and waits for all.</summary>
+    public void Run(IParallelWork work)
+    {
+        if (ThreadCount == 1)
+        {
+            work.Execute(0, 1);
+            return;
+        }
+        _work = work;
+        Volatile.Write(ref _pending, ThreadCount - 1);
+        Interlocked.Increment(ref _generation);
+        for (int i = 0; i < _sleeping.Length; i++)
+        {
+            if (Interlocked.Exchange(ref _sleeping[i], 0) == 1) _wake[i].Release();
+        }
+        work.Execute(0, ThreadCount);
+        var spin = new SpinWait();
+        while (Volatile.Read(ref _pending) != 0) spin.SpinOnce(sleep1Threshold: -1);
+        _work = null;
+    }
+
+    private void WorkerLoop(int index)
+    {
+        long seen = 0;
+        while (true)
+        {
+            long generation;
+            int spins = 0;
+            while ((generation = Volatile.Read(ref _generation)) == seen)
+            {
+                if (_disposed) return;
+                if (++spins < SpinIterations)
+                {
+                    Thread.SpinWait(8);
+                    continue;
+                }
+                // Announce sleep (a full fence), then re-check, so a dispatch between the check and the flag is not missed.
+                Interlocked.Exchange(ref _sleeping[index - 1], 1);
+                if (Volatile.Read(ref _generation) != seen || _disposed)
+                {
+                    if (Interlocked.Exchange(ref _sleeping[index - 1], 0) == 0) _wake[index - 1].Wait();
+                    continue;
+                }
+                _wake[index - 1].Wait();
+                spins = 0;
+            }
+            seen = generation;
+            _work!.Execute(index, ThreadCount);
+            Interlocked.Decrement(ref _pending);
+        }
+    }
+
+    /// <summary>The [start, end) share of <paramref name="count"/> items for one worker, in fixed contiguous chunks.</summary>
+    public static (int Start, int End) Split(int count, int worker, int workers, int granularity = 1)
+    {
+        int units = (count + granularity - 1) / granularity;
+        int start = (int)((long)units * worker / workers) * granularity;
+        int end = (int)((long)units * (worker + 1) / workers) * granularity;
+        return (Math.Min(start, count), Math.Min(end, count));
+    }
+
+    public void Dispose()
+    {
+        _disposed = true;
+        for (int i = 0; i < _wake.Length; i++)
+        {
+            Interlocked.Exchange(ref _sleeping[i], 0);
+            _wake[i].Release();
+        }
+        foreach (var t in _threads) t.Join();
+        foreach (var s in _wake) s.Dispose();
+    }
+}
