@@ -24,22 +24,30 @@ internal static class VecDot
         _ => throw new NotSupportedException($"Dot products with {GgmlTypeInfo.Name(weight)} weights are not supported."),
     };
 
-    public static float Dot(GgmlType weightType, ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> activationRow, int n)
+    public static unsafe float Dot(GgmlType weightType, ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> activationRow, int n)
     {
         Check(weightType, weightRow, activationRow, n);
-        return weightType switch
+        fixed (byte* pw = weightRow)
+        fixed (byte* pa = activationRow)
         {
-            GgmlType.Q4_0 => VecDotLegacy.Q4_0(weightRow, activationRow, n),
-            GgmlType.Q4_1 => VecDotLegacy.Q4_1(weightRow, activationRow, n),
-            GgmlType.Q8_0 => VecDotLegacy.Q8_0(weightRow, activationRow, n),
-            GgmlType.Q4_K => VecDotKQuants.Q4_K(weightRow, activationRow, n),
-            GgmlType.Q5_K => VecDotKQuants.Q5_K(weightRow, activationRow, n),
-            GgmlType.Q6_K => VecDotKQuants.Q6_K(weightRow, activationRow, n),
-            GgmlType.F32 => VecDotFloat.F32(weightRow, activationRow, n),
-            GgmlType.F16 => VecDotFloat.F16(weightRow, activationRow, n),
-            _ => VecDotFloat.BF16(weightRow, activationRow, n),
-        };
+            return Kernel(weightType)(pw, pa, n);
+        }
     }
+
+    /// <summary>The fast kernel for a weight type, resolved once so MatMul can call it per row pair without dispatch.</summary>
+    internal static unsafe delegate*<byte*, byte*, int, float> Kernel(GgmlType weightType) => weightType switch
+    {
+        GgmlType.Q4_0 => &VecDotLegacy.Q4_0,
+        GgmlType.Q4_1 => &VecDotLegacy.Q4_1,
+        GgmlType.Q8_0 => &VecDotLegacy.Q8_0,
+        GgmlType.Q4_K => &VecDotKQuants.Q4_K,
+        GgmlType.Q5_K => &VecDotKQuants.Q5_K,
+        GgmlType.Q6_K => &VecDotKQuants.Q6_K,
+        GgmlType.F32 => &VecDotFloat.F32,
+        GgmlType.F16 => &VecDotFloat.F16,
+        GgmlType.BF16 => &VecDotFloat.BF16,
+        _ => throw new NotSupportedException($"Dot products with {GgmlTypeInfo.Name(weightType)} weights are not supported."),
+    };
 
     public static float DotReference(GgmlType weightType, ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> activationRow, int n)
     {

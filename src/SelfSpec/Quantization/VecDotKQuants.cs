@@ -11,25 +11,23 @@ namespace SelfSpec.Quantization;
 
 internal static unsafe class VecDotKQuants
 {
-    public static float Q4_K(ReadOnlySpan<byte> w, ReadOnlySpan<byte> a, int n) => Q45K(w, a, n, fiveBits: false);
+    public static float Q4_K(byte* pw0, byte* pa0, int n) => Q45K(pw0, pa0, n, fiveBits: false);
 
-    public static float Q5_K(ReadOnlySpan<byte> w, ReadOnlySpan<byte> a, int n) => Q45K(w, a, n, fiveBits: true);
+    public static float Q5_K(byte* pw0, byte* pa0, int n) => Q45K(pw0, pa0, n, fiveBits: true);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<int> DotU8S8(Vector256<byte> u, Vector256<sbyte> s)
         => Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, s), Vector256.Create((short)1));
 
-    private static float Q45K(ReadOnlySpan<byte> w, ReadOnlySpan<byte> a, int n, bool fiveBits)
+    private static float Q45K(byte* pw0, byte* pa0, int n, bool fiveBits)
     {
         GgmlType t = fiveBits ? GgmlType.Q5_K : GgmlType.Q4_K;
         if (!Avx2.IsSupported)
         {
-            return VecDotReference.Dot(t, w, a, n);
+            return VecDotReference.Dot(t, pw0, pa0, n);
         }
 
         int size = fiveBits ? BlockQ5_K.Size : BlockQ4_K.Size;
-        fixed (byte* pw0 = w)
-        fixed (byte* pa0 = a)
         {
             byte* pw = pw0, pa = pa0;
             float s = 0;
@@ -69,15 +67,13 @@ internal static unsafe class VecDotKQuants
         }
     }
 
-    public static float Q6_K(ReadOnlySpan<byte> w, ReadOnlySpan<byte> a, int n)
+    public static float Q6_K(byte* pw0, byte* pa0, int n)
     {
         if (!Avx2.IsSupported)
         {
-            return VecDotReference.Dot(GgmlType.Q6_K, w, a, n);
+            return VecDotReference.Dot(GgmlType.Q6_K, pw0, pa0, n);
         }
 
-        fixed (byte* pw0 = w)
-        fixed (byte* pa0 = a)
         {
             byte* pw = pw0, pa = pa0;
             float s = 0;

@@ -14,15 +14,13 @@ namespace SelfSpec.Quantization;
 
 internal static unsafe class VecDotLegacy
 {
-    public static float Q4_0(ReadOnlySpan<byte> w, ReadOnlySpan<byte> a, int n)
+    public static float Q4_0(byte* pw0, byte* pa0, int n)
     {
         if (!Avx2.IsSupported || !Fma.IsSupported)
         {
-            return VecDotReference.Dot(GgmlType.Q4_0, w, a, n);
+            return VecDotReference.Dot(GgmlType.Q4_0, pw0, pa0, n);
         }
 
-        fixed (byte* pw0 = w)
-        fixed (byte* pa0 = a)
         {
             byte* pw = pw0, pa = pa0;
             int nb = n / 32;
@@ -44,15 +42,13 @@ internal static unsafe class VecDotLegacy
         }
     }
 
-    public static float Q8_0(ReadOnlySpan<byte> w, ReadOnlySpan<byte> a, int n)
+    public static float Q8_0(byte* pw0, byte* pa0, int n)
     {
         if (!Avx2.IsSupported || !Fma.IsSupported)
         {
-            return VecDotReference.Dot(GgmlType.Q8_0, w, a, n);
+            return VecDotReference.Dot(GgmlType.Q8_0, pw0, pa0, n);
         }
 
-        fixed (byte* pw0 = w)
-        fixed (byte* pa0 = a)
         {
             byte* pw = pw0, pa = pa0;
             int nb = n / 32;
@@ -72,15 +68,13 @@ internal static unsafe class VecDotLegacy
         }
     }
 
-    public static float Q4_1(ReadOnlySpan<byte> w, ReadOnlySpan<byte> a, int n)
+    public static float Q4_1(byte* pw0, byte* pa0, int n)
     {
         if (!Avx2.IsSupported || !Fma.IsSupported)
         {
-            return VecDotReference.Dot(GgmlType.Q4_1, w, a, n);
+            return VecDotReference.Dot(GgmlType.Q4_1, pw0, pa0, n);
         }
 
-        fixed (byte* pw0 = w)
-        fixed (byte* pa0 = a)
         {
             byte* pw = pw0, pa = pa0;
             int nb = n / 32, i = 0;

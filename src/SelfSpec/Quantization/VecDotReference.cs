@@ -11,6 +11,13 @@ internal static unsafe class VecDotReference
         fixed (byte* pw = w)
         fixed (byte* pa = a)
         {
+            return Dot(t, pw, pa, n);
+        }
+    }
+
+    public static float Dot(GgmlType t, byte* pw, byte* pa, int n)
+    {
+        {
             return t switch
             {
                 GgmlType.F32 => F32((float*)pw, (float*)pa, n),
