@@ -102,7 +102,7 @@ internal static unsafe class Dequantize
     }
 
     /// <summary>Reads an fp16 value stored little-endian at p.</summary>
-    public static float F16(byte* p) => (float)BitConverter.UInt16BitsToHalf(*(ushort*)p);
+    public static float F16(byte* p) => Fp16Table.Load(p);
 
     private static void Q4K(byte* b, float* y)
     {
