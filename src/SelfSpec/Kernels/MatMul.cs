@@ -1,0 +1,93 @@
+// MatMul: output[b, o] = dot(weight row o, activation row b) for a column range of a quantized weight matrix.
+// Shapes and parameter order of Rows: (weightType, weights = outDim rows of RowBytes(weightType, inDim) bytes,
+// inDim, activations = batch rows of ActivationRowBytes(weightType, inDim) bytes, batch,
+// output = batch x outDim floats row-major, outDim, colStart, colEnd): only columns [colStart, colEnd) are written.
+// Batch invariance (DESIGN.md invariant 1): every output value is computed by the same VecDot kernel call
+// on the same two rows, whatever the batch size, the row's place in the batch and the column split; threads
+// split by columns. The weight row is the outer loop so it is read from memory once and stays in L1 while
+// every batch row uses it (the activations, a few KB, stay in L1 too).
+using SelfSpec.Quantization;
+
+namespace SelfSpec.Kernels;
+
+internal static unsafe class MatMul
+{
+    /// <summary>Bytes of one activation row quantized for a dot with weightType rows of inDim elements.</summary>
+    public static int ActivationRowBytes(GgmlType weightType, int inDim)
+        => checked((int)GgmlTypeInfo.RowBytes(VecDot.ActivationType(weightType), inDim));
+
+    /// <summary>Quantizes batch rows of x (batch x inDim floats) into dst (batch rows of ActivationRowBytes).</summary>
+    public static void QuantizeActivations(GgmlType weightType, ReadOnlySpan<float> x, int batch, int inDim, Span<byte> dst)
+    {
+        GgmlType at = VecDot.ActivationType(weightType);
+        int rb = ActivationRowBytes(weightType, inDim);
+        if (x.Length < (long)batch * inDim || dst.Length < (long)batch * rb)
+        {
+            throw new ArgumentException($"QuantizeActivations: x holds {x.Length} floats (need {(long)batch * inDim}), dst {dst.Length} bytes (need {(long)batch * rb}).");
+        }
+
+        for (int b = 0; b < batch; b++)
+        {
+            Quantize.Row(at, x.Slice(b * inDim, inDim), dst.Slice(b * rb, rb));
+        }
+    }
+
+    public static void Rows(GgmlType weightType, ReadOnlySpan<byte> weights, int inDim, ReadOnlySpan<byte> activations, int batch,
+        Span<float> output, int outDim, int colStart, int colEnd)
+    {
+        delegate*<byte*, byte*, int, float> kernel = VecDot.Kernel(weightType);
+        Run(weightType, weights, inDim, activations, batch, output, outDim, colStart, colEnd, kernel);
+    }
+
+    /// <summary>Same contract as <see cref="Rows"/>, with the scalar reference dot product.</summary>
+    public static void RowsReference(GgmlType weightType, ReadOnlySpan<byte> weights, int inDim, ReadOnlySpan<byte> activations, int batch,
+        Span<float> output, int outDim, int colStart, int colEnd)
+    {
+        Check(weightType, weights, inDim, activations, batch, output, outDim, colStart, colEnd, out int wb, out int ab);
+        for (int o = colStart; o < colEnd; o++)
+        {
+            for (int b = 0; b < batch; b++)
+            {
+                output[b * outDim + o] = VecDotReference.Dot(weightType, weights.Slice(o * wb, wb), activations.Slice(b * ab, ab), inDim);
+            }
+        }
+    }
+
+    private static void Run(GgmlType weightType, ReadOnlySpan<byte> weights, int inDim, ReadOnlySpan<byte> activations, int batch,
+        Span<float> output, int outDim, int colStart, int colEnd, delegate*<byte*, byte*, int, float> kernel)
+    {
+        Check(weightType, weights, inDim, activations, batch, output, outDim, colStart, colEnd, out int wb, out int ab);
+        fixed (byte* pw0 = weights)
+        fixed (byte* pa0 = activations)
+        fixed (float* py = output)
+        {
+            for (int o = colStart; o < colEnd; o++)
+            {
+                byte* pw = pw0 + (long)o * wb;
+                byte* pa = pa0;
+                float* y = py + o;
+                for (int b = 0; b < batch; b++, pa += ab, y += outDim)
+                {
+                    *y = kernel(pw, pa, inDim);
+                }
+            }
+        }
+    }
+
+    private static void Check(GgmlType weightType, ReadOnlySpan<byte> weights, int inDim, ReadOnlySpan<byte> activations, int batch,
+        Span<float> output, int outDim, int colStart, int colEnd, out int wb, out int ab)
+    {
+        wb = checked((int)GgmlTypeInfo.RowBytes(weightType, inDim));
+        ab = ActivationRowBytes(weightType, inDim);
+        if (batch < 0 || colStart < 0 || colEnd < colStart || colEnd > outDim)
+        {
+            throw new ArgumentOutOfRangeException(nameof(colEnd), $"MatMul: bad range batch={batch} columns [{colStart}, {colEnd}) of {outDim}.");
+        }
+
+        if (weights.Length < (long)outDim * wb || activations.Length < (long)batch * ab || output.Length < (long)batch * outDim)
+        {
+            throw new ArgumentException(
+                $"MatMul: weights {weights.Length}/{(long)outDim * wb} bytes, activations {activations.Length}/{(long)batch * ab} bytes, output {output.Length}/{(long)batch * outDim} floats.");
+        }
+    }
+}

@@ -1,0 +1,70 @@
+// VecDot: dot product of one weight row with one activation row already quantized to the weight type's
+// "vec_dot type" (ggml's type_traits.vec_dot_type): Q4_0 -> Q8_0, Q4_1 -> Q8_1, Q8_0 -> Q8_0,
+// Q4_K / Q5_K / Q6_K -> Q8_K, F16 -> F16, BF16 -> BF16, F32 -> F32.
+// Parameter order: (weight type, weight row bytes, activation row bytes, element count n).
+// Dot picks the fastest kernel the CPU has; the result depends only on the two rows (each kernel walks the
+// blocks in a fixed order with a fixed instruction sequence), which MatMul's batch invariance relies on.
+// DotReference is the plain scalar version.
+// Fast vs reference: K-quants agree bit for bit (both sum each super-block exactly in integers and then
+// combine floats in the same order); Q4_0 / Q4_1 / Q8_0 / F32 / BF16 accumulate floats in SIMD lanes, so
+// they differ from the sequential reference by float rounding only: |fast - ref| <= 1e-5 * sum|terms|.
+namespace SelfSpec.Quantization;
+
+internal static class VecDot
+{
+    /// <summary>The type the activation row must be quantized to for a dot with a weight row of type t.</summary>
+    public static GgmlType ActivationType(GgmlType weight) => weight switch
+    {
+        GgmlType.F32 => GgmlType.F32,
+        GgmlType.F16 => GgmlType.F16,
+        GgmlType.BF16 => GgmlType.BF16,
+        GgmlType.Q4_0 or GgmlType.Q8_0 => GgmlType.Q8_0,
+        GgmlType.Q4_1 => GgmlType.Q8_1,
+        GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K => GgmlType.Q8_K,
+        _ => throw new NotSupportedException($"Dot products with {GgmlTypeInfo.Name(weight)} weights are not supported."),
+    };
+
+    public static unsafe float Dot(GgmlType weightType, ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> activationRow, int n)
+    {
+        Check(weightType, weightRow, activationRow, n);
+        fixed (byte* pw = weightRow)
+        fixed (byte* pa = activationRow)
+        {
+            return Kernel(weightType)(pw, pa, n);
+        }
+    }
+
+    /// <summary>The fast kernel for a weight type, resolved once so MatMul can call it per row pair without dispatch.</summary>
+    internal static unsafe delegate*<byte*, byte*, int, float> Kernel(GgmlType weightType) => weightType switch
+    {
+        GgmlType.Q4_0 => &VecDotLegacy.Q4_0,
+        GgmlType.Q4_1 => &VecDotLegacy.Q4_1,
+        GgmlType.Q8_0 => &VecDotLegacy.Q8_0,
+        GgmlType.Q4_K => &VecDotKQuants.Q4_K,
+        GgmlType.Q5_K => &VecDotKQuants.Q5_K,
+        GgmlType.Q6_K => &VecDotKQuants.Q6_K,
+        GgmlType.F32 => &VecDotFloat.F32,
+        GgmlType.F16 => &VecDotFloat.F16,
+        GgmlType.BF16 => &VecDotFloat.BF16,
+        _ => throw new NotSupportedException($"Dot products with {GgmlTypeInfo.Name(weightType)} weights are not supported."),
+    };
+
+    public static float DotReference(GgmlType weightType, ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> activationRow, int n)
+    {
+        Check(weightType, weightRow, activationRow, n);
+        return VecDotReference.Dot(weightType, weightRow, activationRow, n);
+    }
+
+    /// <summary>Lengths are checked once here so kernels can use raw pointers.</summary>
+    internal static void Check(GgmlType weightType, ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> activationRow, int n)
+    {
+        GgmlType at = ActivationType(weightType);
+        long wb = GgmlTypeInfo.RowBytes(weightType, n);
+        long ab = GgmlTypeInfo.RowBytes(at, n);
+        if (weightRow.Length < wb || activationRow.Length < ab)
+        {
+            throw new ArgumentException(
+                $"Rows too short for n={n}: weight {weightRow.Length}/{wb} bytes ({GgmlTypeInfo.Name(weightType)}), activation {activationRow.Length}/{ab} bytes ({GgmlTypeInfo.Name(at)}).");
+        }
+    }
+}

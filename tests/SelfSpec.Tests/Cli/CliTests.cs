@@ -1,0 +1,148 @@
+using System.Text.Json;
+using SelfSpec.Gguf;
+using SelfSpec.Quantization;
+
+namespace SelfSpec.Tests.Cli;
+
+/// <summary>The command-line contract (DESIGN 6): output shapes and exit codes, good and bad input.</summary>
+public sealed class CliTests : IDisposable
+{
+    private readonly string _dir = TinyModels.TempDirectory();
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void GenerateJsonMatchesTheLibraryGreedyOutput()
+    {
+        var r = CliRunner.Run("generate", "--model", TestModels.Bundled, "--prompt", "The capital of France is", "--max-tokens", "12", "--json");
+        Assert.True(r.ExitCode == 0, r.StdErr);
+        using var doc = JsonDocument.Parse(r.StdOut);
+        var root = doc.RootElement;
+        int[] output = root.GetProperty("output_tokens").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        int[] prompt = root.GetProperty("prompt_tokens").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        using var lm = LanguageModel.Load(TestModels.Bundled, threads: 1);
+        Assert.Equal(lm.Tokenize("The capital of France is"), prompt);
+        var expected = lm.Generate(prompt, new Decoding.GenerationOptions { MaxTokens = 12 });
+        Assert.Equal(expected.OutputTokens, output);
+        Assert.Equal(lm.Tokenizer.Decode(output), root.GetProperty("text").GetString());
+        var stats = root.GetProperty("stats");
+        Assert.Equal("ar", stats.GetProperty("method").GetString());
+        foreach (string key in new[] { "prefill_tokens_per_s", "decode_tokens_per_s", "rounds", "drafted", "accepted", "mean_accepted_length", "acceptance_rate", "exit_layer_histogram" })
+            Assert.True(stats.TryGetProperty(key, out _), $"stats lacks {key}");
+        Assert.True(stats.GetProperty("decode_tokens_per_s").GetDouble() > 0);
+    }
+
+    [Fact]
+    public void GenerateStreamsTextWithTheChatTemplate()
+    {
+        var r = CliRunner.Run("generate", "--model", TestModels.Bundled, "--chat", "--prompt", "What is 2+2?", "--max-tokens", "16");
+        Assert.True(r.ExitCode == 0, r.StdErr);
+        Assert.False(string.IsNullOrWhiteSpace(r.StdOut));
+        Assert.DoesNotContain("<|im_end|>", r.StdOut);
+        Assert.Contains("tokens/s", r.StdErr);
+    }
+
+    [Fact]
+    public void InspectPrintsTheModel()
+    {
+        var r = CliRunner.Run("inspect", TestModels.Bundled);
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains("general.architecture = \"llama\"", r.StdOut);
+        Assert.Contains("30 layers", r.StdOut);
+        Assert.Contains("token_embd.weight", r.StdOut);
+    }
+
+    [Fact]
+    public void MissingModelFileIsExitCode2()
+    {
+        var r = CliRunner.Run("generate", "--model", Path.Combine(_dir, "nope.gguf"), "--prompt", "x");
+        AssertBadInput(r, "not found");
+    }
+
+    [Fact]
+    public void CorruptFileIsExitCode2()
+    {
+        string path = Path.Combine(_dir, "corrupt.gguf");
+        File.WriteAllBytes(path, [.. Enumerable.Range(0, 4096).Select(i => (byte)(i * 37))]);
+        AssertBadInput(CliRunner.Run("generate", "--model", path, "--prompt", "x"), "not a GGUF file");
+        AssertBadInput(CliRunner.Run("inspect", path), "not a GGUF file");
+    }
+
+    [Fact]
+    public void TruncatedModelIsExitCode2()
+    {
+        string path = Path.Combine(_dir, "truncated.gguf");
+        using (var src = File.OpenRead(TestModels.Bundled))
+        using (var dst = File.Create(path))
+        {
+            var buffer = new byte[3_000_000];
+            src.ReadExactly(buffer);
+            dst.Write(buffer);
+        }
+        AssertBadInput(CliRunner.Run("generate", "--model", path, "--prompt", "x"), "past the end of the file");
+    }
+
+    [Fact]
+    public void UnsupportedArchitectureIsExitCode2()
+    {
+        string path = Path.Combine(_dir, "mamba.gguf");
+        new GgufWriter().Add("general.architecture", "mamba").AddTensor("x", GgmlType.F32, [4], new byte[16]).WriteTo(path);
+        AssertBadInput(CliRunner.Run("generate", "--model", path, "--prompt", "x"), "unsupported architecture 'mamba'");
+    }
+
+    [Fact]
+    public void UnsupportedTensorTypeIsExitCode2()
+    {
+        // A tiny model whose matrices are Q5_0: a valid ggml type this engine does not run.
+        string good = TinyModels.Write(_dir, GgmlType.Q8_0, seed: 1);
+        string path = Path.Combine(_dir, "q5_0.gguf");
+        using (var f = GgufFile.Open(good))
+        {
+            var w = new GgufWriter();
+            foreach (string key in f.MetadataKeys) w.Add(key, f.Metadata[key]);
+            foreach (var t in f.Tensors)
+            {
+                if (t.Name == "blk.0.attn_q.weight")
+                    w.AddTensor(t.Name, GgmlType.Q5_0, t.Dimensions, new byte[t.ElementCount / 32 * 22]);
+                else
+                    w.AddTensor(t.Name, t.Type, t.Dimensions, f.TensorBytes(t));
+            }
+            w.WriteTo(path);
+        }
+        AssertBadInput(CliRunner.Run("generate", "--model", path, "--prompt", "x"), "unsupported type Q5_0");
+    }
+
+    [Fact]
+    public void PromptLongerThanTheContextIsExitCode2()
+    {
+        string path = TinyModels.Write(_dir, GgmlType.Q8_0, seed: 2, new TinyModels.Shape(Context: 32));
+        AssertBadInput(CliRunner.Run("generate", "--model", path, "--prompt", string.Concat(Enumerable.Repeat("ab cd ", 40))), "does not fit");
+    }
+
+    [Theory]
+    [InlineData("--max-tokens", "many")]
+    [InlineData("--method", "beam")]
+    [InlineData("--no-such-flag", "1")]
+    [InlineData("--temperature", "-1")]
+    [InlineData("--top-p", "0")]
+    [InlineData("--threads", "-3")]
+    public void BadFlagsAreExitCode2(string flag, string value)
+    {
+        var r = CliRunner.Run("generate", "--model", TestModels.Bundled, "--prompt", "x", flag, value);
+        Assert.Equal(2, r.ExitCode);
+        Assert.False(string.IsNullOrWhiteSpace(r.StdErr));
+        Assert.Equal(string.Empty, r.StdOut.Trim());
+    }
+
+    [Fact]
+    public void MissingPromptIsExitCode2() =>
+        AssertBadInput(CliRunner.Run("generate", "--model", TestModels.Bundled), "--prompt");
+
+    private static void AssertBadInput(CliRunner.Result r, string messagePart)
+    {
+        Assert.True(r.ExitCode == 2, $"exit code {r.ExitCode}; stderr: {r.StdErr}");
+        Assert.Contains(messagePart, r.StdErr);
+        Assert.DoesNotContain("internal error", r.StdErr);
+        Assert.DoesNotContain("   at ", r.StdErr); // no stack trace
+    }
+}

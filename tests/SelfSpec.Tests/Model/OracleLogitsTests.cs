@@ -1,0 +1,63 @@
+using SelfSpec.Tests.Oracle;
+using Xunit.Abstractions;
+
+namespace SelfSpec.Tests.Model;
+
+/// <summary>Logits of the real model against llama.cpp's on the same file and the same token ids.</summary>
+public sealed class OracleLogitsTests(ITestOutputHelper output)
+{
+    private static IEnumerable<string> Prompts()
+    {
+        string[] raw =
+        [
+            "The capital of France is",
+            "Once upon a time, in a small village by the sea,",
+            "def fibonacci(n):\n    if n < 2:\n        return n\n",
+            "1, 1, 2, 3, 5, 8, 13,",
+            "Translate to German: The weather is nice today.",
+            "  Leading spaces and\ttabs\n\nand blank lines",
+            "Émile Zola écrivit «Germinal» en 1885. 東京は日本の首都です。",
+            "<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n",
+            "The quick brown fox jumps over the lazy dog. The quick brown fox",
+            "Q: What is 17 * 23?\nA:",
+        ];
+        var questions = SpecBench.Load();
+        return raw.Concat(questions.Where((_, i) => i % 24 == 5).Take(10).Select(q => SpecBench.ChatMl(q.Turns[0])));
+    }
+
+    [Fact]
+    public void RealModelLogitsMatchLlamaCpp()
+    {
+        using var oracle = new LlamaOracle(TestModels.Bundled, contextSize: 2048);
+        using var harness = new ModelHarness(TestModels.Bundled, threads: 2);
+        int v = harness.Config.VocabSize;
+        double worstAbs = 0, worstRel = 0;
+        int prompts = 0, top1Same = 0;
+        foreach (string prompt in Prompts())
+        {
+            int[] tokens = oracle.Tokenize(prompt, addSpecial: true, parseSpecial: true);
+            float[] expected = oracle.LastLogits(tokens);
+            var (_, all) = harness.Run(tokens, [64]);
+            var actual = all.AsSpan((tokens.Length - 1) * v, v);
+            double maxAbs = 0, diff2 = 0, ref2 = 0;
+            for (int i = 0; i < v; i++)
+            {
+                double d = actual[i] - expected[i];
+                maxAbs = Math.Max(maxAbs, Math.Abs(d));
+                diff2 += d * d;
+                ref2 += (double)expected[i] * expected[i];
+            }
+            double rel = Math.Sqrt(diff2 / ref2);
+            int topOurs = Sampling.Sampler.ArgMax(actual), topTheirs = Sampling.Sampler.ArgMax(expected);
+            output.WriteLine($"{tokens.Length,5} tokens  max|diff| {maxAbs:F4}  rel L2 {rel:E2}  top-1 {topOurs}/{topTheirs}");
+            worstAbs = Math.Max(worstAbs, maxAbs);
+            worstRel = Math.Max(worstRel, rel);
+            prompts++;
+            if (topOurs == topTheirs) top1Same++;
+        }
+        output.WriteLine($"{prompts} prompts: worst max|diff| {worstAbs:F4}, worst rel L2 {worstRel:E2}, top-1 identical {top1Same}/{prompts}");
+        Assert.Equal(20, prompts);
+        Assert.Equal(prompts, top1Same);
+        Assert.True(worstRel < 0.05, $"relative L2 error {worstRel} too large");
+    }
+}

@@ -1,0 +1,91 @@
+// MatMul: matches the reference, and is batch invariant bit for bit: every output equals the one-row
+// result, for batch sizes 1..9, and for any split of the output columns.
+using SelfSpec.Kernels;
+using SelfSpec.Quantization;
+
+namespace SelfSpec.Tests.Quantization;
+
+public sealed class MatMulTests
+{
+    public static IEnumerable<object[]> Types() => QuantTestData.WeightTypeData();
+
+    private static (byte[] W, byte[] A, int InDim, int OutDim) Setup(GgmlType t, int batch, int seed)
+    {
+        var rng = new Random(seed);
+        int inDim = t is GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K ? 512 : 96;
+        int outDim = 37;
+        int wb = (int)GgmlTypeInfo.RowBytes(t, inDim);
+        var w = new byte[outDim * wb];
+        for (int o = 0; o < outDim; o++) Quantize.Row(t, QuantTestData.Floats(rng, inDim, 0.05f), w.AsSpan(o * wb, wb));
+        float[] x = QuantTestData.Floats(rng, batch * inDim);
+        var a = new byte[batch * MatMul.ActivationRowBytes(t, inDim)];
+        MatMul.QuantizeActivations(t, x, batch, inDim, a);
+        return (w, a, inDim, outDim);
+    }
+
+    [Theory]
+    [MemberData(nameof(Types))]
+    public void BatchAndSplitInvariantBitwise(GgmlType t)
+    {
+        for (int batch = 1; batch <= 9; batch++)
+        {
+            var (w, a, inDim, outDim) = Setup(t, batch, 100 + batch);
+            int ab = MatMul.ActivationRowBytes(t, inDim);
+            var whole = new float[batch * outDim];
+            MatMul.Rows(t, w, inDim, a, batch, whole, outDim, 0, outDim);
+
+            // Each batch row alone.
+            for (int b = 0; b < batch; b++)
+            {
+                var one = new float[outDim];
+                MatMul.Rows(t, w, inDim, a.AsSpan(b * ab, ab), 1, one, outDim, 0, outDim);
+                for (int o = 0; o < outDim; o++)
+                {
+                    Assert.Equal(BitConverter.SingleToInt32Bits(one[o]), BitConverter.SingleToInt32Bits(whole[b * outDim + o]));
+                }
+            }
+
+            // Column splits [0, k) + [k, outDim).
+            foreach (int k in new[] { 1, 7, outDim / 2, outDim - 1 })
+            {
+                var split = new float[batch * outDim];
+                MatMul.Rows(t, w, inDim, a, batch, split, outDim, 0, k);
+                MatMul.Rows(t, w, inDim, a, batch, split, outDim, k, outDim);
+                Assert.Equal(whole, split);
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Types))]
+    public void MatchesReference(GgmlType t)
+    {
+        const int batch = 3;
+        var (w, a, inDim, outDim) = Setup(t, batch, 5);
+        var fast = new float[batch * outDim];
+        var reference = new float[batch * outDim];
+        MatMul.Rows(t, w, inDim, a, batch, fast, outDim, 0, outDim);
+        MatMul.RowsReference(t, w, inDim, a, batch, reference, outDim, 0, outDim);
+        for (int i = 0; i < fast.Length; i++)
+        {
+            Assert.True(Math.Abs(fast[i] - reference[i]) <= 1e-4 * (Math.Abs(reference[i]) + 1), $"{t} [{i}]: {fast[i]} vs {reference[i]}");
+        }
+    }
+
+    [Fact]
+    public void ColumnRangeLeavesOtherOutputsUntouched()
+    {
+        var (w, a, inDim, outDim) = Setup(GgmlType.Q4_1, 2, 9);
+        var y = Enumerable.Repeat(-99f, 2 * outDim).ToArray();
+        MatMul.Rows(GgmlType.Q4_1, w, inDim, a, 2, y, outDim, 5, 9);
+        for (int b = 0; b < 2; b++)
+        {
+            for (int o = 0; o < outDim; o++)
+            {
+                Assert.Equal(o is >= 5 and < 9, y[b * outDim + o] != -99f);
+            }
+        }
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => MatMul.Rows(GgmlType.Q4_1, w, inDim, a, 2, y, outDim, 5, outDim + 1));
+    }
+}

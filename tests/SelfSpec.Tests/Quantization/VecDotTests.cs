@@ -1,0 +1,89 @@
+// Dot products: the fast kernels agree with the scalar reference (bit for bit for the K-quants, within
+// 1e-5 * sum|w_i a_i| for the kernels that accumulate floats in SIMD lanes), and the reference agrees with
+// the float dot of the dequantized rows (within 2e-3 * sum|w_i a_i|: the only differences are fp16 rounding
+// of Q8_1's stored sum and float summation order).
+using SelfSpec.Quantization;
+
+namespace SelfSpec.Tests.Quantization;
+
+public sealed class VecDotTests
+{
+    public static IEnumerable<object[]> Types() => QuantTestData.WeightTypeData();
+
+    private static (byte[] W, byte[] A, float[] Wf, float[] Af) Rows(GgmlType t, Random rng, int n)
+    {
+        GgmlType at = VecDot.ActivationType(t);
+        byte[] w = QuantTestData.Encode(t, QuantTestData.Floats(rng, n, 0.05f));
+        var a = new byte[GgmlTypeInfo.RowBytes(at, n)];
+        Quantize.Row(at, QuantTestData.Floats(rng, n, 2f), a);
+        return (w, a, QuantTestData.Decode(t, w, n), QuantTestData.Decode(at, a, n));
+    }
+
+    private static double AbsSum(float[] x, float[] y)
+    {
+        double s = 0;
+        for (int i = 0; i < x.Length; i++) s += Math.Abs((double)x[i] * y[i]);
+        return s;
+    }
+
+    [Theory]
+    [MemberData(nameof(Types))]
+    public void FastMatchesReference(GgmlType t)
+    {
+        var rng = new Random(42 + (int)t);
+        bool exact = t is GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.F16;
+        foreach (int n in QuantTestData.Lengths(t))
+        {
+            for (int rep = 0; rep < 3; rep++)
+            {
+                var (w, a, wf, af) = Rows(t, rng, n);
+                float fast = VecDot.Dot(t, w, a, n);
+                float reference = VecDot.DotReference(t, w, a, n);
+                if (exact)
+                {
+                    Assert.Equal(BitConverter.SingleToInt32Bits(reference), BitConverter.SingleToInt32Bits(fast));
+                }
+                else
+                {
+                    double tol = 1e-5 * AbsSum(wf, af) + 1e-6;
+                    Assert.True(Math.Abs(fast - reference) <= tol, $"{t} n={n}: fast {fast} ref {reference} tol {tol}");
+                }
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Types))]
+    public void ReferenceMatchesDequantizedDot(GgmlType t)
+    {
+        var rng = new Random(7 + (int)t);
+        foreach (int n in QuantTestData.Lengths(t))
+        {
+            var (w, a, wf, af) = Rows(t, rng, n);
+            double expected = 0;
+            for (int i = 0; i < n; i++) expected += (double)wf[i] * af[i];
+            float got = VecDot.DotReference(t, w, a, n);
+            double tol = 2e-3 * AbsSum(wf, af) + 1e-6;
+            Assert.True(Math.Abs(got - expected) <= tol, $"{t} n={n}: dot {got} dequantized {expected} tol {tol}");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Types))]
+    public void DotIsDeterministic(GgmlType t)
+    {
+        var rng = new Random(11);
+        int n = t is GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K ? 768 : 576;
+        var (w, a, _, _) = Rows(t, rng, n);
+        float first = VecDot.Dot(t, w, a, n);
+        for (int i = 0; i < 5; i++) Assert.Equal(first, VecDot.Dot(t, w, a, n));
+    }
+
+    [Fact]
+    public void ShortRowsAreRejected()
+    {
+        Assert.Throws<ArgumentException>(() => VecDot.Dot(GgmlType.Q4_1, new byte[19], new byte[36], 32));
+        Assert.Throws<ArgumentException>(() => VecDot.Dot(GgmlType.Q4_1, new byte[20], new byte[34], 32));
+        Assert.Throws<NotSupportedException>(() => VecDot.ActivationType(GgmlType.Q2_K));
+    }
+}
