@@ -112,7 +112,7 @@ public sealed unsafe class GgufFile : IDisposable
         _tensorsByName = new Dictionary<string, GgufTensorInfo>(StringComparer.Ordinal);
         foreach (var (name, dims, type, offset) in infos)
         {
-            if (!GgmlTypeSizes.TryGetBlock(type, out int blockSize, out int blockBytes))
+            if (!GgmlTypeInfo.TryGetBlock(type, out int blockSize, out int blockBytes))
                 throw new GgufFormatException($"GGUF tensor '{name}' has unknown tensor type {(uint)type}");
             if (dims[0] % blockSize != 0)
                 throw new GgufFormatException($"GGUF tensor '{name}' row length {dims[0]} is not a multiple of the {type} block size {blockSize}");

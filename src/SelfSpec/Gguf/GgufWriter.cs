@@ -33,7 +33,7 @@ public sealed class GgufWriter
     /// <summary>Adds a tensor whose bytes are already encoded in <paramref name="type"/>; dims in ggml order.</summary>
     public GgufWriter AddTensor(string name, GgmlType type, long[] dims, ReadOnlySpan<byte> data)
     {
-        if (!GgmlTypeSizes.TryGetBlock(type, out int blockSize, out int blockBytes))
+        if (!GgmlTypeInfo.TryGetBlock(type, out int blockSize, out int blockBytes))
             throw new ArgumentException($"unknown tensor type {type}", nameof(type));
         long elements = 1;
         foreach (long d in dims) elements *= d;

@@ -91,6 +91,27 @@ internal static class GgmlTypeInfo
         return n / bs * BlockBytes(t);
     }
 
+    /// <summary>
+    /// Geometry of every ggml type, supported or not, so a file's tensor sizes can be validated before
+    /// anything is known about whether the engine runs that type. False for ids ggml does not define.
+    /// </summary>
+    public static bool TryGetBlock(GgmlType t, out int blockSize, out int blockBytes)
+    {
+        (blockSize, blockBytes) = t switch
+        {
+            GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 or GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1
+                or GgmlType.Q8_0 or GgmlType.Q8_1 or GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K
+                or GgmlType.Q6_K or GgmlType.Q8_K => (BlockSize(t), BlockBytes(t)),
+            GgmlType.IQ2_XXS => (QK_K, 66), GgmlType.IQ2_XS => (QK_K, 74), GgmlType.IQ3_XXS => (QK_K, 98),
+            GgmlType.IQ1_S => (QK_K, 50), GgmlType.IQ4_NL => (QK, 18), GgmlType.IQ3_S => (QK_K, 110),
+            GgmlType.IQ2_S => (QK_K, 82), GgmlType.IQ4_XS => (QK_K, 136), GgmlType.I8 => (1, 1), GgmlType.I16 => (1, 2),
+            GgmlType.I32 => (1, 4), GgmlType.I64 => (1, 8), GgmlType.F64 => (1, 8), GgmlType.IQ1_M => (QK_K, 56),
+            GgmlType.TQ1_0 => (QK_K, 54), GgmlType.TQ2_0 => (QK_K, 66), GgmlType.MXFP4 => (QK, 17),
+            _ => (0, 0),
+        };
+        return blockSize != 0;
+    }
+
     /// <summary>True for the weight types that dequantize, quantize and dot products support.</summary>
     public static bool IsSupportedWeight(GgmlType t) => t is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16
         or GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K;

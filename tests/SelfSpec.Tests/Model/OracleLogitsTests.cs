@@ -48,7 +48,7 @@ public sealed class OracleLogitsTests(ITestOutputHelper output)
                 ref2 += (double)expected[i] * expected[i];
             }
             double rel = Math.Sqrt(diff2 / ref2);
-            int topOurs = Sampling.Sampler.ArgMax(actual), topTheirs = Sampling.Sampler.ArgMax(expected);
+            int topOurs = SelfSpec.Sampling.Sampler.ArgMax(actual), topTheirs = SelfSpec.Sampling.Sampler.ArgMax(expected);
             output.WriteLine($"{tokens.Length,5} tokens  max|diff| {maxAbs:F4}  rel L2 {rel:E2}  top-1 {topOurs}/{topTheirs}");
             worstAbs = Math.Max(worstAbs, maxAbs);
             worstRel = Math.Max(worstRel, rel);
