@@ -56,8 +56,8 @@ public sealed unsafe class GgufFile : IDisposable
         var keys = new List<string>((int)kvCount);
         for (long i = 0; i < kvCount; i++)
         {
-            string key = reader.String($"key of metadata entry {i}");
-            var type = (GgufValueType)reader.U32($"value type of '{key}'");
+            string key = reader.String("key of metadata entry {1}", index: i, maxBytes: GgufLimits.MaxNameBytes);
+            var type = (GgufValueType)reader.U32("value type of '{0}'", key);
             object value = ReadValue(ref reader, type, key, depth: 0);
             if (!metadata.TryAdd(key, value))
                 throw new GgufFormatException($"GGUF metadata key '{key}' appears twice");
@@ -82,15 +82,15 @@ public sealed unsafe class GgufFile : IDisposable
         var infos = new (string Name, long[] Dims, GgmlType Type, ulong Offset)[tensorCount];
         for (long i = 0; i < tensorCount; i++)
         {
-            string name = reader.String($"name of tensor {i}");
-            uint rank = reader.U32($"rank of tensor '{name}'");
+            string name = reader.String("name of tensor {1}", index: i, maxBytes: GgufLimits.MaxNameBytes);
+            uint rank = reader.U32("rank of tensor '{0}'", name);
             if (rank == 0 || rank > GgufLimits.MaxDimensions)
                 throw new GgufFormatException($"GGUF tensor '{name}' has rank {rank}, expected 1..{GgufLimits.MaxDimensions}");
             var dims = new long[rank];
             long elements = 1;
             for (int d = 0; d < rank; d++)
             {
-                ulong dim = reader.U64($"dimension {d} of tensor '{name}'");
+                ulong dim = reader.U64("dimension {1} of tensor '{0}'", name, d);
                 if (dim == 0 || dim > (ulong)GgufLimits.MaxTensorElements)
                     throw new GgufFormatException($"GGUF tensor '{name}' has dimension {d} of size {dim}");
                 dims[d] = (long)dim;
@@ -98,8 +98,8 @@ public sealed unsafe class GgufFile : IDisposable
                     throw new GgufFormatException($"GGUF tensor '{name}' has more than {GgufLimits.MaxTensorElements} elements");
                 elements *= dims[d];
             }
-            uint rawType = reader.U32($"type of tensor '{name}'");
-            ulong offset = reader.U64($"offset of tensor '{name}'");
+            uint rawType = reader.U32("type of tensor '{0}'", name);
+            ulong offset = reader.U64("offset of tensor '{0}'", name);
             infos[i] = (name, dims, (GgmlType)rawType, offset);
         }
 
@@ -164,25 +164,27 @@ public sealed unsafe class GgufFile : IDisposable
         }
     }
 
+    // Reader descriptions are composite formats rendered only on failure (see GgufReader); keys stay arguments
+    // so that a brace in a key cannot break the format.
+    private const string ValueOf = "value of '{0}'";
+    private const string ElementOf = "element of array '{0}'";
+
     private static object ReadValue(ref GgufReader reader, GgufValueType type, string key, int depth)
     {
         switch (type)
         {
-            case GgufValueType.UInt8: return reader.U8(key);
-            case GgufValueType.Int8: return (sbyte)reader.U8(key);
-            case GgufValueType.UInt16: return reader.U16(key);
-            case GgufValueType.Int16: return (short)reader.U16(key);
-            case GgufValueType.UInt32: return reader.U32(key);
-            case GgufValueType.Int32: return (int)reader.U32(key);
-            case GgufValueType.Float32: return reader.F32(key);
-            case GgufValueType.Bool:
-                byte b = reader.U8(key);
-                if (b > 1) throw new GgufFormatException($"GGUF bool '{key}' has value {b}");
-                return b != 0;
-            case GgufValueType.String: return reader.String($"string value of '{key}'");
-            case GgufValueType.UInt64: return reader.U64(key);
-            case GgufValueType.Int64: return (long)reader.U64(key);
-            case GgufValueType.Float64: return reader.F64(key);
+            case GgufValueType.UInt8: return reader.U8(ValueOf, key);
+            case GgufValueType.Int8: return (sbyte)reader.U8(ValueOf, key);
+            case GgufValueType.UInt16: return reader.U16(ValueOf, key);
+            case GgufValueType.Int16: return (short)reader.U16(ValueOf, key);
+            case GgufValueType.UInt32: return reader.U32(ValueOf, key);
+            case GgufValueType.Int32: return (int)reader.U32(ValueOf, key);
+            case GgufValueType.Float32: return reader.F32(ValueOf, key);
+            case GgufValueType.Bool: return ReadBool(ref reader, ValueOf, key);
+            case GgufValueType.String: return reader.String("string value of '{0}'", key);
+            case GgufValueType.UInt64: return reader.U64(ValueOf, key);
+            case GgufValueType.Int64: return (long)reader.U64(ValueOf, key);
+            case GgufValueType.Float64: return reader.F64(ValueOf, key);
             case GgufValueType.Array:
                 if (depth >= GgufLimits.MaxArrayNesting)
                     throw new GgufFormatException($"GGUF array '{key}' is nested deeper than {GgufLimits.MaxArrayNesting}");
@@ -192,9 +194,17 @@ public sealed unsafe class GgufFile : IDisposable
         }
     }
 
+    // Not through ReadValue: boxing each element of a bool array would allocate 24 bytes per file byte.
+    private static bool ReadBool(ref GgufReader reader, string what, string key)
+    {
+        byte b = reader.U8(what, key);
+        if (b > 1) throw new GgufFormatException($"GGUF bool '{key}' has value {b}");
+        return b != 0;
+    }
+
     private static GgufArray ReadArray(ref GgufReader reader, string key, int depth)
     {
-        var elementType = (GgufValueType)reader.U32($"element type of array '{key}'");
+        var elementType = (GgufValueType)reader.U32("element type of array '{0}'", key);
         long minBytes = elementType switch
         {
             GgufValueType.UInt8 or GgufValueType.Int8 or GgufValueType.Bool => 1,
@@ -204,21 +214,21 @@ public sealed unsafe class GgufFile : IDisposable
             GgufValueType.Array => 12,
             _ => throw new GgufFormatException($"GGUF array '{key}' has unknown element type {(uint)elementType}"),
         };
-        int n = (int)reader.Count($"element count of array '{key}'", GgufLimits.MaxArrayElements, minBytes);
+        int n = (int)reader.Count("element count of array '{0}'", GgufLimits.MaxArrayElements, minBytes, key);
         Array values = elementType switch
         {
-            GgufValueType.UInt8 => Fill(ref reader, n, key, static (ref GgufReader r, string k) => r.U8(k)),
-            GgufValueType.Int8 => Fill(ref reader, n, key, static (ref GgufReader r, string k) => (sbyte)r.U8(k)),
-            GgufValueType.UInt16 => Fill(ref reader, n, key, static (ref GgufReader r, string k) => r.U16(k)),
-            GgufValueType.Int16 => Fill(ref reader, n, key, static (ref GgufReader r, string k) => (short)r.U16(k)),
-            GgufValueType.UInt32 => Fill(ref reader, n, key, static (ref GgufReader r, string k) => r.U32(k)),
-            GgufValueType.Int32 => Fill(ref reader, n, key, static (ref GgufReader r, string k) => (int)r.U32(k)),
-            GgufValueType.Float32 => Fill(ref reader, n, key, static (ref GgufReader r, string k) => r.F32(k)),
-            GgufValueType.UInt64 => Fill(ref reader, n, key, static (ref GgufReader r, string k) => r.U64(k)),
-            GgufValueType.Int64 => Fill(ref reader, n, key, static (ref GgufReader r, string k) => (long)r.U64(k)),
-            GgufValueType.Float64 => Fill(ref reader, n, key, static (ref GgufReader r, string k) => r.F64(k)),
-            GgufValueType.Bool => Fill(ref reader, n, key, static (ref GgufReader r, string k) => (bool)ReadValue(ref r, GgufValueType.Bool, k, 0)),
-            GgufValueType.String => Fill(ref reader, n, key, static (ref GgufReader r, string k) => r.String($"element of '{k}'")),
+            GgufValueType.UInt8 => Fill(ref reader, n, key, static (ref GgufReader r, string k) => r.U8(ElementOf, k)),
+            GgufValueType.Int8 => Fill(ref reader, n, key, static (ref GgufReader r, string k) => (sbyte)r.U8(ElementOf, k)),
+            GgufValueType.UInt16 => Fill(ref reader, n, key, static (ref GgufReader r, string k) => r.U16(ElementOf, k)),
+            GgufValueType.Int16 => Fill(ref reader, n, key, static (ref GgufReader r, string k) => (short)r.U16(ElementOf, k)),
+            GgufValueType.UInt32 => Fill(ref reader, n, key, static (ref GgufReader r, string k) => r.U32(ElementOf, k)),
+            GgufValueType.Int32 => Fill(ref reader, n, key, static (ref GgufReader r, string k) => (int)r.U32(ElementOf, k)),
+            GgufValueType.Float32 => Fill(ref reader, n, key, static (ref GgufReader r, string k) => r.F32(ElementOf, k)),
+            GgufValueType.UInt64 => Fill(ref reader, n, key, static (ref GgufReader r, string k) => r.U64(ElementOf, k)),
+            GgufValueType.Int64 => Fill(ref reader, n, key, static (ref GgufReader r, string k) => (long)r.U64(ElementOf, k)),
+            GgufValueType.Float64 => Fill(ref reader, n, key, static (ref GgufReader r, string k) => r.F64(ElementOf, k)),
+            GgufValueType.Bool => Fill(ref reader, n, key, static (ref GgufReader r, string k) => ReadBool(ref r, ElementOf, k)),
+            GgufValueType.String => Fill(ref reader, n, key, static (ref GgufReader r, string k) => r.String(ElementOf, k)),
             _ => ReadNested(ref reader, n, key, depth),
         };
         return new GgufArray(elementType, values);
@@ -240,7 +250,8 @@ public sealed unsafe class GgufFile : IDisposable
 
     private static T[] Fill<T>(ref GgufReader reader, int n, string key, ElementReader<T> read)
     {
-        var result = new T[n];
+        // Array.Empty: a crafted file can hold millions of empty nested arrays, 12 bytes each.
+        T[] result = n == 0 ? [] : new T[n];
         for (int i = 0; i < n; i++) result[i] = read(ref reader, key);
         return result;
     }

@@ -7,6 +7,10 @@ namespace SelfSpec.Gguf;
 internal static class GgufLimits
 {
     public const long MaxStringBytes = 64L << 20;        // chat templates are kilobytes; 64 MiB is generous
+    // Keys and tensor names are short dotted paths (llama.cpp caps tensor names at 63 bytes). Without a cap of
+    // their own, one flipped length byte turns the next key into megabytes of tensor data, decoded to UTF-16
+    // and then copied into the error message.
+    public const long MaxNameBytes = 4096;
     public const long MaxArrayElements = 1L << 26;       // 67M entries
     public const long MaxKeyValues = 1L << 20;
     public const long MaxTensors = 1L << 20;
