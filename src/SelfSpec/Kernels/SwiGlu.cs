@@ -8,6 +8,7 @@ internal static class SwiGlu
     public static void Apply(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> dst)
     {
         if (up.Length != gate.Length || dst.Length != gate.Length) throw new ArgumentException("length mismatch");
+        if (gate.IsEmpty) return;
         TensorPrimitives.Sigmoid(gate, dst);
         TensorPrimitives.Multiply(dst, gate, dst);
         TensorPrimitives.Multiply(dst, up, dst);

@@ -7,7 +7,8 @@ namespace SelfSpec.Tests.Oracle;
 
 /// <summary>
 /// llama.cpp through LLamaSharp, the reference for tokens and logits (test-only). One context; every call
-/// starts from an empty KV cache.
+/// starts from an empty KV cache. Flash attention is on by default, as llama.cpp chooses on the CPU; its two
+/// attention paths round differently (F16 value accumulation with it, F16 probabilities without).
 /// </summary>
 internal sealed class LlamaOracle : IDisposable
 {
@@ -19,7 +20,7 @@ internal sealed class LlamaOracle : IDisposable
 
     public int VocabSize { get; }
 
-    public LlamaOracle(string path, uint contextSize = 1024, int threads = 2)
+    public LlamaOracle(string path, uint contextSize = 1024, int threads = 2, bool flashAttention = true)
     {
         lock (InitGate)
         {
@@ -29,7 +30,7 @@ internal sealed class LlamaOracle : IDisposable
                 _logsSilenced = true;
             }
         }
-        var p = new ModelParams(path) { ContextSize = contextSize, GpuLayerCount = 0, Threads = threads, BatchSize = 512, UBatchSize = 512 };
+        var p = new ModelParams(path) { FlashAttention = flashAttention, ContextSize = contextSize, GpuLayerCount = 0, Threads = threads, BatchSize = 512, UBatchSize = 512 };
         _weights = LLamaWeights.LoadFromFile(p);
         _context = _weights.CreateContext(p);
         VocabSize = _weights.Vocab.Count;
