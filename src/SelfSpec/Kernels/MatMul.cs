@@ -35,8 +35,32 @@ internal static unsafe class MatMul
     public static void Rows(GgmlType weightType, ReadOnlySpan<byte> weights, int inDim, ReadOnlySpan<byte> activations, int batch,
         Span<float> output, int outDim, int colStart, int colEnd)
     {
+        Check(weightType, weights, inDim, activations, batch, output, outDim, colStart, colEnd, out int wb, out int ab);
         delegate*<byte*, byte*, int, float> kernel = VecDot.Kernel(weightType);
-        Run(weightType, weights, inDim, activations, batch, output, outDim, colStart, colEnd, kernel);
+        delegate*<byte*, byte*, int, int, float*, int, void> kernel4 = VecDot.Kernel4(weightType);
+        fixed (byte* pw0 = weights)
+        fixed (byte* pa0 = activations)
+        fixed (float* py = output)
+        {
+            for (int o = colStart; o < colEnd; o++)
+            {
+                byte* pw = pw0 + (long)o * wb;
+                int b = 0;
+                if (kernel4 != null)
+                {
+                    // Four batch rows share each unpacked weight block; results equal the one-row kernel's bit for bit.
+                    for (; b + 4 <= batch; b += 4)
+                    {
+                        kernel4(pw, pa0 + (long)b * ab, ab, inDim, py + (long)b * outDim + o, outDim);
+                    }
+                }
+
+                for (; b < batch; b++)
+                {
+                    py[(long)b * outDim + o] = kernel(pw, pa0 + (long)b * ab, inDim);
+                }
+            }
+        }
     }
 
     /// <summary>Same contract as <see cref="Rows"/>, with the scalar reference dot product.</summary>
@@ -49,27 +73,6 @@ internal static unsafe class MatMul
             for (int b = 0; b < batch; b++)
             {
                 output[b * outDim + o] = VecDotReference.Dot(weightType, weights.Slice(o * wb, wb), activations.Slice(b * ab, ab), inDim);
-            }
-        }
-    }
-
-    private static void Run(GgmlType weightType, ReadOnlySpan<byte> weights, int inDim, ReadOnlySpan<byte> activations, int batch,
-        Span<float> output, int outDim, int colStart, int colEnd, delegate*<byte*, byte*, int, float> kernel)
-    {
-        Check(weightType, weights, inDim, activations, batch, output, outDim, colStart, colEnd, out int wb, out int ab);
-        fixed (byte* pw0 = weights)
-        fixed (byte* pa0 = activations)
-        fixed (float* py = output)
-        {
-            for (int o = colStart; o < colEnd; o++)
-            {
-                byte* pw = pw0 + (long)o * wb;
-                byte* pa = pa0;
-                float* y = py + o;
-                for (int b = 0; b < batch; b++, pa += ab, y += outDim)
-                {
-                    *y = kernel(pw, pa, inDim);
-                }
             }
         }
     }

@@ -49,7 +49,21 @@ internal static class VecDot
         _ => throw new NotSupportedException($"Dot products with {GgmlTypeInfo.Name(weightType)} weights are not supported."),
     };
 
-    public static float DotReference(GgmlType weightType, ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> activationRow, int n)
+    /// <summary>
+    /// The four-activation-row kernel for a weight type, or null where there is none (or no SIMD):
+    /// (weight row, first activation row, activation stride bytes, n, output, output stride floats).
+    /// Each of its four results is bit-identical to <see cref="Kernel"/> on the same pair of rows.
+    /// </summary>
+    internal static unsafe delegate*<byte*, byte*, int, int, float*, int, void> Kernel4(GgmlType weightType) =>
+        !VecDotLegacy.Accelerated ? null : weightType switch
+        {
+            GgmlType.Q4_0 => &VecDotLegacy.Q4_0x4,
+            GgmlType.Q4_1 => &VecDotLegacy.Q4_1x4,
+            GgmlType.Q8_0 => &VecDotLegacy.Q8_0x4,
+            _ => null,
+        };
+
+    public static unsafe float DotReference(GgmlType weightType, ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> activationRow, int n)
     {
         Check(weightType, weightRow, activationRow, n);
         return VecDotReference.Dot(weightType, weightRow, activationRow, n);

@@ -1,11 +1,15 @@
 // SIMD dot kernels for the 32-element legacy quants: Q4_0 x Q8_0, Q4_1 x Q8_1, Q8_0 x Q8_0.
-// Parameter order: (weight row bytes, activation row bytes, n); lengths checked by VecDot.Check.
+// One-row kernels: (weight row, activation row, n) -> dot. Four-row kernels (the *x4 names):
+// (weight row, first activation row, activation row stride in bytes, n, output, output stride in floats)
+// compute four dots with one weight row, unpacking each weight block once for all four.
+// Batch invariance: both kinds run every activation row through the same inlined per-block step
+// (Q4_1Pair / Q4_1Block / Q4_0Block / Q8_0Block) with its own accumulators, in the same block order, so the
+// four-row kernel returns bit for bit what four one-row calls return; MatMul relies on this.
 // Integer products use vpmaddubsw (u8 x s8 -> s16 pairs) then vpmaddwd with ones (-> s32): .NET 10 exposes no
 // AVX512-VNNI class and this CPU has no VEX AVX-VNNI, so this is the widest int8 dot the runtime offers.
 // Per block the 8 int32 partials are converted to float and fused-multiply-added with the block scale into a
-// float vector accumulator, reduced once at the end: a fixed sequence, so the result depends only on the rows.
-// Q4_1 on AVX-512 handles two blocks per 512-bit vector; an odd last block goes through the 256-bit step
-// into its own accumulator (reduced in a fixed order).
+// float vector accumulator, reduced once at the end. Q4_1 on AVX-512 handles two blocks per 512-bit vector; an
+// odd last block goes through the 256-bit step into its own accumulator (reduced in a fixed order).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -14,106 +18,218 @@ namespace SelfSpec.Quantization;
 
 internal static unsafe class VecDotLegacy
 {
-    public static float Q4_0(byte* pw0, byte* pa0, int n)
+    private const int W41 = BlockQ4_1.Size, A81 = BlockQ8_1.Size, W40 = BlockQ4_0.Size, A80 = BlockQ8_0.Size;
+
+    /// <summary>True when the SIMD kernels (and the four-row kernels) run; otherwise the scalar reference.</summary>
+    public static bool Accelerated => Avx2.IsSupported && Fma.IsSupported;
+
+    // ---------------- Q4_1 x Q8_1 ----------------
+
+    public static float Q4_1(byte* pw, byte* pa, int n)
     {
-        if (!Avx2.IsSupported || !Fma.IsSupported)
+        if (!Accelerated)
         {
-            return VecDotReference.Dot(GgmlType.Q4_0, pw0, pa0, n);
+            return VecDotReference.Dot(GgmlType.Q4_1, pw, pa, n);
         }
 
+        int nb = n / 32, i = 0;
+        float summs = 0, total512 = 0;
+        if (Avx512BW.IsSupported)
         {
-            byte* pw = pw0, pa = pa0;
-            int nb = n / 32;
-            Vector256<float> acc = Vector256<float>.Zero;
-            Vector256<short> ones = Vector256.Create((short)1);
-            Vector256<byte> eight = Vector256.Create((byte)8);
-            for (int i = 0; i < nb; i++, pw += BlockQ4_0.Size, pa += BlockQ8_0.Size)
+            Vector512<float> acc = Vector512<float>.Zero;
+            for (; i + 1 < nb; i += 2)
             {
-                Vector256<byte> q = Nibbles256(pw + 2);
-                Vector256<sbyte> y = Vector256.Load((sbyte*)(pa + 2));
-                // (q - 8) . y = q . y - 8 . y; both products fit maddubs without saturation.
-                Vector256<int> p = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q, y), ones)
-                                 - Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(eight, y), ones);
-                Vector256<float> d = Vector256.Create(Dequantize.F16(pw) * Dequantize.F16(pa));
-                acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(p), d, acc);
+                byte* w = pw + i * W41;
+                Vector512<byte> q = Vector512.Create(Nibbles256(w + 4), Nibbles256(w + W41 + 4));
+                Q4_1Pair(q, F16(w), F16(w + W41), F16(w + 2), F16(w + W41 + 2), pa + i * A81, ref acc, ref summs);
             }
 
-            return Vector256.Sum(acc);
+            total512 = Vector512.Sum(acc);
         }
+
+        Vector256<float> acc256 = Vector256<float>.Zero;
+        for (; i < nb; i++)
+        {
+            byte* w = pw + i * W41;
+            Q4_1Block(Nibbles256(w + 4), F16(w), F16(w + 2), pa + i * A81, ref acc256, ref summs);
+        }
+
+        return total512 + Vector256.Sum(acc256) + summs;
     }
 
-    public static float Q8_0(byte* pw0, byte* pa0, int n)
+    public static void Q4_1x4(byte* pw, byte* pa, int aStride, int n, float* y, int yStride)
     {
-        if (!Avx2.IsSupported || !Fma.IsSupported)
+        byte* pa1 = pa + aStride, pa2 = pa1 + aStride, pa3 = pa2 + aStride;
+        int nb = n / 32, i = 0;
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0, t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+        if (Avx512BW.IsSupported)
         {
-            return VecDotReference.Dot(GgmlType.Q8_0, pw0, pa0, n);
-        }
-
-        {
-            byte* pw = pw0, pa = pa0;
-            int nb = n / 32;
-            Vector256<float> acc = Vector256<float>.Zero;
-            Vector256<short> ones = Vector256.Create((short)1);
-            for (int i = 0; i < nb; i++, pw += BlockQ8_0.Size, pa += BlockQ8_0.Size)
+            Vector512<float> acc0 = Vector512<float>.Zero, acc1 = acc0, acc2 = acc0, acc3 = acc0;
+            for (; i + 1 < nb; i += 2)
             {
-                Vector256<sbyte> x = Vector256.Load((sbyte*)(pw + 2));
-                Vector256<sbyte> y = Vector256.Load((sbyte*)(pa + 2));
-                // x . y = |x| . (y * sign(x)): maddubs wants one unsigned operand.
-                Vector256<int> p = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Abs(x), Avx2.Sign(y, x)), ones);
-                Vector256<float> d = Vector256.Create(Dequantize.F16(pw) * Dequantize.F16(pa));
-                acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(p), d, acc);
+                byte* w = pw + i * W41;
+                Vector512<byte> q = Vector512.Create(Nibbles256(w + 4), Nibbles256(w + W41 + 4));
+                float d0 = F16(w), d1 = F16(w + W41), m0 = F16(w + 2), m1 = F16(w + W41 + 2);
+                int off = i * A81;
+                Q4_1Pair(q, d0, d1, m0, m1, pa + off, ref acc0, ref s0);
+                Q4_1Pair(q, d0, d1, m0, m1, pa1 + off, ref acc1, ref s1);
+                Q4_1Pair(q, d0, d1, m0, m1, pa2 + off, ref acc2, ref s2);
+                Q4_1Pair(q, d0, d1, m0, m1, pa3 + off, ref acc3, ref s3);
             }
 
-            return Vector256.Sum(acc);
+            t0 = Vector512.Sum(acc0);
+            t1 = Vector512.Sum(acc1);
+            t2 = Vector512.Sum(acc2);
+            t3 = Vector512.Sum(acc3);
         }
+
+        Vector256<float> b0 = Vector256<float>.Zero, b1 = b0, b2 = b0, b3 = b0;
+        for (; i < nb; i++)
+        {
+            byte* w = pw + i * W41;
+            Vector256<byte> q = Nibbles256(w + 4);
+            float d = F16(w), m = F16(w + 2);
+            int off = i * A81;
+            Q4_1Block(q, d, m, pa + off, ref b0, ref s0);
+            Q4_1Block(q, d, m, pa1 + off, ref b1, ref s1);
+            Q4_1Block(q, d, m, pa2 + off, ref b2, ref s2);
+            Q4_1Block(q, d, m, pa3 + off, ref b3, ref s3);
+        }
+
+        y[0] = t0 + Vector256.Sum(b0) + s0;
+        y[yStride] = t1 + Vector256.Sum(b1) + s1;
+        y[2 * yStride] = t2 + Vector256.Sum(b2) + s2;
+        y[3 * yStride] = t3 + Vector256.Sum(b3) + s3;
     }
 
-    public static float Q4_1(byte* pw0, byte* pa0, int n)
+    /// <summary>Two Q4_1 blocks (nibbles q, scales d0/d1, mins m0/m1) against two Q8_1 blocks at a.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Q4_1Pair(Vector512<byte> q, float d0, float d1, float m0, float m1, byte* a, ref Vector512<float> acc, ref float summs)
     {
-        if (!Avx2.IsSupported || !Fma.IsSupported)
-        {
-            return VecDotReference.Dot(GgmlType.Q4_1, pw0, pa0, n);
-        }
-
-        {
-            byte* pw = pw0, pa = pa0;
-            int nb = n / 32, i = 0;
-            float summs = 0;
-            Vector256<float> acc256 = Vector256<float>.Zero;
-            float total512 = 0;
-            if (Avx512BW.IsSupported)
-            {
-                Vector512<float> acc = Vector512<float>.Zero;
-                Vector512<short> ones = Vector512.Create((short)1);
-                for (; i + 1 < nb; i += 2, pw += 2 * BlockQ4_1.Size, pa += 2 * BlockQ8_1.Size)
-                {
-                    Vector512<byte> q = Vector512.Create(Nibbles256(pw + 4), Nibbles256(pw + BlockQ4_1.Size + 4));
-                    Vector512<sbyte> y = Vector512.Create(Vector256.Load((sbyte*)(pa + 4)), Vector256.Load((sbyte*)(pa + BlockQ8_1.Size + 4)));
-                    Vector512<int> p = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q, y), ones);
-                    Vector512<float> d = Vector512.Create(
-                        Vector256.Create(Dequantize.F16(pw) * Dequantize.F16(pa)),
-                        Vector256.Create(Dequantize.F16(pw + BlockQ4_1.Size) * Dequantize.F16(pa + BlockQ8_1.Size)));
-                    acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p), d, acc);
-                    summs += Dequantize.F16(pw + 2) * Dequantize.F16(pa + 2) + Dequantize.F16(pw + BlockQ4_1.Size + 2) * Dequantize.F16(pa + BlockQ8_1.Size + 2);
-                }
-
-                total512 = Vector512.Sum(acc);
-            }
-
-            Vector256<short> ones256 = Vector256.Create((short)1);
-            for (; i < nb; i++, pw += BlockQ4_1.Size, pa += BlockQ8_1.Size)
-            {
-                Vector256<byte> q = Nibbles256(pw + 4);
-                Vector256<sbyte> y = Vector256.Load((sbyte*)(pa + 4));
-                Vector256<int> p = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q, y), ones256);
-                Vector256<float> d = Vector256.Create(Dequantize.F16(pw) * Dequantize.F16(pa));
-                acc256 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(p), d, acc256);
-                summs += Dequantize.F16(pw + 2) * Dequantize.F16(pa + 2);
-            }
-
-            return total512 + Vector256.Sum(acc256) + summs;
-        }
+        Vector512<sbyte> y = Vector512.Create(Vector256.Load((sbyte*)(a + 4)), Vector256.Load((sbyte*)(a + A81 + 4)));
+        Vector512<int> p = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q, y), Vector512.Create((short)1));
+        Vector512<float> d = Vector512.Create(Vector256.Create(d0 * F16(a)), Vector256.Create(d1 * F16(a + A81)));
+        acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p), d, acc);
+        summs += m0 * F16(a + 2) + m1 * F16(a + A81 + 2);
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Q4_1Block(Vector256<byte> q, float d, float m, byte* a, ref Vector256<float> acc, ref float summs)
+    {
+        Vector256<int> p = DotU8S8(q, Vector256.Load((sbyte*)(a + 4)));
+        acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(p), Vector256.Create(d * F16(a)), acc);
+        summs += m * F16(a + 2);
+    }
+
+    // ---------------- Q4_0 x Q8_0 ----------------
+
+    public static float Q4_0(byte* pw, byte* pa, int n)
+    {
+        if (!Accelerated)
+        {
+            return VecDotReference.Dot(GgmlType.Q4_0, pw, pa, n);
+        }
+
+        Vector256<float> acc = Vector256<float>.Zero;
+        for (int i = 0; i < n / 32; i++)
+        {
+            byte* w = pw + i * W40;
+            Q4_0Block(Nibbles256(w + 2), F16(w), pa + i * A80, ref acc);
+        }
+
+        return Vector256.Sum(acc);
+    }
+
+    public static void Q4_0x4(byte* pw, byte* pa, int aStride, int n, float* y, int yStride)
+    {
+        byte* pa1 = pa + aStride, pa2 = pa1 + aStride, pa3 = pa2 + aStride;
+        Vector256<float> acc0 = Vector256<float>.Zero, acc1 = acc0, acc2 = acc0, acc3 = acc0;
+        for (int i = 0; i < n / 32; i++)
+        {
+            byte* w = pw + i * W40;
+            Vector256<byte> q = Nibbles256(w + 2);
+            float d = F16(w);
+            int off = i * A80;
+            Q4_0Block(q, d, pa + off, ref acc0);
+            Q4_0Block(q, d, pa1 + off, ref acc1);
+            Q4_0Block(q, d, pa2 + off, ref acc2);
+            Q4_0Block(q, d, pa3 + off, ref acc3);
+        }
+
+        y[0] = Vector256.Sum(acc0);
+        y[yStride] = Vector256.Sum(acc1);
+        y[2 * yStride] = Vector256.Sum(acc2);
+        y[3 * yStride] = Vector256.Sum(acc3);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Q4_0Block(Vector256<byte> q, float d, byte* a, ref Vector256<float> acc)
+    {
+        Vector256<sbyte> y = Vector256.Load((sbyte*)(a + 2));
+        // (q - 8) . y = q . y - 8 . y; both products fit vpmaddubsw without saturation.
+        Vector256<int> p = DotU8S8(q, y) - DotU8S8(Vector256.Create((byte)8), y);
+        acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(p), Vector256.Create(d * F16(a)), acc);
+    }
+
+    // ---------------- Q8_0 x Q8_0 ----------------
+
+    public static float Q8_0(byte* pw, byte* pa, int n)
+    {
+        if (!Accelerated)
+        {
+            return VecDotReference.Dot(GgmlType.Q8_0, pw, pa, n);
+        }
+
+        Vector256<float> acc = Vector256<float>.Zero;
+        for (int i = 0; i < n / 32; i++)
+        {
+            byte* w = pw + i * A80;
+            Vector256<sbyte> x = Vector256.Load((sbyte*)(w + 2));
+            Q8_0Block(Avx2.Abs(x), x, F16(w), pa + i * A80, ref acc);
+        }
+
+        return Vector256.Sum(acc);
+    }
+
+    public static void Q8_0x4(byte* pw, byte* pa, int aStride, int n, float* y, int yStride)
+    {
+        byte* pa1 = pa + aStride, pa2 = pa1 + aStride, pa3 = pa2 + aStride;
+        Vector256<float> acc0 = Vector256<float>.Zero, acc1 = acc0, acc2 = acc0, acc3 = acc0;
+        for (int i = 0; i < n / 32; i++)
+        {
+            byte* w = pw + i * A80;
+            Vector256<sbyte> x = Vector256.Load((sbyte*)(w + 2));
+            Vector256<byte> ax = Avx2.Abs(x);
+            float d = F16(w);
+            int off = i * A80;
+            Q8_0Block(ax, x, d, pa + off, ref acc0);
+            Q8_0Block(ax, x, d, pa1 + off, ref acc1);
+            Q8_0Block(ax, x, d, pa2 + off, ref acc2);
+            Q8_0Block(ax, x, d, pa3 + off, ref acc3);
+        }
+
+        y[0] = Vector256.Sum(acc0);
+        y[yStride] = Vector256.Sum(acc1);
+        y[2 * yStride] = Vector256.Sum(acc2);
+        y[3 * yStride] = Vector256.Sum(acc3);
+    }
+
+    /// <summary>x . y = |x| . (y * sign(x)): vpmaddubsw wants one unsigned operand.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Q8_0Block(Vector256<byte> ax, Vector256<sbyte> x, float d, byte* a, ref Vector256<float> acc)
+    {
+        Vector256<int> p = DotU8S8(ax, Avx2.Sign(Vector256.Load((sbyte*)(a + 2)), x));
+        acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(p), Vector256.Create(d * F16(a)), acc);
+    }
+
+    // ---------------- shared ----------------
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float F16(byte* p) => Dequantize.F16(p);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> DotU8S8(Vector256<byte> u, Vector256<sbyte> s)
+        => Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, s), Vector256.Create((short)1));
 
     /// <summary>16 packed bytes -> 32 nibbles in element order: low nibbles (elements 0..15), then high (16..31).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
