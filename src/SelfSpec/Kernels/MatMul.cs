@@ -2,10 +2,11 @@
 // Shapes and parameter order of Rows: (weightType, weights = outDim rows of RowBytes(weightType, inDim) bytes,
 // inDim, activations = batch rows of ActivationRowBytes(weightType, inDim) bytes, batch,
 // output = batch x outDim floats row-major, outDim, colStart, colEnd): only columns [colStart, colEnd) are written.
-// Batch invariance (DESIGN.md invariant 1): every output value is computed by the same VecDot kernel call
-// on the same two rows, whatever the batch size, the row's place in the batch and the column split; threads
-// split by columns. The weight row is the outer loop so it is read from memory once and stays in L1 while
-// every batch row uses it (the activations, a few KB, stay in L1 too).
+// Batch invariance (DESIGN.md invariant 1): every output value is computed by the same per-block instruction
+// sequence on the same two rows, whatever the batch size, the row's place in the batch and the column split
+// (the tiled kernels, 4 weight rows x 1 activation row or 1 weight row x 4 activation rows, run the one-row
+// kernel's step per output; tests check bit equality); threads split by columns. Weight rows are the outer
+// loop so each is read from memory once and stays in L1 while every batch row uses it.
 using SelfSpec.Quantization;
 
 namespace SelfSpec.Kernels;
@@ -38,17 +39,44 @@ internal static unsafe class MatMul
         Check(weightType, weights, inDim, activations, batch, output, outDim, colStart, colEnd, out int wb, out int ab);
         delegate*<byte*, byte*, int, float> kernel = VecDot.Kernel(weightType);
         delegate*<byte*, byte*, int, int, float*, int, void> kernel4 = VecDot.Kernel4(weightType);
+        delegate*<byte*, int, byte*, int, float*, void> kernelW4 = VecDot.KernelW4(weightType);
         fixed (byte* pw0 = weights)
         fixed (byte* pa0 = activations)
         fixed (float* py = output)
         {
-            for (int o = colStart; o < colEnd; o++)
+            int o = colStart;
+            if (kernelW4 != null)
+            {
+                // Four weight rows at a time share each activation block (batch 1 is the decode case).
+                for (; o + 4 <= colEnd; o += 4)
+                {
+                    byte* pw = pw0 + (long)o * wb;
+                    int b = 0;
+                    if (kernel4 != null)
+                    {
+                        for (; b + 4 <= batch; b += 4)
+                        {
+                            for (int k = 0; k < 4; k++)
+                            {
+                                kernel4(pw + k * wb, pa0 + (long)b * ab, ab, inDim, py + (long)b * outDim + o + k, outDim);
+                            }
+                        }
+                    }
+
+                    for (; b < batch; b++)
+                    {
+                        kernelW4(pw, wb, pa0 + (long)b * ab, inDim, py + (long)b * outDim + o);
+                    }
+                }
+            }
+
+            for (; o < colEnd; o++)
             {
                 byte* pw = pw0 + (long)o * wb;
                 int b = 0;
                 if (kernel4 != null)
                 {
-                    // Four batch rows share each unpacked weight block; results equal the one-row kernel's bit for bit.
+                    // Four batch rows share each unpacked weight block.
                     for (; b + 4 <= batch; b += 4)
                     {
                         kernel4(pw, pa0 + (long)b * ab, ab, inDim, py + (long)b * outDim + o, outDim);

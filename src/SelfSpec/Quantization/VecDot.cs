@@ -63,6 +63,13 @@ internal static class VecDot
             _ => null,
         };
 
+    /// <summary>
+    /// The four-weight-row kernel for a weight type, or null: (first weight row, weight stride bytes, activation row,
+    /// n, output[4]). Each result is bit-identical to <see cref="Kernel"/> on the same pair of rows.
+    /// </summary>
+    internal static unsafe delegate*<byte*, int, byte*, int, float*, void> KernelW4(GgmlType weightType) =>
+        VecDotLegacy.Accelerated && weightType == GgmlType.Q4_1 ? &VecDotLegacy.Q4_1w4 : null;
+
     public static unsafe float DotReference(GgmlType weightType, ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> activationRow, int n)
     {
         Check(weightType, weightRow, activationRow, n);

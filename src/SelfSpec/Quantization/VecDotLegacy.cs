@@ -1,7 +1,8 @@
 // SIMD dot kernels for the 32-element legacy quants: Q4_0 x Q8_0, Q4_1 x Q8_1, Q8_0 x Q8_0.
 // One-row kernels: (weight row, activation row, n) -> dot. Four-row kernels (the *x4 names):
 // (weight row, first activation row, activation row stride in bytes, n, output, output stride in floats)
-// compute four dots with one weight row, unpacking each weight block once for all four.
+// compute four dots with one weight row, unpacking each weight block once for all four. Q4_1w4:
+// (first weight row, weight row stride in bytes, activation row, n, output[4]) shares the activation instead.
 // Batch invariance: both kinds run every activation row through the same inlined per-block step
 // (Q4_1Pair / Q4_1Block / Q4_0Block / Q8_0Block) with its own accumulators, in the same block order, so the
 // four-row kernel returns bit for bit what four one-row calls return; MatMul relies on this.
@@ -105,20 +106,90 @@ internal static unsafe class VecDotLegacy
     /// <summary>Two Q4_1 blocks (nibbles q, scales d0/d1, mins m0/m1) against two Q8_1 blocks at a.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Q4_1Pair(Vector512<byte> q, float d0, float d1, float m0, float m1, byte* a, ref Vector512<float> acc, ref float summs)
+        => Q4_1Pair(q, d0, d1, m0, m1, LoadPair(a), F16(a), F16(a + A81), F16(a + 2), F16(a + A81 + 2), ref acc, ref summs);
+
+    /// <summary>The 64 int8 values of two consecutive Q8_1 blocks at a.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<sbyte> LoadPair(byte* a)
+        => Vector512.Create(Vector256.Load((sbyte*)(a + 4)), Vector256.Load((sbyte*)(a + A81 + 4)));
+
+    /// <summary>The one step every Q4_1 kernel runs per block pair (so all of them give identical bits).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Q4_1Pair(Vector512<byte> q, float d0, float d1, float m0, float m1,
+        Vector512<sbyte> y, float da0, float da1, float sa0, float sa1, ref Vector512<float> acc, ref float summs)
     {
-        Vector512<sbyte> y = Vector512.Create(Vector256.Load((sbyte*)(a + 4)), Vector256.Load((sbyte*)(a + A81 + 4)));
         Vector512<int> p = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q, y), Vector512.Create((short)1));
-        Vector512<float> d = Vector512.Create(Vector256.Create(d0 * F16(a)), Vector256.Create(d1 * F16(a + A81)));
+        Vector512<float> d = Vector512.Create(Vector256.Create(d0 * da0), Vector256.Create(d1 * da1));
         acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p), d, acc);
-        summs += m0 * F16(a + 2) + m1 * F16(a + A81 + 2);
+        summs += m0 * sa0 + m1 * sa1;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Q4_1Block(Vector256<byte> q, float d, float m, byte* a, ref Vector256<float> acc, ref float summs)
+        => Q4_1Block(q, d, m, Vector256.Load((sbyte*)(a + 4)), F16(a), F16(a + 2), ref acc, ref summs);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Q4_1Block(Vector256<byte> q, float d, float m, Vector256<sbyte> y, float da, float sa, ref Vector256<float> acc, ref float summs)
     {
-        Vector256<int> p = DotU8S8(q, Vector256.Load((sbyte*)(a + 4)));
-        acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(p), Vector256.Create(d * F16(a)), acc);
-        summs += m * F16(a + 2);
+        Vector256<int> p = DotU8S8(q, y);
+        acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(p), Vector256.Create(d * da), acc);
+        summs += m * sa;
+    }
+
+    /// <summary>
+    /// Four consecutive weight rows (stride wStride bytes) against one activation row: the activation block is
+    /// loaded once for all four. Outputs go to y[0], y[1], y[2], y[3].
+    /// </summary>
+    public static void Q4_1w4(byte* pw, int wStride, byte* pa, int n, float* y)
+    {
+        byte* pw1 = pw + wStride, pw2 = pw1 + wStride, pw3 = pw2 + wStride;
+        int nb = n / 32, i = 0;
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0, t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+        if (Avx512BW.IsSupported)
+        {
+            Vector512<float> acc0 = Vector512<float>.Zero, acc1 = acc0, acc2 = acc0, acc3 = acc0;
+            for (; i + 1 < nb; i += 2)
+            {
+                byte* a = pa + i * A81;
+                Vector512<sbyte> ya = LoadPair(a);
+                float da0 = F16(a), da1 = F16(a + A81), sa0 = F16(a + 2), sa1 = F16(a + A81 + 2);
+                int off = i * W41;
+                Q4_1PairW(pw + off, ya, da0, da1, sa0, sa1, ref acc0, ref s0);
+                Q4_1PairW(pw1 + off, ya, da0, da1, sa0, sa1, ref acc1, ref s1);
+                Q4_1PairW(pw2 + off, ya, da0, da1, sa0, sa1, ref acc2, ref s2);
+                Q4_1PairW(pw3 + off, ya, da0, da1, sa0, sa1, ref acc3, ref s3);
+            }
+
+            t0 = Vector512.Sum(acc0);
+            t1 = Vector512.Sum(acc1);
+            t2 = Vector512.Sum(acc2);
+            t3 = Vector512.Sum(acc3);
+        }
+
+        Vector256<float> b0 = Vector256<float>.Zero, b1 = b0, b2 = b0, b3 = b0;
+        for (; i < nb; i++)
+        {
+            byte* a = pa + i * A81;
+            Vector256<sbyte> ya = Vector256.Load((sbyte*)(a + 4));
+            float da = F16(a), sa = F16(a + 2);
+            int off = i * W41;
+            Q4_1Block(Nibbles256(pw + off + 4), F16(pw + off), F16(pw + off + 2), ya, da, sa, ref b0, ref s0);
+            Q4_1Block(Nibbles256(pw1 + off + 4), F16(pw1 + off), F16(pw1 + off + 2), ya, da, sa, ref b1, ref s1);
+            Q4_1Block(Nibbles256(pw2 + off + 4), F16(pw2 + off), F16(pw2 + off + 2), ya, da, sa, ref b2, ref s2);
+            Q4_1Block(Nibbles256(pw3 + off + 4), F16(pw3 + off), F16(pw3 + off + 2), ya, da, sa, ref b3, ref s3);
+        }
+
+        y[0] = t0 + Vector256.Sum(b0) + s0;
+        y[1] = t1 + Vector256.Sum(b1) + s1;
+        y[2] = t2 + Vector256.Sum(b2) + s2;
+        y[3] = t3 + Vector256.Sum(b3) + s3;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Q4_1PairW(byte* w, Vector512<sbyte> ya, float da0, float da1, float sa0, float sa1, ref Vector512<float> acc, ref float summs)
+    {
+        Vector512<byte> q = Vector512.Create(Nibbles256(w + 4), Nibbles256(w + W41 + 4));
+        Q4_1Pair(q, F16(w), F16(w + W41), F16(w + 2), F16(w + W41 + 2), ya, da0, da1, sa0, sa1, ref acc, ref summs);
     }
 
     // ---------------- Q4_0 x Q8_0 ----------------
