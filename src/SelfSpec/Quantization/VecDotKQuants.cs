@@ -17,7 +17,9 @@ internal static unsafe class VecDotKQuants
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<int> DotU8S8(Vector256<byte> u, Vector256<sbyte> s)
-        => Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, s), Vector256.Create((short)1));
+        => AvxVnni.IsSupported
+            ? AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, u, s) // vpdpbusd: same exact sums, one instruction
+            : Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, s), Vector256.Create((short)1));
 
     private static float Q45K(byte* pw0, byte* pa0, int n, bool fiveBits)
     {

@@ -6,8 +6,11 @@
 // Batch invariance: both kinds run every activation row through the same inlined per-block step
 // (Q4_1Pair / Q4_1Block / Q4_0Block / Q8_0Block) with its own accumulators, in the same block order, so the
 // four-row kernel returns bit for bit what four one-row calls return; MatMul relies on this.
-// Integer products use vpmaddubsw (u8 x s8 -> s16 pairs) then vpmaddwd with ones (-> s32): .NET 10 exposes no
-// AVX512-VNNI class and this CPU has no VEX AVX-VNNI, so this is the widest int8 dot the runtime offers.
+// Integer products use vpmaddubsw (u8 x s8 -> s16 pairs) then vpmaddwd with ones (-> s32), or one vpdpbusd where
+// AvxVnni is supported (same exact integer sums, so results do not depend on which runs). .NET 10 exposes no
+// AVX512-VNNI class and the development CPU has no VEX AVX-VNNI, so the 512-bit step uses vpmaddubsw too. No
+// operand reaches the int16 saturation of vpmaddubsw: weights are at most 63 (K) or |127| (Q8_0, via |x|) and
+// activations stay within -127..127 as every q8 quantizer produces them.
 // Per block the 8 int32 partials are converted to float and fused-multiply-added with the block scale into a
 // float vector accumulator, reduced once at the end. Q4_1 on AVX-512 handles two blocks per 512-bit vector; an
 // odd last block goes through the 256-bit step into its own accumulator (reduced in a fixed order).
@@ -300,7 +303,9 @@ internal static unsafe class VecDotLegacy
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<int> DotU8S8(Vector256<byte> u, Vector256<sbyte> s)
-        => Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, s), Vector256.Create((short)1));
+        => AvxVnni.IsSupported
+            ? AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, u, s) // vpdpbusd: same exact sums, one instruction
+            : Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, s), Vector256.Create((short)1));
 
     /// <summary>16 packed bytes -> 32 nibbles in element order: low nibbles (elements 0..15), then high (16..31).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -58,6 +58,25 @@ public sealed class MatMulTests
 
     [Theory]
     [MemberData(nameof(Types))]
+    public void EveryOutputEqualsOneRowDotBitwise(GgmlType t)
+    {
+        const int batch = 6; // one four-row group plus two single rows
+        var (w, a, inDim, outDim) = Setup(t, batch, 77);
+        int wb = (int)GgmlTypeInfo.RowBytes(t, inDim), ab = MatMul.ActivationRowBytes(t, inDim);
+        var y = new float[batch * outDim];
+        MatMul.Rows(t, w, inDim, a, batch, y, outDim, 0, outDim);
+        for (int b = 0; b < batch; b++)
+        {
+            for (int o = 0; o < outDim; o++)
+            {
+                float one = VecDot.Dot(t, w.AsSpan(o * wb, wb), a.AsSpan(b * ab, ab), inDim);
+                Assert.Equal(BitConverter.SingleToInt32Bits(one), BitConverter.SingleToInt32Bits(y[b * outDim + o]));
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Types))]
     public void MatchesReference(GgmlType t)
     {
         const int batch = 3;
