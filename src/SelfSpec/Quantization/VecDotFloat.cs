@@ -24,7 +24,36 @@ internal static unsafe class VecDotFloat
         return s;
     }
 
-    public static float F16(byte* pw, byte* pa, int n) => VecDotReference.Dot(GgmlType.F16, pw, pa, n);
+    public static float F16(byte* pw, byte* pa, int n)
+    {
+        if (!Vector256.IsHardwareAccelerated)
+        {
+            return VecDotReference.Dot(GgmlType.F16, pw, pa, n);
+        }
+
+        ushort* x = (ushort*)pw, y = (ushort*)pa;
+        Vector256<float> acc = Vector256<float>.Zero;
+        int i = 0;
+        for (; i + 8 <= n; i += 8) acc = Vector256.FusedMultiplyAdd(HalfToSingle(Vector128.Load(x + i)), HalfToSingle(Vector128.Load(y + i)), acc);
+        float s = Vector256.Sum(acc);
+        for (; i < n; i++) s += Fp16Table.Load((byte*)(x + i)) * Fp16Table.Load((byte*)(y + i));
+        return s;
+    }
+
+    /// <summary>
+    /// Eight fp16 bit patterns to float: exponent and mantissa shifted into place and rescaled by 2^112
+    /// (exact for normals and subnormals), infinities and NaNs given the all-ones exponent, then the sign.
+    /// </summary>
+    internal static Vector256<float> HalfToSingle(Vector128<ushort> h)
+    {
+        Vector256<uint> u = Vector256.WidenLower(Vector256.Create(h, Vector128<ushort>.Zero));
+        Vector256<uint> em = u & Vector256.Create(0x7fffu);
+        Vector256<uint> shifted = Vector256.ShiftLeft(em, 13);
+        Vector256<float> finite = shifted.AsSingle() * Vector256.Create(0x77800000u).AsSingle() /* 2^112 */;
+        Vector256<float> special = (shifted | Vector256.Create(0x7f800000u)).AsSingle();
+        Vector256<float> mag = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(em, Vector256.Create(0x7c00u)).AsSingle(), special, finite);
+        return mag | Vector256.ShiftLeft(u & Vector256.Create(0x8000u), 16).AsSingle();
+    }
 
     public static float BF16(byte* pw, byte* pa, int n)
     {

@@ -16,6 +16,7 @@ public sealed class MatMulTimingTests(ITestOutputHelper output)
     [InlineData(GgmlType.Q4_0, 576, 1536)]
     [InlineData(GgmlType.Q4_K, 768, 1536)]
     [InlineData(GgmlType.Q6_K, 768, 1536)]
+    [InlineData(GgmlType.F16, 576, 1536)]
     public void ReportMicroseconds(GgmlType t, int inDim, int outDim)
     {
         var rng = new Random(1);
