@@ -7,6 +7,7 @@
 // (the tiled kernels, 4 weight rows x 1 activation row or 1 weight row x 4 activation rows, run the one-row
 // kernel's step per output; tests check bit equality); threads split by columns. Weight rows are the outer
 // loop so each is read from memory once and stays in L1 while every batch row uses it.
+using System.Runtime.CompilerServices;
 using SelfSpec.Quantization;
 
 namespace SelfSpec.Kernels;
@@ -33,6 +34,7 @@ internal static unsafe class MatMul
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Rows(GgmlType weightType, ReadOnlySpan<byte> weights, int inDim, ReadOnlySpan<byte> activations, int batch,
         Span<float> output, int outDim, int colStart, int colEnd)
     {

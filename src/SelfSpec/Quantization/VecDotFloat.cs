@@ -2,12 +2,14 @@
 // Parameter order: (weight row pointer, activation row pointer, n). One Vector256 FMA accumulator and a scalar
 // tail, in a fixed order. These types are rare in the models this engine targets, so the code stays simple;
 // F16 has no portable vector conversion in .NET 10, so it runs the scalar loop (same as the reference).
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace SelfSpec.Quantization;
 
 internal static unsafe class VecDotFloat
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float F32(byte* pw, byte* pa, int n)
     {
         if (!Vector256.IsHardwareAccelerated)
@@ -19,11 +21,12 @@ internal static unsafe class VecDotFloat
         Vector256<float> acc = Vector256<float>.Zero;
         int i = 0;
         for (; i + 8 <= n; i += 8) acc = Vector256.FusedMultiplyAdd(Vector256.Load(x + i), Vector256.Load(y + i), acc);
-        float s = Vector256.Sum(acc);
+        float s = FloatSum.Sum(acc);
         for (; i < n; i++) s += x[i] * y[i];
         return s;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float F16(byte* pw, byte* pa, int n)
     {
         if (!Vector256.IsHardwareAccelerated)
@@ -35,7 +38,7 @@ internal static unsafe class VecDotFloat
         Vector256<float> acc = Vector256<float>.Zero;
         int i = 0;
         for (; i + 8 <= n; i += 8) acc = Vector256.FusedMultiplyAdd(HalfToSingle(Vector128.Load(x + i)), HalfToSingle(Vector128.Load(y + i)), acc);
-        float s = Vector256.Sum(acc);
+        float s = FloatSum.Sum(acc);
         for (; i < n; i++) s += Fp16Table.Load((byte*)(x + i)) * Fp16Table.Load((byte*)(y + i));
         return s;
     }
@@ -55,6 +58,7 @@ internal static unsafe class VecDotFloat
         return mag | Vector256.ShiftLeft(u & Vector256.Create(0x8000u), 16).AsSingle();
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float BF16(byte* pw, byte* pa, int n)
     {
         if (!Vector256.IsHardwareAccelerated)
@@ -73,7 +77,7 @@ internal static unsafe class VecDotFloat
             acc = Vector256.FusedMultiplyAdd(vx, vy, acc);
         }
 
-        float s = Vector256.Sum(acc);
+        float s = FloatSum.Sum(acc);
         for (; i < n; i++) s += BitConverter.Int32BitsToSingle(x[i] << 16) * BitConverter.Int32BitsToSingle(y[i] << 16);
         return s;
     }

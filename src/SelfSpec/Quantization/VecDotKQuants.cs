@@ -21,6 +21,7 @@ internal static unsafe class VecDotKQuants
             ? AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, u, s) // vpdpbusd: same exact sums, one instruction
             : Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, s), Vector256.Create((short)1));
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Q45K(byte* pw0, byte* pa0, int n, bool fiveBits)
     {
         GgmlType t = fiveBits ? GgmlType.Q5_K : GgmlType.Q4_K;
@@ -69,6 +70,7 @@ internal static unsafe class VecDotKQuants
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q6_K(byte* pw0, byte* pa0, int n)
     {
         if (!Avx2.IsSupported)

@@ -29,6 +29,7 @@ internal static unsafe class VecDotLegacy
 
     // ---------------- Q4_1 x Q8_1 ----------------
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q4_1(byte* pw, byte* pa, int n)
     {
         if (!Accelerated)
@@ -48,7 +49,7 @@ internal static unsafe class VecDotLegacy
                 Q4_1Pair(q, F16(w), F16(w + W41), F16(w + 2), F16(w + W41 + 2), pa + i * A81, ref acc, ref summs);
             }
 
-            total512 = Vector512.Sum(acc);
+            total512 = FloatSum.Sum(acc);
         }
 
         Vector256<float> acc256 = Vector256<float>.Zero;
@@ -58,9 +59,10 @@ internal static unsafe class VecDotLegacy
             Q4_1Block(Nibbles256(w + 4), F16(w), F16(w + 2), pa + i * A81, ref acc256, ref summs);
         }
 
-        return total512 + Vector256.Sum(acc256) + summs;
+        return total512 + FloatSum.Sum(acc256) + summs;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q4_1x4(byte* pw, byte* pa, int aStride, int n, float* y, int yStride)
     {
         byte* pa1 = pa + aStride, pa2 = pa1 + aStride, pa3 = pa2 + aStride;
@@ -81,10 +83,10 @@ internal static unsafe class VecDotLegacy
                 Q4_1Pair(q, d0, d1, m0, m1, pa3 + off, ref acc3, ref s3);
             }
 
-            t0 = Vector512.Sum(acc0);
-            t1 = Vector512.Sum(acc1);
-            t2 = Vector512.Sum(acc2);
-            t3 = Vector512.Sum(acc3);
+            t0 = FloatSum.Sum(acc0);
+            t1 = FloatSum.Sum(acc1);
+            t2 = FloatSum.Sum(acc2);
+            t3 = FloatSum.Sum(acc3);
         }
 
         Vector256<float> b0 = Vector256<float>.Zero, b1 = b0, b2 = b0, b3 = b0;
@@ -100,10 +102,10 @@ internal static unsafe class VecDotLegacy
             Q4_1Block(q, d, m, pa3 + off, ref b3, ref s3);
         }
 
-        y[0] = t0 + Vector256.Sum(b0) + s0;
-        y[yStride] = t1 + Vector256.Sum(b1) + s1;
-        y[2 * yStride] = t2 + Vector256.Sum(b2) + s2;
-        y[3 * yStride] = t3 + Vector256.Sum(b3) + s3;
+        y[0] = t0 + FloatSum.Sum(b0) + s0;
+        y[yStride] = t1 + FloatSum.Sum(b1) + s1;
+        y[2 * yStride] = t2 + FloatSum.Sum(b2) + s2;
+        y[3 * yStride] = t3 + FloatSum.Sum(b3) + s3;
     }
 
     /// <summary>Two Q4_1 blocks (nibbles q, scales d0/d1, mins m0/m1) against two Q8_1 blocks at a.</summary>
@@ -143,6 +145,7 @@ internal static unsafe class VecDotLegacy
     /// Four consecutive weight rows (stride wStride bytes) against one activation row: the activation block is
     /// loaded once for all four. Outputs go to y[0], y[1], y[2], y[3].
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q4_1w4(byte* pw, int wStride, byte* pa, int n, float* y)
     {
         byte* pw1 = pw + wStride, pw2 = pw1 + wStride, pw3 = pw2 + wStride;
@@ -163,10 +166,10 @@ internal static unsafe class VecDotLegacy
                 Q4_1PairW(pw3 + off, ya, da0, da1, sa0, sa1, ref acc3, ref s3);
             }
 
-            t0 = Vector512.Sum(acc0);
-            t1 = Vector512.Sum(acc1);
-            t2 = Vector512.Sum(acc2);
-            t3 = Vector512.Sum(acc3);
+            t0 = FloatSum.Sum(acc0);
+            t1 = FloatSum.Sum(acc1);
+            t2 = FloatSum.Sum(acc2);
+            t3 = FloatSum.Sum(acc3);
         }
 
         Vector256<float> b0 = Vector256<float>.Zero, b1 = b0, b2 = b0, b3 = b0;
@@ -182,10 +185,10 @@ internal static unsafe class VecDotLegacy
             Q4_1Block(Nibbles256(pw3 + off + 4), F16(pw3 + off), F16(pw3 + off + 2), ya, da, sa, ref b3, ref s3);
         }
 
-        y[0] = t0 + Vector256.Sum(b0) + s0;
-        y[1] = t1 + Vector256.Sum(b1) + s1;
-        y[2] = t2 + Vector256.Sum(b2) + s2;
-        y[3] = t3 + Vector256.Sum(b3) + s3;
+        y[0] = t0 + FloatSum.Sum(b0) + s0;
+        y[1] = t1 + FloatSum.Sum(b1) + s1;
+        y[2] = t2 + FloatSum.Sum(b2) + s2;
+        y[3] = t3 + FloatSum.Sum(b3) + s3;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -197,6 +200,7 @@ internal static unsafe class VecDotLegacy
 
     // ---------------- Q4_0 x Q8_0 ----------------
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q4_0(byte* pw, byte* pa, int n)
     {
         if (!Accelerated)
@@ -211,9 +215,10 @@ internal static unsafe class VecDotLegacy
             Q4_0Block(Nibbles256(w + 2), F16(w), pa + i * A80, ref acc);
         }
 
-        return Vector256.Sum(acc);
+        return FloatSum.Sum(acc);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q4_0x4(byte* pw, byte* pa, int aStride, int n, float* y, int yStride)
     {
         byte* pa1 = pa + aStride, pa2 = pa1 + aStride, pa3 = pa2 + aStride;
@@ -230,10 +235,10 @@ internal static unsafe class VecDotLegacy
             Q4_0Block(q, d, pa3 + off, ref acc3);
         }
 
-        y[0] = Vector256.Sum(acc0);
-        y[yStride] = Vector256.Sum(acc1);
-        y[2 * yStride] = Vector256.Sum(acc2);
-        y[3 * yStride] = Vector256.Sum(acc3);
+        y[0] = FloatSum.Sum(acc0);
+        y[yStride] = FloatSum.Sum(acc1);
+        y[2 * yStride] = FloatSum.Sum(acc2);
+        y[3 * yStride] = FloatSum.Sum(acc3);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -247,6 +252,7 @@ internal static unsafe class VecDotLegacy
 
     // ---------------- Q8_0 x Q8_0 ----------------
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q8_0(byte* pw, byte* pa, int n)
     {
         if (!Accelerated)
@@ -262,9 +268,10 @@ internal static unsafe class VecDotLegacy
             Q8_0Block(Avx2.Abs(x), x, F16(w), pa + i * A80, ref acc);
         }
 
-        return Vector256.Sum(acc);
+        return FloatSum.Sum(acc);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q8_0x4(byte* pw, byte* pa, int aStride, int n, float* y, int yStride)
     {
         byte* pa1 = pa + aStride, pa2 = pa1 + aStride, pa3 = pa2 + aStride;
@@ -282,10 +289,10 @@ internal static unsafe class VecDotLegacy
             Q8_0Block(ax, x, d, pa3 + off, ref acc3);
         }
 
-        y[0] = Vector256.Sum(acc0);
-        y[yStride] = Vector256.Sum(acc1);
-        y[2 * yStride] = Vector256.Sum(acc2);
-        y[3 * yStride] = Vector256.Sum(acc3);
+        y[0] = FloatSum.Sum(acc0);
+        y[yStride] = FloatSum.Sum(acc1);
+        y[2 * yStride] = FloatSum.Sum(acc2);
+        y[3 * yStride] = FloatSum.Sum(acc3);
     }
 
     /// <summary>x . y = |x| . (y * sign(x)): vpmaddubsw wants one unsigned operand.</summary>
