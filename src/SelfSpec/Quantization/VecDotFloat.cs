@@ -47,6 +47,7 @@ internal static unsafe class VecDotFloat
     /// Eight fp16 bit patterns to float: exponent and mantissa shifted into place and rescaled by 2^112
     /// (exact for normals and subnormals), infinities and NaNs given the all-ones exponent, then the sign.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<float> HalfToSingle(Vector128<ushort> h)
     {
         Vector256<uint> u = Vector256.WidenLower(Vector256.Create(h, Vector128<ushort>.Zero));
