@@ -61,7 +61,6 @@ internal static class VecDot
         !VecDotLegacy.Accelerated ? null : weightType switch
         {
             GgmlType.Q4_0 => &VecDotLegacy.Q4_0x4,
-            GgmlType.Q4_1 => &VecDotLegacy.Q4_1x4,
             GgmlType.Q8_0 => &VecDotLegacy.Q8_0x4,
             _ => null,
         };
