@@ -4,7 +4,7 @@
 // output = batch x outDim floats row-major, outDim, colStart, colEnd): only columns [colStart, colEnd) are written.
 // Batch invariance (DESIGN.md invariant 1): every output value is computed by the same per-block instruction
 // sequence on the same two rows, whatever the batch size, the row's place in the batch and the column split
-// (the tiled kernels, 4 weight rows x 1 activation row or 1 weight row x 4 activation rows, run the one-row
+// (the tiled kernels, 4 weight rows x 1 or 2 activation rows or 1 weight row x 4 activation rows, run the one-row
 // kernel's step per output; tests check bit equality); threads split by columns. Weight rows are the outer
 // loop so each is read from memory once and stays in L1 while every batch row uses it.
 using System.Runtime.CompilerServices;
@@ -41,33 +41,28 @@ internal static unsafe class MatMul
         Check(weightType, weights, inDim, activations, batch, output, outDim, colStart, colEnd, out int wb, out int ab);
         delegate*<byte*, byte*, int, float> kernel = VecDot.Kernel(weightType);
         delegate*<byte*, byte*, int, int, float*, int, void> kernel4 = VecDot.Kernel4(weightType);
-        delegate*<byte*, int, byte*, int, float*, void> kernelW4 = VecDot.KernelW4(weightType);
+        delegate*<byte*, int, byte*, int, int, float*, int, int, void> tile = VecDot.KernelTile(weightType);
         fixed (byte* pw0 = weights)
         fixed (byte* pa0 = activations)
         fixed (float* py = output)
         {
             int o = colStart;
-            if (kernelW4 != null)
+            if (tile != null)
             {
-                // Four weight rows at a time share each activation block (batch 1 is the decode case).
+                // 4 weight rows x 2 batch rows per call: each weight block and each activation block is unpacked
+                // once for several outputs (batch 1 uses 4 x 1).
                 for (; o + 4 <= colEnd; o += 4)
                 {
                     byte* pw = pw0 + (long)o * wb;
                     int b = 0;
-                    if (kernel4 != null)
+                    for (; b + 2 <= batch; b += 2)
                     {
-                        for (; b + 4 <= batch; b += 4)
-                        {
-                            for (int k = 0; k < 4; k++)
-                            {
-                                kernel4(pw + k * wb, pa0 + (long)b * ab, ab, inDim, py + (long)b * outDim + o + k, outDim);
-                            }
-                        }
+                        tile(pw, wb, pa0 + (long)b * ab, ab, inDim, py + (long)b * outDim + o, outDim, 2);
                     }
 
-                    for (; b < batch; b++)
+                    if (b < batch)
                     {
-                        kernelW4(pw, wb, pa0 + (long)b * ab, inDim, py + (long)b * outDim + o);
+                        tile(pw, wb, pa0 + (long)b * ab, ab, inDim, py + (long)b * outDim + o, outDim, 1);
                     }
                 }
             }

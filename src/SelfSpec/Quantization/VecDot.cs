@@ -41,7 +41,7 @@ internal static class VecDot
     internal static unsafe delegate*<byte*, byte*, int, float> Kernel(GgmlType weightType) => weightType switch
     {
         GgmlType.Q4_0 => &VecDotLegacy.Q4_0,
-        GgmlType.Q4_1 => &VecDotLegacy.Q4_1,
+        GgmlType.Q4_1 => &VecDotQ4_1.Dot,
         GgmlType.Q8_0 => &VecDotLegacy.Q8_0,
         GgmlType.Q4_K => &VecDotKQuants.Q4_K,
         GgmlType.Q5_K => &VecDotKQuants.Q5_K,
@@ -66,11 +66,12 @@ internal static class VecDot
         };
 
     /// <summary>
-    /// The four-weight-row kernel for a weight type, or null: (first weight row, weight stride bytes, activation row,
-    /// n, output[4]). Each result is bit-identical to <see cref="Kernel"/> on the same pair of rows.
+    /// The tile kernel for a weight type, or null: (first weight row, weight stride bytes, first activation row,
+    /// activation stride bytes, n, output, output stride floats, batch rows 1 or 2) for 4 weight rows x that many
+    /// activation rows. Each result is bit-identical to <see cref="Kernel"/> on the same pair of rows.
     /// </summary>
-    internal static unsafe delegate*<byte*, int, byte*, int, float*, void> KernelW4(GgmlType weightType) =>
-        VecDotLegacy.Accelerated && weightType == GgmlType.Q4_1 ? &VecDotLegacy.Q4_1w4 : null;
+    internal static unsafe delegate*<byte*, int, byte*, int, int, float*, int, int, void> KernelTile(GgmlType weightType) =>
+        VecDotLegacy.Accelerated && weightType == GgmlType.Q4_1 ? &VecDotQ4_1.Tile : null;
 
     public static unsafe float DotReference(GgmlType weightType, ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> activationRow, int n)
     {
