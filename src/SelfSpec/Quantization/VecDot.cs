@@ -5,9 +5,10 @@
 // Dot picks the fastest kernel the CPU has; the result depends only on the two rows (each kernel walks the
 // blocks in a fixed order with a fixed instruction sequence), which MatMul's batch invariance relies on.
 // DotReference is the plain scalar version.
-// Every fast kernel is [MethodImpl(AggressiveOptimization)]: compiled once, fully optimized, so the same machine
-// code runs from the first call on (under tiered compilation a kernel reached through a function pointer was
-// measured running 15x slower for a long while), and horizontal float sums use FloatSum's written-out order.
+// Every fast kernel, and every non-inlined method a kernel calls, is [MethodImpl(AggressiveOptimization)]:
+// compiled once, fully optimized, so the same machine code runs from the first call on (under tiered compilation
+// kernels were measured running 5-15x slower for a long while after first use), and horizontal float sums use
+// FloatSum's written-out order.
 // Fast vs reference: K-quants agree bit for bit (both sum each super-block exactly in integers and then
 // combine floats in the same order); Q4_0 / Q4_1 / Q8_0 / F32 / BF16 accumulate floats in SIMD lanes, so
 // they differ from the sequential reference by float rounding only: |fast - ref| <= 1e-5 * sum|terms|.

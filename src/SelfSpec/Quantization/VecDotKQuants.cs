@@ -11,8 +11,10 @@ namespace SelfSpec.Quantization;
 
 internal static unsafe class VecDotKQuants
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q4_K(byte* pw0, byte* pa0, int n) => Q45K(pw0, pa0, n, fiveBits: false);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Q5_K(byte* pw0, byte* pa0, int n) => Q45K(pw0, pa0, n, fiveBits: true);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

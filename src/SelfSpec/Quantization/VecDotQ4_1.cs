@@ -66,6 +66,7 @@ internal static unsafe class VecDotQ4_1
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile4x1(byte* pw, int wStride, byte* pa, int n, float* y)
     {
         byte* pw1 = pw + wStride, pw2 = pw1 + wStride, pw3 = pw2 + wStride;
@@ -111,6 +112,7 @@ internal static unsafe class VecDotQ4_1
         y[3] = t3 + FloatSum.Sum(b3) + s3;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile4x2(byte* pw, int wStride, byte* pa, int aStride, int n, float* y, int yStride)
     {
         byte* pw1 = pw + wStride, pw2 = pw1 + wStride, pw3 = pw2 + wStride;
