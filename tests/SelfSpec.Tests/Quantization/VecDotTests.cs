@@ -83,6 +83,7 @@ public sealed class VecDotTests
     public unsafe void HalfToSingleIsExactForEveryBitPattern()
     {
         ushort* h = stackalloc ushort[8];
+        ushort* h16 = stackalloc ushort[16];
         for (int i = 0; i < 65536; i += 8)
         {
             for (int k = 0; k < 8; k++) h[k] = (ushort)(i + k);
@@ -97,6 +98,17 @@ public sealed class VecDotTests
                 else
                 {
                     Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(v[k]));
+                }
+            }
+
+            if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported && i % 16 == 0)
+            {
+                for (int k = 0; k < 16; k++) h16[k] = (ushort)(i + k);
+                var w = VecDotFloat.HalfToSingle(System.Runtime.Intrinsics.Vector256.Load(h16));
+                for (int k = 0; k < 16; k++)
+                {
+                    float expected = (float)BitConverter.UInt16BitsToHalf((ushort)(i + k));
+                    Assert.True(float.IsNaN(expected) ? float.IsNaN(w[k]) : BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(w[k]));
                 }
             }
         }
