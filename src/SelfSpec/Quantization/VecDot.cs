@@ -4,7 +4,8 @@
 // Parameter order: (weight type, weight row bytes, activation row bytes, element count n).
 // Dot picks the fastest kernel the CPU has; the result depends only on the two rows (each kernel walks the
 // blocks in a fixed order with a fixed instruction sequence), which MatMul's batch invariance relies on.
-// DotReference is the plain scalar version.
+// DotReference is the plain scalar version. The fast path chosen depends on the CPU (AVX-512, AVX2, none), so
+// Q4_0 / Q4_1 / Q8_0 / float results may differ in the last bits between machines, never between calls on one.
 // Every fast kernel, and every non-inlined method a kernel calls, is [MethodImpl(AggressiveOptimization)]:
 // compiled once, fully optimized, so the same machine code runs from the first call on (under tiered compilation
 // kernels were measured running 5-15x slower for a long while after first use), and horizontal float sums use
