@@ -4,7 +4,7 @@
 // output = batch x outDim floats row-major, outDim, colStart, colEnd): only columns [colStart, colEnd) are written.
 // Batch invariance (DESIGN.md invariant 1): every output value is computed by the same per-block instruction
 // sequence on the same two rows, whatever the batch size, the row's place in the batch and the column split
-// (the tiled kernels, 4 weight rows x 1 or 2 activation rows or 1 weight row x 4 activation rows, run the one-row
+// (the tiled kernels, 4 weight rows x 1 or 2 activation rows, run the one-row
 // kernel's step per output; tests check bit equality); threads split by columns. Weight rows are the outer
 // loop so each is read from memory once and stays in L1 while every batch row uses it.
 using System.Runtime.CompilerServices;
@@ -40,7 +40,6 @@ internal static unsafe class MatMul
     {
         Check(weightType, weights, inDim, activations, batch, output, outDim, colStart, colEnd, out int wb, out int ab);
         delegate*<byte*, byte*, int, float> kernel = VecDot.Kernel(weightType);
-        delegate*<byte*, byte*, int, int, float*, int, void> kernel4 = VecDot.Kernel4(weightType);
         delegate*<byte*, int, byte*, int, int, float*, int, int, void> tile = VecDot.KernelTile(weightType);
         fixed (byte* pw0 = weights)
         fixed (byte* pa0 = activations)
@@ -70,17 +69,7 @@ internal static unsafe class MatMul
             for (; o < colEnd; o++)
             {
                 byte* pw = pw0 + (long)o * wb;
-                int b = 0;
-                if (kernel4 != null)
-                {
-                    // Four batch rows share each unpacked weight block.
-                    for (; b + 4 <= batch; b += 4)
-                    {
-                        kernel4(pw, pa0 + (long)b * ab, ab, inDim, py + (long)b * outDim + o, outDim);
-                    }
-                }
-
-                for (; b < batch; b++)
+                for (int b = 0; b < batch; b++)
                 {
                     py[(long)b * outDim + o] = kernel(pw, pa0 + (long)b * ab, inDim);
                 }

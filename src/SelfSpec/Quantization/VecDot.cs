@@ -55,25 +55,18 @@ internal static class VecDot
     };
 
     /// <summary>
-    /// The four-activation-row kernel for a weight type, or null where there is none (or no SIMD):
-    /// (weight row, first activation row, activation stride bytes, n, output, output stride floats).
-    /// Each of its four results is bit-identical to <see cref="Kernel"/> on the same pair of rows.
-    /// </summary>
-    internal static unsafe delegate*<byte*, byte*, int, int, float*, int, void> Kernel4(GgmlType weightType) =>
-        !VecDotLegacy.Accelerated ? null : weightType switch
-        {
-            GgmlType.Q4_0 => &VecDotLegacy.Q4_0x4,
-            GgmlType.Q8_0 => &VecDotLegacy.Q8_0x4,
-            _ => null,
-        };
-
-    /// <summary>
     /// The tile kernel for a weight type, or null: (first weight row, weight stride bytes, first activation row,
     /// activation stride bytes, n, output, output stride floats, batch rows 1 or 2) for 4 weight rows x that many
     /// activation rows. Each result is bit-identical to <see cref="Kernel"/> on the same pair of rows.
     /// </summary>
     internal static unsafe delegate*<byte*, int, byte*, int, int, float*, int, int, void> KernelTile(GgmlType weightType) =>
-        VecDotLegacy.Accelerated && weightType == GgmlType.Q4_1 ? &VecDotQ4_1.Tile : null;
+        !VecDotLegacy.Accelerated ? null : weightType switch
+        {
+            GgmlType.Q4_0 => &VecDotLegacy.Q4_0Tile,
+            GgmlType.Q4_1 => &VecDotQ4_1.Tile,
+            GgmlType.Q8_0 => &VecDotLegacy.Q8_0Tile,
+            _ => null,
+        };
 
     public static unsafe float DotReference(GgmlType weightType, ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> activationRow, int n)
     {

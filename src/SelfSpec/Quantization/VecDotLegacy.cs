@@ -1,10 +1,10 @@
 // SIMD dot kernels for Q4_0 x Q8_0 and Q8_0 x Q8_0 (Q4_1 lives in VecDotQ4_1), and the int8 helpers they share.
-// One-row kernels: (weight row, activation row, n) -> dot. Four-row kernels Q4_0x4 / Q8_0x4:
-// (weight row, first activation row, activation row stride in bytes, n, output, output stride in floats)
-// compute four dots with one weight row, unpacking each weight block once for all four.
-// Batch invariance: both kinds run every activation row through the same inlined per-block step
-// (Q4_0Block / Q8_0Block) with its own accumulator, in the same block order, so the four-row kernel returns
-// bit for bit what four one-row calls return; MatMul relies on this.
+// One-row kernels: (weight row, activation row, n) -> dot. Tiles Q4_0Tile / Q8_0Tile: 4 weight rows x 1 or 2
+// activation rows, contract as VecDotQ4_1.Tile; each weight block is unpacked once for both activation rows,
+// and the 4 to 8 independent accumulators hide the FMA latency that bounds a one-row dot.
+// Batch invariance: both kinds run every (weight row, activation row) pair through the same inlined per-block
+// step (Q4_0Block / Q8_0Block) with its own accumulator, in the same block order, so a tile returns bit for bit
+// what one-row calls return; MatMul relies on this.
 // Integer products use vpmaddubsw (u8 x s8 -> s16 pairs) then vpmaddwd with ones (-> s32), or one vpdpbusd where
 // AvxVnni is supported (same exact integer sums, so results do not depend on which runs). .NET 10 exposes no
 // AVX512-VNNI class and the development CPU has no VEX AVX-VNNI, so 512-bit steps use vpmaddubsw too. No
@@ -45,27 +45,33 @@ internal static unsafe class VecDotLegacy
         return FloatSum.Sum(acc);
     }
 
+    /// <summary>4 weight rows x batchRows (1 or 2) activation rows; same contract as VecDotQ4_1.Tile.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Q4_0x4(byte* pw, byte* pa, int aStride, int n, float* y, int yStride)
+    public static void Q4_0Tile(byte* pw, int wStride, byte* pa, int aStride, int n, float* y, int yStride, int batchRows)
     {
-        byte* pa1 = pa + aStride, pa2 = pa1 + aStride, pa3 = pa2 + aStride;
-        Vector256<float> acc0 = Vector256<float>.Zero, acc1 = acc0, acc2 = acc0, acc3 = acc0;
+        byte* pw1 = pw + wStride, pw2 = pw1 + wStride, pw3 = pw2 + wStride;
+        byte* pb = pa + aStride;
+        bool two = batchRows == 2;
+        Vector256<float> a00 = Vector256<float>.Zero, a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
         for (int i = 0; i < n / 32; i++)
         {
-            byte* w = pw + i * W40;
-            Vector256<byte> q = Nibbles256(w + 2);
-            float d = F16(w);
-            int off = i * A80;
-            Q4_0Block(q, d, pa + off, ref acc0);
-            Q4_0Block(q, d, pa1 + off, ref acc1);
-            Q4_0Block(q, d, pa2 + off, ref acc2);
-            Q4_0Block(q, d, pa3 + off, ref acc3);
+            int off = i * W40, aoff = i * A80;
+            Vector256<byte> q0 = Nibbles256(pw + off + 2), q1 = Nibbles256(pw1 + off + 2), q2 = Nibbles256(pw2 + off + 2), q3 = Nibbles256(pw3 + off + 2);
+            float d0 = F16(pw + off), d1 = F16(pw1 + off), d2 = F16(pw2 + off), d3 = F16(pw3 + off);
+            Q4_0Block(q0, d0, pa + aoff, ref a00);
+            Q4_0Block(q1, d1, pa + aoff, ref a01);
+            Q4_0Block(q2, d2, pa + aoff, ref a02);
+            Q4_0Block(q3, d3, pa + aoff, ref a03);
+            if (two)
+            {
+                Q4_0Block(q0, d0, pb + aoff, ref a10);
+                Q4_0Block(q1, d1, pb + aoff, ref a11);
+                Q4_0Block(q2, d2, pb + aoff, ref a12);
+                Q4_0Block(q3, d3, pb + aoff, ref a13);
+            }
         }
 
-        y[0] = FloatSum.Sum(acc0);
-        y[yStride] = FloatSum.Sum(acc1);
-        y[2 * yStride] = FloatSum.Sum(acc2);
-        y[3 * yStride] = FloatSum.Sum(acc3);
+        Store(y, yStride, two, a00, a01, a02, a03, a10, a11, a12, a13);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -98,28 +104,53 @@ internal static unsafe class VecDotLegacy
         return FloatSum.Sum(acc);
     }
 
+    /// <summary>4 weight rows x batchRows (1 or 2) activation rows; same contract as VecDotQ4_1.Tile.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Q8_0x4(byte* pw, byte* pa, int aStride, int n, float* y, int yStride)
+    public static void Q8_0Tile(byte* pw, int wStride, byte* pa, int aStride, int n, float* y, int yStride, int batchRows)
     {
-        byte* pa1 = pa + aStride, pa2 = pa1 + aStride, pa3 = pa2 + aStride;
-        Vector256<float> acc0 = Vector256<float>.Zero, acc1 = acc0, acc2 = acc0, acc3 = acc0;
+        byte* pw1 = pw + wStride, pw2 = pw1 + wStride, pw3 = pw2 + wStride;
+        byte* pb = pa + aStride;
+        bool two = batchRows == 2;
+        Vector256<float> a00 = Vector256<float>.Zero, a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
         for (int i = 0; i < n / 32; i++)
         {
-            byte* w = pw + i * A80;
-            Vector256<sbyte> x = Vector256.Load((sbyte*)(w + 2));
-            Vector256<byte> ax = Avx2.Abs(x);
-            float d = F16(w);
             int off = i * A80;
-            Q8_0Block(ax, x, d, pa + off, ref acc0);
-            Q8_0Block(ax, x, d, pa1 + off, ref acc1);
-            Q8_0Block(ax, x, d, pa2 + off, ref acc2);
-            Q8_0Block(ax, x, d, pa3 + off, ref acc3);
+            Vector256<sbyte> x0 = Vector256.Load((sbyte*)(pw + off + 2)), x1 = Vector256.Load((sbyte*)(pw1 + off + 2));
+            Vector256<sbyte> x2 = Vector256.Load((sbyte*)(pw2 + off + 2)), x3 = Vector256.Load((sbyte*)(pw3 + off + 2));
+            Vector256<byte> ax0 = Avx2.Abs(x0), ax1 = Avx2.Abs(x1), ax2 = Avx2.Abs(x2), ax3 = Avx2.Abs(x3);
+            float d0 = F16(pw + off), d1 = F16(pw1 + off), d2 = F16(pw2 + off), d3 = F16(pw3 + off);
+            Q8_0Block(ax0, x0, d0, pa + off, ref a00);
+            Q8_0Block(ax1, x1, d1, pa + off, ref a01);
+            Q8_0Block(ax2, x2, d2, pa + off, ref a02);
+            Q8_0Block(ax3, x3, d3, pa + off, ref a03);
+            if (two)
+            {
+                Q8_0Block(ax0, x0, d0, pb + off, ref a10);
+                Q8_0Block(ax1, x1, d1, pb + off, ref a11);
+                Q8_0Block(ax2, x2, d2, pb + off, ref a12);
+                Q8_0Block(ax3, x3, d3, pb + off, ref a13);
+            }
         }
 
-        y[0] = FloatSum.Sum(acc0);
-        y[yStride] = FloatSum.Sum(acc1);
-        y[2 * yStride] = FloatSum.Sum(acc2);
-        y[3 * yStride] = FloatSum.Sum(acc3);
+        Store(y, yStride, two, a00, a01, a02, a03, a10, a11, a12, a13);
+    }
+
+    /// <summary>Writes a tile's sums: y[k] for the first activation row, y[yStride + k] for the second.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store(float* y, int yStride, bool two, Vector256<float> a00, Vector256<float> a01, Vector256<float> a02, Vector256<float> a03,
+        Vector256<float> a10, Vector256<float> a11, Vector256<float> a12, Vector256<float> a13)
+    {
+        y[0] = FloatSum.Sum(a00);
+        y[1] = FloatSum.Sum(a01);
+        y[2] = FloatSum.Sum(a02);
+        y[3] = FloatSum.Sum(a03);
+        if (two)
+        {
+            y[yStride] = FloatSum.Sum(a10);
+            y[yStride + 1] = FloatSum.Sum(a11);
+            y[yStride + 2] = FloatSum.Sum(a12);
+            y[yStride + 3] = FloatSum.Sum(a13);
+        }
     }
 
     /// <summary>x . y = |x| . (y * sign(x)): vpmaddubsw wants one unsigned operand.</summary>
