@@ -3,10 +3,11 @@
 // inDim, activations = batch rows of ActivationRowBytes(weightType, inDim) bytes, batch,
 // output = batch x outDim floats row-major, outDim, colStart, colEnd): only columns [colStart, colEnd) are written.
 // Batch invariance (DESIGN.md invariant 1): every output value is computed by the same per-block instruction
-// sequence on the same two rows, whatever the batch size, the row's place in the batch and the column split
-// (the tiled kernels, 4 weight rows x 1 or 2 activation rows, run the one-row
-// kernel's step per output; tests check bit equality); threads split by columns. Weight rows are the outer
-// loop so each is read from memory once and stays in L1 while every batch row uses it.
+// sequence on the same two rows, whatever the batch size, the row's place in the batch and the column split:
+// the tile kernels (4 weight rows x 1 or 2 activation rows, for Q4_0 / Q4_1 / Q8_0) run the one-row kernel's
+// step per output, and leftover columns use the one-row kernel; tests check bit equality. Threads should split
+// by columns. Weight rows are the outer loop so each is read from memory once and stays in L1 while every
+// batch row uses it.
 using System.Runtime.CompilerServices;
 using SelfSpec.Quantization;
 
