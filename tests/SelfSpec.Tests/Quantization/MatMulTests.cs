@@ -91,6 +91,30 @@ public sealed class MatMulTests
         }
     }
 
+    [Theory]
+    [MemberData(nameof(Types))]
+    public void ConcurrentColumnChunksMatchOneCall(GgmlType t)
+    {
+        const int batch = 5;
+        var (w, a, inDim, outDim) = Setup(t, batch, 31);
+        var whole = new float[batch * outDim];
+        MatMul.Rows(t, w, inDim, a, batch, whole, outDim, 0, outDim);
+        var parts = new float[batch * outDim];
+        int[] bounds = [0, 6, 13, 30, outDim];
+        Parallel.For(0, bounds.Length - 1, k => MatMul.Rows(t, w, inDim, a, batch, parts, outDim, bounds[k], bounds[k + 1]));
+        Assert.Equal(whole, parts);
+    }
+
+    [Fact]
+    public void ActivationRowBytesFollowTheVecDotType()
+    {
+        Assert.Equal(576 / 32 * 36, MatMul.ActivationRowBytes(GgmlType.Q4_1, 576));
+        Assert.Equal(576 / 32 * 34, MatMul.ActivationRowBytes(GgmlType.Q8_0, 576));
+        Assert.Equal(768 / 256 * 292, MatMul.ActivationRowBytes(GgmlType.Q6_K, 768));
+        Assert.Equal(576 * 2, MatMul.ActivationRowBytes(GgmlType.F16, 576));
+        Assert.Equal(576 * 4, MatMul.ActivationRowBytes(GgmlType.F32, 576));
+    }
+
     [Fact]
     public void ColumnRangeLeavesOtherOutputsUntouched()
     {
