@@ -34,14 +34,16 @@ internal static unsafe class VecDotQ4_1
         if (Avx512BW.IsSupported)
         {
             Vector512<float> acc = Vector512<float>.Zero;
+            Vector128<float> macc = Vector128<float>.Zero;
             for (; i + 1 < nb; i += 2)
             {
                 WeightPair(pw + i * W, out var q, out var dw, out var mw);
                 ActPair(pa + i * A, out var y, out var da, out var sa);
-                Step(q, dw, mw, y, da, sa, ref acc, ref summs);
+                Step(q, dw, mw, y, da, sa, ref acc, ref macc);
             }
 
             total512 = FloatSum.Sum(acc);
+            summs = Mins(macc);
         }
 
         Vector256<float> acc256 = Vector256<float>.Zero;
@@ -75,24 +77,29 @@ internal static unsafe class VecDotQ4_1
         if (Avx512BW.IsSupported)
         {
             Vector512<float> acc0 = Vector512<float>.Zero, acc1 = acc0, acc2 = acc0, acc3 = acc0;
+            Vector128<float> m0 = Vector128<float>.Zero, m1 = m0, m2 = m0, m3 = m0;
             for (; i + 1 < nb; i += 2)
             {
                 ActPair(pa + i * A, out var ya, out var da, out var sa);
                 int off = i * W;
                 WeightPair(pw + off, out var q, out var dw, out var mw);
-                Step(q, dw, mw, ya, da, sa, ref acc0, ref s0);
+                Step(q, dw, mw, ya, da, sa, ref acc0, ref m0);
                 WeightPair(pw1 + off, out q, out dw, out mw);
-                Step(q, dw, mw, ya, da, sa, ref acc1, ref s1);
+                Step(q, dw, mw, ya, da, sa, ref acc1, ref m1);
                 WeightPair(pw2 + off, out q, out dw, out mw);
-                Step(q, dw, mw, ya, da, sa, ref acc2, ref s2);
+                Step(q, dw, mw, ya, da, sa, ref acc2, ref m2);
                 WeightPair(pw3 + off, out q, out dw, out mw);
-                Step(q, dw, mw, ya, da, sa, ref acc3, ref s3);
+                Step(q, dw, mw, ya, da, sa, ref acc3, ref m3);
             }
 
             t0 = FloatSum.Sum(acc0);
             t1 = FloatSum.Sum(acc1);
             t2 = FloatSum.Sum(acc2);
             t3 = FloatSum.Sum(acc3);
+            s0 = Mins(m0);
+            s1 = Mins(m1);
+            s2 = Mins(m2);
+            s3 = Mins(m3);
         }
 
         Vector256<float> b0 = Vector256<float>.Zero, b1 = b0, b2 = b0, b3 = b0;
@@ -123,23 +130,24 @@ internal static unsafe class VecDotQ4_1
         if (Avx512BW.IsSupported)
         {
             Vector512<float> a00 = Vector512<float>.Zero, a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+            Vector128<float> m00 = Vector128<float>.Zero, m01 = m00, m02 = m00, m03 = m00, m10 = m00, m11 = m00, m12 = m00, m13 = m00;
             for (; i + 1 < nb; i += 2)
             {
                 ActPair(pa + i * A, out var ya, out var da, out var sa);
                 ActPair(pb + i * A, out var yb, out var db, out var sb);
                 int off = i * W;
                 WeightPair(pw + off, out var q, out var dw, out var mw);
-                Step(q, dw, mw, ya, da, sa, ref a00, ref s00);
-                Step(q, dw, mw, yb, db, sb, ref a10, ref s10);
+                Step(q, dw, mw, ya, da, sa, ref a00, ref m00);
+                Step(q, dw, mw, yb, db, sb, ref a10, ref m10);
                 WeightPair(pw1 + off, out q, out dw, out mw);
-                Step(q, dw, mw, ya, da, sa, ref a01, ref s01);
-                Step(q, dw, mw, yb, db, sb, ref a11, ref s11);
+                Step(q, dw, mw, ya, da, sa, ref a01, ref m01);
+                Step(q, dw, mw, yb, db, sb, ref a11, ref m11);
                 WeightPair(pw2 + off, out q, out dw, out mw);
-                Step(q, dw, mw, ya, da, sa, ref a02, ref s02);
-                Step(q, dw, mw, yb, db, sb, ref a12, ref s12);
+                Step(q, dw, mw, ya, da, sa, ref a02, ref m02);
+                Step(q, dw, mw, yb, db, sb, ref a12, ref m12);
                 WeightPair(pw3 + off, out q, out dw, out mw);
-                Step(q, dw, mw, ya, da, sa, ref a03, ref s03);
-                Step(q, dw, mw, yb, db, sb, ref a13, ref s13);
+                Step(q, dw, mw, ya, da, sa, ref a03, ref m03);
+                Step(q, dw, mw, yb, db, sb, ref a13, ref m13);
             }
 
             t00 = FloatSum.Sum(a00);
@@ -150,6 +158,14 @@ internal static unsafe class VecDotQ4_1
             t11 = FloatSum.Sum(a11);
             t12 = FloatSum.Sum(a12);
             t13 = FloatSum.Sum(a13);
+            s00 = Mins(m00);
+            s01 = Mins(m01);
+            s02 = Mins(m02);
+            s03 = Mins(m03);
+            s10 = Mins(m10);
+            s11 = Mins(m11);
+            s12 = Mins(m12);
+            s13 = Mins(m13);
         }
 
         Vector256<float> b00 = Vector256<float>.Zero, b01 = b00, b02 = b00, b03 = b00, b10 = b00, b11 = b00, b12 = b00, b13 = b00;
@@ -200,16 +216,22 @@ internal static unsafe class VecDotQ4_1
         s = Vector128.Create(F16(a + 2), F16(a + A + 2), 0f, 0f);
     }
 
-    /// <summary>The one step every kernel runs per block pair: acc += (dw * da) * sum(q * y); summs += m0*s0 + m1*s1.</summary>
+    /// <summary>
+    /// The one step every kernel runs per block pair: acc += (dw * da) * sum(q * y); macc += (m0*s0, m1*s1) lanewise.
+    /// The min terms stay in a vector (no horizontal add, no serial scalar chain) until <see cref="Mins"/>.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Step(Vector512<byte> q, Vector512<float> dw, Vector128<float> mw, Vector512<sbyte> y, Vector512<float> da, Vector128<float> sa,
-        ref Vector512<float> acc, ref float summs)
+        ref Vector512<float> acc, ref Vector128<float> macc)
     {
         Vector512<int> p = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q, y), Vector512.Create((short)1));
         acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p), dw * da, acc);
-        Vector128<float> ms = mw * sa;
-        summs += ms.GetElement(0) + ms.GetElement(1);
+        macc = Fma.MultiplyAdd(mw, sa, macc);
     }
+
+    /// <summary>The min terms of the block pairs: lane 0 (first blocks) + lane 1 (second blocks).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Mins(Vector128<float> macc) => macc.GetElement(0) + macc.GetElement(1);
 
     /// <summary>One Q4_1 block at w against one Q8_1 block at a, 256 bits wide (odd last block, or no AVX-512).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
