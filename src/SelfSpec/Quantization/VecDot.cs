@@ -13,10 +13,17 @@
 // Fast vs reference: K-quants agree bit for bit (both sum each super-block exactly in integers and then
 // combine floats in the same order); Q4_0 / Q4_1 / Q8_0 / F32 / BF16 accumulate floats in SIMD lanes, so
 // they differ from the sequential reference by float rounding only: |fast - ref| <= 1e-5 * sum|terms|.
+using System.Runtime.CompilerServices;
+
 namespace SelfSpec.Quantization;
 
 internal static class VecDot
 {
+    // The kernels are compiled fully optimized on first call; the JIT folds Fp16Table's pinned base pointer into
+    // them as a constant only if that class is already initialized, else every scale lookup pays a static-base
+    // check (measured 5x slower). Every kernel is reached through this class, so initializing it here suffices.
+    static VecDot() => RuntimeHelpers.RunClassConstructor(typeof(Fp16Table).TypeHandle);
+
     /// <summary>The type the activation row must be quantized to for a dot with a weight row of type t.</summary>
     public static GgmlType ActivationType(GgmlType weight) => weight switch
     {
