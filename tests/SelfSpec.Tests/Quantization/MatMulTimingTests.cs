@@ -14,6 +14,8 @@ public sealed class MatMulTimingTests(ITestOutputHelper output)
     [InlineData(GgmlType.Q4_1, 1536, 576)]
     [InlineData(GgmlType.Q8_0, 576, 49152)]
     [InlineData(GgmlType.Q8_0, 576, 1536)]
+    [InlineData(GgmlType.Q4_1, 576, 49152)]
+    [InlineData(GgmlType.Q4_0, 576, 49152)]
     [InlineData(GgmlType.Q4_0, 576, 1536)]
     [InlineData(GgmlType.Q4_K, 768, 1536)]
     [InlineData(GgmlType.Q6_K, 768, 1536)]
