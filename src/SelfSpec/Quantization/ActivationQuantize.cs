@@ -108,6 +108,7 @@ internal static unsafe class ActivationQuantize
 
     // ---------- SIMD (Vector256; scalar reference when not accelerated) ----------
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q8_0(ReadOnlySpan<float> x, Span<byte> dst)
     {
         if (!Vector256.IsHardwareAccelerated)
@@ -124,6 +125,7 @@ internal static unsafe class ActivationQuantize
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q8_1(ReadOnlySpan<float> x, Span<byte> dst)
     {
         if (!Vector256.IsHardwareAccelerated)
@@ -182,6 +184,7 @@ internal static unsafe class ActivationQuantize
         return MathF.Max(MathF.Max(h[0], h[1]), MathF.Max(h[2], h[3]));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Q8_K(ReadOnlySpan<float> x, Span<byte> dst)
     {
         if (!Vector256.IsHardwareAccelerated)

@@ -102,6 +102,7 @@ internal static unsafe class Dequantize
     }
 
     /// <summary>Reads an fp16 value stored little-endian at p.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public static float F16(byte* p) => Fp16Table.Load(p);
 
     private static void Q4K(byte* b, float* y)

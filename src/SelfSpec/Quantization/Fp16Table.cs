@@ -17,5 +17,6 @@ internal static unsafe class Fp16Table
     }
 
     /// <summary>The fp16 value stored little-endian at p, as float.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public static float Load(byte* p) => Base[*(ushort*)p];
 }

@@ -117,9 +117,14 @@ internal static class GgmlTypeInfo
         or GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K;
 
     /// <summary>ggml's name for the type ("q4_K"), or "type(N)" for ids this engine does not know.</summary>
-    public static string Name(GgmlType t) => Enum.IsDefined(t)
-        ? (t.ToString().EndsWith("_K", StringComparison.Ordinal)
-            ? string.Concat(t.ToString().AsSpan(0, t.ToString().Length - 1).ToString().ToLowerInvariant(), "K")
-            : t.ToString().ToLowerInvariant())
-        : $"type({(uint)t})";
+    public static string Name(GgmlType t)
+    {
+        if (!Enum.IsDefined(t))
+        {
+            return $"type({(uint)t})";
+        }
+
+        string s = t.ToString().ToLowerInvariant();
+        return s.EndsWith("_k", StringComparison.Ordinal) ? string.Concat(s.AsSpan(0, s.Length - 1), "K") : s;
+    }
 }

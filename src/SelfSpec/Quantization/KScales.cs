@@ -2,11 +2,14 @@
 // Bytes 0..3: low 6 bits = scale 0..3, top 2 bits = high bits of scale 4..7;
 // bytes 4..7: low 6 bits = min 0..3, top 2 bits = high bits of min 4..7;
 // bytes 8..11: low nibble = low 4 bits of scale 4..7, high nibble = low 4 bits of min 4..7.
+using System.Runtime.CompilerServices;
+
 namespace SelfSpec.Quantization;
 
 internal static unsafe class KScales
 {
     /// <summary>Scale and min of sub-block j (0..7) from the 12 packed bytes q.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Get(int j, byte* q, out int scale, out int min)
     {
         if (j < 4)

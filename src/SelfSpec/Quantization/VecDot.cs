@@ -4,14 +4,26 @@
 // Parameter order: (weight type, weight row bytes, activation row bytes, element count n).
 // Dot picks the fastest kernel the CPU has; the result depends only on the two rows (each kernel walks the
 // blocks in a fixed order with a fixed instruction sequence), which MatMul's batch invariance relies on.
-// DotReference is the plain scalar version.
+// DotReference is the plain scalar version. The fast path chosen depends on the CPU (AVX-512, AVX2, none), so
+// Q4_0 / Q4_1 / Q8_0 / float results may differ in the last bits between machines, never between calls on one.
+// Every fast kernel, and every non-inlined method a kernel calls, is [MethodImpl(AggressiveOptimization)]:
+// compiled once, fully optimized, so the same machine code runs from the first call on (under tiered compilation
+// kernels were measured running 5-15x slower for a long while after first use), and horizontal float sums use
+// FloatSum's written-out order.
 // Fast vs reference: K-quants agree bit for bit (both sum each super-block exactly in integers and then
 // combine floats in the same order); Q4_0 / Q4_1 / Q8_0 / F32 / BF16 accumulate floats in SIMD lanes, so
 // they differ from the sequential reference by float rounding only: |fast - ref| <= 1e-5 * sum|terms|.
+using System.Runtime.CompilerServices;
+
 namespace SelfSpec.Quantization;
 
 internal static class VecDot
 {
+    // The kernels are compiled fully optimized on first call; the JIT folds Fp16Table's pinned base pointer into
+    // them as a constant only if that class is already initialized, else every scale lookup pays a static-base
+    // check (measured 5x slower). Every kernel is reached through this class, so initializing it here suffices.
+    static VecDot() => RuntimeHelpers.RunClassConstructor(typeof(Fp16Table).TypeHandle);
+
     /// <summary>The type the activation row must be quantized to for a dot with a weight row of type t.</summary>
     public static GgmlType ActivationType(GgmlType weight) => weight switch
     {
@@ -38,7 +50,7 @@ internal static class VecDot
     internal static unsafe delegate*<byte*, byte*, int, float> Kernel(GgmlType weightType) => weightType switch
     {
         GgmlType.Q4_0 => &VecDotLegacy.Q4_0,
-        GgmlType.Q4_1 => &VecDotLegacy.Q4_1,
+        GgmlType.Q4_1 => &VecDotQ4_1.Dot,
         GgmlType.Q8_0 => &VecDotLegacy.Q8_0,
         GgmlType.Q4_K => &VecDotKQuants.Q4_K,
         GgmlType.Q5_K => &VecDotKQuants.Q5_K,
@@ -49,7 +61,21 @@ internal static class VecDot
         _ => throw new NotSupportedException($"Dot products with {GgmlTypeInfo.Name(weightType)} weights are not supported."),
     };
 
-    public static float DotReference(GgmlType weightType, ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> activationRow, int n)
+    /// <summary>
+    /// The tile kernel for a weight type, or null: (first weight row, weight stride bytes, first activation row,
+    /// activation stride bytes, n, output, output stride floats, batch rows 1 or 2) for 4 weight rows x that many
+    /// activation rows. Each result is bit-identical to <see cref="Kernel"/> on the same pair of rows.
+    /// </summary>
+    internal static unsafe delegate*<byte*, int, byte*, int, int, float*, int, int, void> KernelTile(GgmlType weightType) =>
+        !VecDotLegacy.Accelerated ? null : weightType switch
+        {
+            GgmlType.Q4_0 => &VecDotLegacy.Q4_0Tile,
+            GgmlType.Q4_1 => &VecDotQ4_1.Tile,
+            GgmlType.Q8_0 => &VecDotLegacy.Q8_0Tile,
+            _ => null,
+        };
+
+    public static unsafe float DotReference(GgmlType weightType, ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> activationRow, int n)
     {
         Check(weightType, weightRow, activationRow, n);
         return VecDotReference.Dot(weightType, weightRow, activationRow, n);

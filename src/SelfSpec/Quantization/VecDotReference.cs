@@ -15,24 +15,19 @@ internal static unsafe class VecDotReference
         }
     }
 
-    public static float Dot(GgmlType t, byte* pw, byte* pa, int n)
+    public static float Dot(GgmlType t, byte* pw, byte* pa, int n) => t switch
     {
-        {
-            return t switch
-            {
-                GgmlType.F32 => F32((float*)pw, (float*)pa, n),
-                GgmlType.F16 => F16((Half*)pw, (Half*)pa, n),
-                GgmlType.BF16 => BF16((ushort*)pw, (ushort*)pa, n),
-                GgmlType.Q4_0 => Q4_0(pw, pa, n / 32),
-                GgmlType.Q4_1 => Q4_1(pw, pa, n / 32),
-                GgmlType.Q8_0 => Q8_0(pw, pa, n / 32),
-                GgmlType.Q4_K => Q4_K(pw, pa, n / 256, fiveBits: false),
-                GgmlType.Q5_K => Q4_K(pw, pa, n / 256, fiveBits: true),
-                GgmlType.Q6_K => Q6_K(pw, pa, n / 256),
-                _ => throw new NotSupportedException(GgmlTypeInfo.Name(t)),
-            };
-        }
-    }
+        GgmlType.F32 => F32((float*)pw, (float*)pa, n),
+        GgmlType.F16 => F16((Half*)pw, (Half*)pa, n),
+        GgmlType.BF16 => BF16((ushort*)pw, (ushort*)pa, n),
+        GgmlType.Q4_0 => Q4_0(pw, pa, n / 32),
+        GgmlType.Q4_1 => Q4_1(pw, pa, n / 32),
+        GgmlType.Q8_0 => Q8_0(pw, pa, n / 32),
+        GgmlType.Q4_K => Q4_K(pw, pa, n / 256, fiveBits: false),
+        GgmlType.Q5_K => Q4_K(pw, pa, n / 256, fiveBits: true),
+        GgmlType.Q6_K => Q6_K(pw, pa, n / 256),
+        _ => throw new NotSupportedException(GgmlTypeInfo.Name(t)),
+    };
 
     private static float F32(float* w, float* a, int n)
     {

@@ -75,6 +75,25 @@ public sealed class ActivationQuantizeTests
     }
 
     [Fact]
+    public void Q8_KTakesTheFirstExtremeForItsSign()
+    {
+        // +3 comes before -3: ggml keeps max = +3, so iscale = -127/3 and +3 quantizes to -127 with d < 0.
+        float[] x = new float[256];
+        x[10] = 3f;
+        x[200] = -3f;
+        x[20] = 1.5f;
+        foreach (bool fast in new[] { true, false })
+        {
+            var b = new byte[292];
+            if (fast) Quantize.Row(GgmlType.Q8_K, x, b); else Quantize.RowReference(GgmlType.Q8_K, x, b);
+            Assert.Equal(-127, (sbyte)b[4 + 10]);
+            Assert.Equal(127, (sbyte)b[4 + 200]);
+            Assert.Equal(-64, (sbyte)b[4 + 20]); // iscale * 1.5 is -63.5 in float: nearest_int ties to even
+            Assert.Equal(1f / (-127f / 3f), BitConverter.ToSingle(b, 0));
+        }
+    }
+
+    [Fact]
     public void Q8_KBsumsAreGroupSums()
     {
         var rng = new Random(5);

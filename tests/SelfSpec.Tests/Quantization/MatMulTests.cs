@@ -58,6 +58,25 @@ public sealed class MatMulTests
 
     [Theory]
     [MemberData(nameof(Types))]
+    public void EveryOutputEqualsOneRowDotBitwise(GgmlType t)
+    {
+        const int batch = 6; // one four-row group plus two single rows
+        var (w, a, inDim, outDim) = Setup(t, batch, 77);
+        int wb = (int)GgmlTypeInfo.RowBytes(t, inDim), ab = MatMul.ActivationRowBytes(t, inDim);
+        var y = new float[batch * outDim];
+        MatMul.Rows(t, w, inDim, a, batch, y, outDim, 0, outDim);
+        for (int b = 0; b < batch; b++)
+        {
+            for (int o = 0; o < outDim; o++)
+            {
+                float one = VecDot.Dot(t, w.AsSpan(o * wb, wb), a.AsSpan(b * ab, ab), inDim);
+                Assert.Equal(BitConverter.SingleToInt32Bits(one), BitConverter.SingleToInt32Bits(y[b * outDim + o]));
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Types))]
     public void MatchesReference(GgmlType t)
     {
         const int batch = 3;
@@ -70,6 +89,30 @@ public sealed class MatMulTests
         {
             Assert.True(Math.Abs(fast[i] - reference[i]) <= 1e-4 * (Math.Abs(reference[i]) + 1), $"{t} [{i}]: {fast[i]} vs {reference[i]}");
         }
+    }
+
+    [Theory]
+    [MemberData(nameof(Types))]
+    public void ConcurrentColumnChunksMatchOneCall(GgmlType t)
+    {
+        const int batch = 5;
+        var (w, a, inDim, outDim) = Setup(t, batch, 31);
+        var whole = new float[batch * outDim];
+        MatMul.Rows(t, w, inDim, a, batch, whole, outDim, 0, outDim);
+        var parts = new float[batch * outDim];
+        int[] bounds = [0, 6, 13, 30, outDim];
+        Parallel.For(0, bounds.Length - 1, k => MatMul.Rows(t, w, inDim, a, batch, parts, outDim, bounds[k], bounds[k + 1]));
+        Assert.Equal(whole, parts);
+    }
+
+    [Fact]
+    public void ActivationRowBytesFollowTheVecDotType()
+    {
+        Assert.Equal(576 / 32 * 36, MatMul.ActivationRowBytes(GgmlType.Q4_1, 576));
+        Assert.Equal(576 / 32 * 34, MatMul.ActivationRowBytes(GgmlType.Q8_0, 576));
+        Assert.Equal(768 / 256 * 292, MatMul.ActivationRowBytes(GgmlType.Q6_K, 768));
+        Assert.Equal(576 * 2, MatMul.ActivationRowBytes(GgmlType.F16, 576));
+        Assert.Equal(576 * 4, MatMul.ActivationRowBytes(GgmlType.F32, 576));
     }
 
     [Fact]

@@ -41,12 +41,11 @@ internal static class QuantTestData
         return y;
     }
 
-    /// <summary>Every row length that is a multiple of the type's block, from 0 to 1024 (256 * 4).</summary>
+    /// <summary>Every row length that is a multiple of the type's block, from 0 to 1024 (256 * 4); float types: 0..300 then every 64.</summary>
     public static IEnumerable<int> Lengths(GgmlType t)
     {
         int bs = Math.Max(GgmlTypeInfo.BlockSize(t), GgmlTypeInfo.BlockSize(VecDot.ActivationType(t)));
-        if (bs == 1) bs = 1;
-        for (int n = 0; n <= 1024; n += bs == 1 ? 1 : bs)
+        for (int n = 0; n <= 1024; n += bs)
         {
             if (bs == 1 && n > 300 && n % 64 != 0) continue; // float types: every length to 300, then a sample
             yield return n;

@@ -31,7 +31,7 @@ public sealed class VecDotTests
     public void FastMatchesReference(GgmlType t)
     {
         var rng = new Random(42 + (int)t);
-        bool exact = t is GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.F16;
+        bool exact = t is GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K;
         foreach (int n in QuantTestData.Lengths(t))
         {
             for (int rep = 0; rep < 3; rep++)
@@ -77,6 +77,41 @@ public sealed class VecDotTests
         var (w, a, _, _) = Rows(t, rng, n);
         float first = VecDot.Dot(t, w, a, n);
         for (int i = 0; i < 5; i++) Assert.Equal(first, VecDot.Dot(t, w, a, n));
+    }
+
+    [Fact]
+    public unsafe void HalfToSingleIsExactForEveryBitPattern()
+    {
+        ushort* h = stackalloc ushort[8];
+        ushort* h16 = stackalloc ushort[16];
+        for (int i = 0; i < 65536; i += 8)
+        {
+            for (int k = 0; k < 8; k++) h[k] = (ushort)(i + k);
+            var v = VecDotFloat.HalfToSingle(System.Runtime.Intrinsics.Vector128.Load(h));
+            for (int k = 0; k < 8; k++)
+            {
+                float expected = (float)BitConverter.UInt16BitsToHalf((ushort)(i + k));
+                if (float.IsNaN(expected))
+                {
+                    Assert.True(float.IsNaN(v[k]));
+                }
+                else
+                {
+                    Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(v[k]));
+                }
+            }
+
+            if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported && i % 16 == 0)
+            {
+                for (int k = 0; k < 16; k++) h16[k] = (ushort)(i + k);
+                var w = VecDotFloat.HalfToSingle(System.Runtime.Intrinsics.Vector256.Load(h16));
+                for (int k = 0; k < 16; k++)
+                {
+                    float expected = (float)BitConverter.UInt16BitsToHalf((ushort)(i + k));
+                    Assert.True(float.IsNaN(expected) ? float.IsNaN(w[k]) : BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(w[k]));
+                }
+            }
+        }
     }
 
     [Fact]
