@@ -26,7 +26,7 @@ public sealed class Tokenizer
         _bpe = bpe;
         _spm = spm;
         Model = model;
-        PreTokenizer = pre;
+        PreTokenizerName = pre;
         BosId = bos;
         EosId = eos;
         UnknownId = unknown;
@@ -58,7 +58,7 @@ public sealed class Tokenizer
     /// <summary>"gpt2" or "llama".</summary>
     public string Model { get; }
     /// <summary><c>tokenizer.ggml.pre</c>, or null (SentencePiece, or absent).</summary>
-    public string? PreTokenizer { get; }
+    public string? PreTokenizerName { get; }
     public int VocabSize => _vocab.Count;
     public int BosId { get; }
     public int EosId { get; }
@@ -129,7 +129,7 @@ public sealed class Tokenizer
         {
             string[] merges = ArrayOf<string>(file, "tokenizer.ggml.merges")
                 ?? throw new GgufFormatException("model metadata lacks 'tokenizer.ggml.merges' (required by a gpt2 tokenizer)");
-            PreTokenizer splitter = SelfSpec.Tokenization.PreTokenizer.ForName(pre);
+            PreTokenizer splitter = PreTokenizer.ForName(pre);
             int bos = Id("tokenizer.ggml.bos_token_id") ?? 11;
             int eos = Id("tokenizer.ggml.eos_token_id") ?? 11;
             CheckDefault(bos, tokens.Length, "BOS");

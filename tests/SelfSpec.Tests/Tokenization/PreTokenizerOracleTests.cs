@@ -25,7 +25,7 @@ public sealed class PreTokenizerOracleTests(ITestOutputHelper log)
         Assert.Contains("deepseek-llm", e.Message);
     }
 
-    private static void PreTokenizerFor(string name) => SelfSpec.Tokenization.PreTokenizer.ForName(name);
+    private static void PreTokenizerFor(string name) => PreTokenizer.ForName(name);
 
     [Theory]
     [MemberData(nameof(PreNames))]
