@@ -42,19 +42,12 @@ internal sealed class PreTokenizer
         {
             "default" => new PreTokenizer(
                 new RegexStep(@"[\p{P}\$\+<=>\^~\|]+"), new Gpt2Step(), new RegexStep(@"\p{N}+"), new RegexStep("[0-9][0-9][0-9]")),
-            "gpt-2" or "gpt2" or "mpt" or "olmo" or "jais" or "trillion" or "granite-docling" => new PreTokenizer(new Gpt2Step()),
+            "gpt-2" or "mpt" or "olmo" or "jais" or "trillion" or "granite-docling" => new PreTokenizer(new Gpt2Step()),
             "starcoder" or "refact" or "command-r" or "smollm" or "codeshell" or "exaone" or "minerva-7b" =>
                 new PreTokenizer(new EachNumberStep(), new Gpt2Step()),
             "llama3" or "llama-v3" or "llama-bpe" or "falcon3" or "falcon-h1" or "pixtral" or "midm-2.0" or "lfm2" =>
                 new PreTokenizer(new RegexStep(Llama3Pattern)) { IgnoreMerges = true },
             "qwen2" or "stablelm2" or "hunyuan" or "deepseek-r1-qwen" or "megrez" => new PreTokenizer(new RegexStep(Qwen2Pattern)),
-            "deepseek-llm" => new PreTokenizer(
-                new RegexStep("[\r\n]"),
-                new RegexStep(@"\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-ώᾀ-ᾴᾶ-ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ]+"),
-                new RegexStep(@"\s?[!-/:-~！-／：-～‘-‟　-。]+"),
-                new RegexStep(@"\s+$"),
-                new RegexStep("[一-龥ࠀ-一가-퟿]+"),
-                new RegexStep(@"\p{N}+")),
             "tekken" => new PreTokenizer(new RegexStep(
                 @"[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"))
             { IgnoreMerges = true },

@@ -32,7 +32,9 @@ internal sealed class SpecialTokenSplitter
 
     public List<Fragment> Split(string text, bool parseSpecial)
     {
-        var fragments = new List<Fragment> { new(-1, 0, text.Length) };
+        // Empty text has no fragment at all (so a SentencePiece space prefix is not added either).
+        var fragments = new List<Fragment>();
+        if (text.Length > 0) fragments.Add(new Fragment(-1, 0, text.Length));
         foreach (int id in _byLengthDescending)
         {
             TokenType type = _vocab.Types[id];

@@ -26,7 +26,7 @@ public sealed class Tokenizer
         _bpe = bpe;
         _spm = spm;
         Model = model;
-        PreTokenizer = pre;
+        PreTokenizerName = pre;
         BosId = bos;
         EosId = eos;
         UnknownId = unknown;
@@ -58,7 +58,7 @@ public sealed class Tokenizer
     /// <summary>"gpt2" or "llama".</summary>
     public string Model { get; }
     /// <summary><c>tokenizer.ggml.pre</c>, or null (SentencePiece, or absent).</summary>
-    public string? PreTokenizer { get; }
+    public string? PreTokenizerName { get; }
     public int VocabSize => _vocab.Count;
     public int BosId { get; }
     public int EosId { get; }
@@ -71,7 +71,9 @@ public sealed class Tokenizer
     /// <summary>Whether <see cref="Encode"/> with addSpecial prepends BOS (<c>tokenizer.ggml.add_bos_token</c>, llama.cpp's default otherwise).</summary>
     public bool AddBos { get; }
     public bool AddEos { get; }
-    /// <summary>SentencePiece only: a space is put before text at the start and after each special token.</summary>
+    /// <summary><c>tokenizer.ggml.add_space_prefix</c> (SentencePiece default true, else false). SentencePiece puts a space
+    /// before text at the start and after each special token; decoding (either model, as llama.cpp) drops one leading
+    /// space of the first token.</summary>
     public bool AddSpacePrefix { get; }
     /// <summary>Token texts as stored in the GGUF (byte-level characters for "gpt2", U+2581 for spaces for "llama").</summary>
     public IReadOnlyList<string> Tokens => _vocab.Tokens;
@@ -129,7 +131,7 @@ public sealed class Tokenizer
         {
             string[] merges = ArrayOf<string>(file, "tokenizer.ggml.merges")
                 ?? throw new GgufFormatException("model metadata lacks 'tokenizer.ggml.merges' (required by a gpt2 tokenizer)");
-            PreTokenizer splitter = SelfSpec.Tokenization.PreTokenizer.ForName(pre);
+            PreTokenizer splitter = PreTokenizer.ForName(pre);
             int bos = Id("tokenizer.ggml.bos_token_id") ?? 11;
             int eos = Id("tokenizer.ggml.eos_token_id") ?? 11;
             CheckDefault(bos, tokens.Length, "BOS");
@@ -139,7 +141,8 @@ public sealed class Tokenizer
             var sp = SpecialTokenIds.Resolve(vocab, Id, eos);
             return new Tokenizer(vocab, new BpeModel(vocab, merges, splitter), null, model, pre ?? "default", bos, eos,
                 sp.Eot, sp.Eom, sp.EndOfGeneration, Id("tokenizer.ggml.unknown_token_id"),
-                Id("tokenizer.ggml.padding_token_id"), addBosMeta ?? defaultAddBos, addEosMeta ?? false, addSpacePrefix: false);
+                Id("tokenizer.ggml.padding_token_id"), addBosMeta ?? defaultAddBos, addEosMeta ?? false,
+                file.GetBoolOrNull("tokenizer.ggml.add_space_prefix") ?? false);
         }
     }
 

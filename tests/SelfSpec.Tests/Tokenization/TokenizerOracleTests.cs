@@ -12,7 +12,7 @@ public sealed class TokenizerOracleTests(BundledTokenizerFixture fx, ITestOutput
     {
         Tokenizer t = fx.Tokenizer;
         Assert.Equal("gpt2", t.Model);
-        Assert.Equal("smollm", t.PreTokenizer);
+        Assert.Equal("smollm", t.PreTokenizerName);
         Assert.Equal(49152, t.VocabSize);
         Assert.Equal(1, t.BosId);
         Assert.Equal(2, t.EosId);
