@@ -1,0 +1,110 @@
+using SelfSpec.Decoding;
+
+namespace SelfSpec.Bench;
+
+/// <summary>A method the harness can run: one of SelfSpec's decoding methods, or llama.cpp as the peer.</summary>
+internal sealed record BenchMethod(string Name, DecodingMethod? Decoding)
+{
+    public bool IsLlamaCpp => Decoding == null;
+
+    public static readonly BenchMethod[] All =
+    [
+        new("ar", DecodingMethod.Autoregressive),
+        new("specbound", DecodingMethod.SpecBound),
+        new("hybrid", DecodingMethod.Hybrid),
+        new("static", DecodingMethod.Static),
+        new("lookup", DecodingMethod.Lookup),
+        new("llamacpp", null),
+    ];
+
+    public static BenchMethod Parse(string name) =>
+        All.FirstOrDefault(m => string.Equals(m.Name, name.Trim(), StringComparison.OrdinalIgnoreCase))
+        ?? throw new InvalidRequestException($"unknown method '{name}': expected one of {string.Join(", ", All.Select(m => m.Name))}");
+}
+
+/// <summary>Command-line settings of the harness (DESIGN 6).</summary>
+internal sealed record BenchOptions
+{
+    public string? Model { get; init; }
+    public string? Prompts { get; init; }
+    public int MaxTokens { get; init; } = 256;
+    public IReadOnlyList<BenchMethod> Methods { get; init; } = [BenchMethod.Parse("ar"), BenchMethod.Parse("llamacpp")];
+    public int Threads { get; init; } = Environment.ProcessorCount;
+    public int Limit { get; init; }
+    public string Out { get; init; } = "bench-results";
+    /// <summary>0: the brief curve before the run; >0: that many timed repetitions per batch size.</summary>
+    public int CurveReps { get; init; } = 5;
+    public int CurveMaxBatch { get; init; } = 16;
+    public bool CurveOnly { get; init; }
+    public bool NoCurve { get; init; }
+
+    public const string Usage =
+        "usage: SelfSpec.Bench [--model PATH] [--prompts FILE.jsonl] [--max-tokens N] " +
+        "[--methods ar,specbound,hybrid,static,lookup,llamacpp] [--threads N] [--limit K] [--out DIR]\n" +
+        "                      [--forward-curve] [--no-curve] [--curve-reps R]\n" +
+        "  --forward-curve  only measure the cost of a forward pass over 1..16 positions (logits for every row), SelfSpec and llama.cpp\n" +
+        "  --no-curve       skip the brief forward-pass curve that otherwise runs before the prompts\n" +
+        "  defaults: the bundled model, ../shared/data/spec-bench/questions.dev.jsonl, 256 tokens, ar,llamacpp, all cores, bench-results/";
+
+    public static BenchOptions Parse(string[] args)
+    {
+        var o = new BenchOptions();
+        for (int i = 0; i < args.Length; i++)
+        {
+            string a = args[i];
+            string Value() => i + 1 < args.Length ? args[++i] : throw new InvalidRequestException($"{a} needs a value");
+            int Int(int min)
+            {
+                string v = Value();
+                if (!int.TryParse(v, out int n) || n < min) throw new InvalidRequestException($"{a} expects an integer >= {min}, got '{v}'");
+                return n;
+            }
+            o = a switch
+            {
+                "--model" => o with { Model = Value() },
+                "--prompts" => o with { Prompts = Value() },
+                "--max-tokens" => o with { MaxTokens = Int(1) },
+                "--methods" => o with { Methods = ParseMethods(Value()) },
+                "--threads" => o with { Threads = Int(1) },
+                "--limit" => o with { Limit = Int(1) },
+                "--out" => o with { Out = Value() },
+                "--forward-curve" => o with { CurveOnly = true, CurveReps = Math.Max(o.CurveReps, 15) },
+                "--no-curve" => o with { NoCurve = true },
+                "--curve-reps" => o with { CurveReps = Int(1) },
+                "-h" or "--help" => throw new HelpRequested(),
+                _ => throw new InvalidRequestException($"unknown argument '{a}'"),
+            };
+        }
+        return o;
+    }
+
+    private static List<BenchMethod> ParseMethods(string list)
+    {
+        var methods = list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(BenchMethod.Parse).Distinct().ToList();
+        if (methods.Count == 0) throw new InvalidRequestException("--methods lists no method");
+        return methods;
+    }
+
+    /// <summary>The default prompt file: ../shared/data/spec-bench/questions.dev.jsonl beside the repository root.</summary>
+    public static string DefaultPrompts()
+    {
+        const string relative = "shared/data/spec-bench/questions.dev.jsonl";
+        foreach (string start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+        {
+            for (var dir = new DirectoryInfo(start); dir != null; dir = dir.Parent)
+            {
+                if (File.Exists(Path.Combine(dir.FullName, "SelfSpec.sln")))
+                {
+                    string candidate = Path.GetFullPath(Path.Combine(dir.FullName, "..", relative));
+                    if (File.Exists(candidate)) return candidate;
+                }
+                string direct = Path.Combine(dir.FullName, relative);
+                if (File.Exists(direct)) return direct;
+            }
+        }
+        throw new InvalidRequestException($"no prompt file given and ../{relative} was not found beside the repository: pass --prompts FILE.jsonl");
+    }
+}
+
+internal sealed class HelpRequested : Exception;

@@ -1,0 +1,224 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using SelfSpec;
+using SelfSpec.Bench;
+using SelfSpec.Decoding;
+using Spectre.Console;
+
+// The benchmark harness (DESIGN 6): SelfSpec's decoding methods and llama.cpp on the same prompts, file and
+// threads, interleaved prompt by prompt so machine noise hits every method alike. Exit codes: 0 ok, 2 bad usage
+// or input, 1 internal error.
+try
+{
+    return Harness.Run(BenchOptions.Parse(args));
+}
+catch (HelpRequested)
+{
+    Console.WriteLine(BenchOptions.Usage);
+    return 0;
+}
+catch (SelfSpecException e)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    Console.Error.WriteLine(BenchOptions.Usage);
+    return 2;
+}
+catch (Exception e)
+{
+    Console.Error.WriteLine($"internal error: {e}");
+    return 1;
+}
+
+internal static class Harness
+{
+    /// <summary>Positions of prompt in the KV cache before the forward-pass curve's batches.</summary>
+    private const int CurvePrefix = 100;
+
+    public static int Run(BenchOptions o)
+    {
+        string modelPath = Path.GetFullPath(ModelLocator.Resolve(o.Model));
+        if (!File.Exists(modelPath)) throw new InvalidRequestException($"model file {modelPath} does not exist");
+        string promptPath = Path.GetFullPath(o.Prompts ?? BenchOptions.DefaultPrompts());
+        var started = DateTimeOffset.Now;
+        if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 240;
+
+        using var lm = LanguageModel.Load(modelPath, o.Threads);
+        long weightBytes = lm.File.Tensors.Sum(t => t.ByteSize);
+        var prompts = PromptSet.Stratified(PromptSet.Load(promptPath), o.Limit);
+        PromptSet.Tokenize(lm, prompts);
+        var methods = o.CurveOnly ? [] : o.Methods;
+        bool wantPeer = methods.Any(m => m.IsLlamaCpp) || !o.NoCurve;
+        AnsiConsole.WriteLine($"model {modelPath} ({lm.FileSize / 1e6:F1} MB, {weightBytes / 1e6:F1} MB of tensors), {o.Threads} threads");
+        AnsiConsole.WriteLine($"{prompts.Count} prompts from {promptPath}; methods {string.Join(",", methods.Select(m => m.Name))}; up to {o.MaxTokens} new tokens");
+
+        var skipped = new Dictionary<string, string>();
+        LlamaCppPeer? peer = null;
+        if (wantPeer)
+        {
+            int longest = Math.Max(CurvePrefix + o.CurveMaxBatch, prompts.Max(p => p.Tokens.Length) + o.MaxTokens + 1);
+            uint ctx = (uint)Math.Min(lm.Config.ContextLength, longest);
+            try
+            {
+                peer = new LlamaCppPeer(modelPath, o.Threads, ctx);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                skipped["llamacpp"] = $"llama.cpp could not load the model: {e.Message}";
+            }
+        }
+        try
+        {
+            ForwardCurveResult? curve = o.NoCurve ? null : MeasureCurve(lm, peer, o, prompts[0].Tokens);
+            var runs = new List<PromptRun>();
+            if (methods.Count > 0)
+            {
+                WarmUp(lm, peer, methods, prompts[0], skipped);
+                RunPrompts(lm, peer, o, methods, prompts, runs, skipped);
+            }
+            var names = methods.Select(m => m.Name).ToList();
+            var report = new BenchReport
+            {
+                Model = modelPath,
+                ModelFileBytes = lm.FileSize,
+                WeightBytes = weightBytes,
+                PromptFile = promptPath,
+                Prompts = prompts.Count,
+                MaxTokens = o.MaxTokens,
+                Threads = o.Threads,
+                Methods = names,
+                Skipped = skipped,
+                Machine = Machine(),
+                Started = started,
+                ForwardCurve = curve,
+                Summaries = Summary.Build(runs, names, weightBytes),
+                Runs = runs,
+            };
+            Report.Print(report);
+            Report.Write(report, o.Out);
+            if (report.Summaries.Count > 0) SpeedupChart.Write(report.Summaries, names, Path.Combine(o.Out, "speedup.png"));
+            AnsiConsole.WriteLine($"wrote {Path.GetFullPath(o.Out)}/results.json, results.md{(report.Summaries.Count > 0 ? ", speedup.png" : "")}");
+            return 0;
+        }
+        finally
+        {
+            peer?.Dispose();
+        }
+    }
+
+    private static ForwardCurveResult MeasureCurve(LanguageModel lm, LlamaCppPeer? peer, BenchOptions o, int[] seed)
+    {
+        int[] prefix = ForwardCurve.Prefix(seed, CurvePrefix);
+        int maxN = o.CurveMaxBatch;
+        double[] mine = [];
+        double[]? theirs = null;
+        WithProgress(o.CurveReps + 3, "forward-pass curve", step =>
+        {
+            using var selfSpec = new SelfSpecForwardTimer(lm, o.Threads, prefix, maxN);
+            (mine, theirs) = ForwardCurve.Measure(selfSpec, peer?.ForwardTimer(prefix, maxN), maxN, o.CurveReps, step);
+        });
+        return new ForwardCurveResult(prefix.Length, o.CurveReps, mine, theirs);
+    }
+
+    /// <summary>Compiles every path once (a few tokens on the first prompt, not recorded) and finds the methods this build lacks.</summary>
+    private static void WarmUp(LanguageModel lm, LlamaCppPeer? peer, IReadOnlyList<BenchMethod> methods, BenchPrompt prompt, Dictionary<string, string> skipped)
+    {
+        foreach (var m in methods)
+        {
+            if (skipped.ContainsKey(m.Name)) continue;
+            try
+            {
+                RunOne(lm, peer, m, prompt, 32);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                skipped[m.Name] = e.Message;
+            }
+        }
+    }
+
+    private static void RunPrompts(LanguageModel lm, LlamaCppPeer? peer, BenchOptions o, IReadOnlyList<BenchMethod> methods,
+        List<BenchPrompt> prompts, List<PromptRun> runs, Dictionary<string, string> skipped)
+    {
+        var active = methods.Where(m => !skipped.ContainsKey(m.Name)).ToList();
+        WithProgress(prompts.Count * active.Count, "prompts", step =>
+        {
+            foreach (var p in prompts)
+            {
+                var mine = new List<PromptRun>();
+                foreach (var m in active)
+                {
+                    if (skipped.ContainsKey(m.Name)) { step($"{p.Id} {m.Name} skipped"); continue; }
+                    try
+                    {
+                        var r = RunOne(lm, peer, m, p, o.MaxTokens);
+                        mine.Add(r);
+                        step($"q{p.Id} {p.Task}: {m.Name} {r.Generated} tokens, {r.DecodeTokensPerSecond:F1} tok/s");
+                    }
+                    catch (Exception e) when (e is not OutOfMemoryException)
+                    {
+                        skipped[m.Name] = $"failed on prompt {p.Id}: {e.Message}";
+                        step($"q{p.Id} {m.Name} failed: {e.Message}");
+                    }
+                }
+                var ar = mine.FirstOrDefault(r => r.Method == "ar");
+                if (ar != null)
+                    foreach (var r in mine) r.EqualsAr = r.Output.AsSpan().SequenceEqual(ar.Output);
+                runs.AddRange(mine);
+            }
+        });
+    }
+
+    private static PromptRun RunOne(LanguageModel lm, LlamaCppPeer? peer, BenchMethod m, BenchPrompt p, int maxTokens)
+    {
+        if (m.Decoding is DecodingMethod method)
+        {
+            var g = lm.Generate(p.Tokens, new GenerationOptions { MaxTokens = maxTokens, Method = method });
+            var s = g.Stats;
+            return new PromptRun
+            {
+                Prompt = p.Index, Id = p.Id, Task = p.Task, Method = m.Name, PromptTokens = p.Tokens.Length,
+                Output = g.OutputTokens, Finish = g.FinishReason.ToString(),
+                PrefillSeconds = s.PrefillSeconds, DecodeSeconds = s.DecodeSeconds,
+                Rounds = s.Rounds, Drafted = s.Drafted, Accepted = s.Accepted,
+                ExitLayerHistogram = new Dictionary<int, int>(s.ExitLayerHistogram),
+            };
+        }
+        if (peer == null) throw new InvalidRequestException("llama.cpp is not loaded");
+        var r = peer.Generate(p.Tokens, maxTokens, lm.Tokenizer.IsEndOfGeneration);
+        return new PromptRun
+        {
+            Prompt = p.Index, Id = p.Id, Task = p.Task, Method = m.Name, PromptTokens = p.Tokens.Length,
+            Output = r.Output, Finish = r.Output.Length >= maxTokens ? "Length" : "EndOfGeneration",
+            PrefillSeconds = r.PrefillSeconds, DecodeSeconds = r.DecodeSeconds,
+            Rounds = Math.Max(0, r.Output.Length - 1),
+        };
+    }
+
+    /// <summary>A Spectre progress bar on a terminal; plain numbered lines when output is redirected.</summary>
+    private static void WithProgress(int total, string title, Action<Action<string>> body)
+    {
+        if (!Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive)
+        {
+            AnsiConsole.Progress()
+                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(),
+                    new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                .Start(ctx =>
+                {
+                    var task = ctx.AddTask(Markup.Escape(title), maxValue: Math.Max(1, total));
+                    body(line =>
+                    {
+                        task.Description = Markup.Escape(line);
+                        task.Increment(1);
+                    });
+                    task.Description = Markup.Escape(title);
+                });
+            return;
+        }
+        int done = 0;
+        body(line => Console.WriteLine($"[{++done}/{total}] {line}"));
+    }
+
+    private static string Machine() =>
+        $"{Environment.ProcessorCount} logical cores, {RuntimeInformation.ProcessArchitecture}, {RuntimeInformation.OSDescription}, " +
+        $".NET {Environment.Version}, Vector512 {(Vector512.IsHardwareAccelerated ? "yes" : "no")}";
+}

@@ -1,0 +1,129 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Spectre.Console;
+
+namespace SelfSpec.Bench;
+
+/// <summary>Everything one run measured, as printed and written to results.json / results.md.</summary>
+internal sealed record BenchReport
+{
+    public required string Model { get; init; }
+    public required long ModelFileBytes { get; init; }
+    public required long WeightBytes { get; init; }
+    public required string PromptFile { get; init; }
+    public required int Prompts { get; init; }
+    public required int MaxTokens { get; init; }
+    public required int Threads { get; init; }
+    public required IReadOnlyList<string> Methods { get; init; }
+    public required IReadOnlyDictionary<string, string> Skipped { get; init; }
+    public required string Machine { get; init; }
+    public required DateTimeOffset Started { get; init; }
+    public ForwardCurveResult? ForwardCurve { get; init; }
+    public required IReadOnlyList<MethodSummary> Summaries { get; init; }
+    public required IReadOnlyList<PromptRun> Runs { get; init; }
+}
+
+internal static class Report
+{
+    private static string F(double? v, string format) => v is double d ? d.ToString(format, CultureInfo.InvariantCulture) : "-";
+    private static string Exact(MethodSummary s) => s.ExactCompared == 0 ? "-" : $"{s.ExactMatches}/{s.ExactCompared}";
+
+    private static readonly string[] Header =
+        ["task", "method", "n", "decode tok/s", "geo tok/s", "prefill tok/s", "x ar", "x ar geo", "x llama.cpp", "x llama.cpp geo", "accepted len", "accept rate", "= ar", "GB/s"];
+
+    private static string[] Row(MethodSummary s) =>
+    [
+        s.Task, s.Method, s.Prompts.ToString(CultureInfo.InvariantCulture), F(s.DecodeTokensPerSecond, "F1"), F(s.DecodeTokensPerSecondGeoMean, "F1"),
+        F(s.PrefillTokensPerSecond, "F0"), F(s.SpeedupOverAr, "F3"), F(s.SpeedupOverArGeoMean, "F3"), F(s.SpeedupOverLlamaCpp, "F3"),
+        F(s.SpeedupOverLlamaCppGeoMean, "F3"), F(s.MeanAcceptedLength, "F2"), F(s.AcceptanceRate, "P1"), Exact(s), F(s.AchievedGBPerSecond, "F1"),
+    ];
+
+    public static void Print(BenchReport r)
+    {
+        if (r.ForwardCurve is { } curve)
+        {
+            var ct = new Table().Title("forward pass over n positions, logits for every row (median seconds; relative to n = 1)");
+            ct.AddColumns("n", "SelfSpec ms", "SelfSpec rel", "llama.cpp ms", "llama.cpp rel");
+            for (int n = 1; n <= curve.MaxN; n++)
+                ct.AddRow(CurveRow(curve, n));
+            AnsiConsole.Write(ct);
+        }
+        var table = new Table().Title($"decode, {r.Prompts} prompts, {r.MaxTokens} max new tokens, {r.Threads} threads, greedy");
+        foreach (string h in Header) table.AddColumn(new TableColumn(h).RightAligned());
+        string? lastTask = null;
+        foreach (var s in r.Summaries)
+        {
+            if (lastTask != null && s.Task != lastTask) table.AddEmptyRow();
+            lastTask = s.Task;
+            table.AddRow(Row(s).Select(Markup.Escape).ToArray());
+        }
+        AnsiConsole.Write(table);
+        foreach (var s in r.Summaries.Where(s => s.Task == Summary.Overall && s.ExitLayerHistogram.Count > 0))
+            AnsiConsole.WriteLine($"exit layers ({s.Method}): {Histogram(s.ExitLayerHistogram)}");
+        foreach (var (method, why) in r.Skipped)
+            AnsiConsole.WriteLine($"skipped {method}: {why}");
+    }
+
+    private static string[] CurveRow(ForwardCurveResult c, int n) =>
+    [
+        n.ToString(CultureInfo.InvariantCulture),
+        F(c.SelfSpecSeconds[n] * 1e3, "F2"), F(ForwardCurveResult.Relative(c.SelfSpecSeconds, n), "F2"),
+        F(c.LlamaCppSeconds?[n] * 1e3, "F2"), c.LlamaCppSeconds is { } l ? F(ForwardCurveResult.Relative(l, n), "F2") : "-",
+    ];
+
+    private static string Histogram(SortedDictionary<int, long> h) => string.Join(" ", h.Select(kv => $"L{kv.Key}:{kv.Value}"));
+
+    public static string Markdown(BenchReport r)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine("# SelfSpec benchmark").AppendLine();
+        sb.AppendLine($"- model: `{Path.GetFileName(r.Model)}` ({r.ModelFileBytes / 1e6:F1} MB file, {r.WeightBytes / 1e6:F1} MB of tensors)");
+        sb.AppendLine($"- prompts: {r.Prompts} from `{Path.GetFileName(r.PromptFile)}`, up to {r.MaxTokens} new tokens, greedy, {r.Threads} threads");
+        sb.AppendLine($"- methods (interleaved prompt by prompt): {string.Join(", ", r.Methods)}");
+        sb.AppendLine($"- machine: {r.Machine}; started {r.Started:u}");
+        foreach (var (method, why) in r.Skipped) sb.AppendLine($"- skipped `{method}`: {why}");
+        sb.AppendLine();
+        sb.AppendLine("Decode tok/s = total tokens from the decode loop / total decode seconds (the first token comes from prefill); " +
+            "geo = geometric mean over prompts. `x ar` / `x llama.cpp` = decode speed relative to that method on the same prompts " +
+            "(ratio of totals; geo = geometric mean of per-prompt ratios). `= ar`: prompts whose greedy output equals `ar`'s token for token. " +
+            "GB/s = bytes of all tensors x decode tok/s.").AppendLine();
+        sb.AppendLine("| " + string.Join(" | ", Header) + " |");
+        sb.AppendLine("|" + string.Concat(Enumerable.Repeat("---:|", Header.Length)));
+        foreach (var s in r.Summaries) sb.AppendLine("| " + string.Join(" | ", Row(s)) + " |");
+        sb.AppendLine();
+        var hist = r.Summaries.Where(s => s.ExitLayerHistogram.Count > 0).ToList();
+        if (hist.Count > 0)
+        {
+            sb.AppendLine("## Exit-layer histograms").AppendLine();
+            foreach (var s in hist) sb.AppendLine($"- {s.Task}, {s.Method}: {Histogram(s.ExitLayerHistogram)}");
+            sb.AppendLine();
+        }
+        if (r.ForwardCurve is { } c)
+        {
+            sb.AppendLine($"## Forward pass over n positions with logits for every row").AppendLine();
+            sb.AppendLine($"After a {c.PrefixTokens}-token prompt; median of {c.Reps} repetitions; rel = time / time of n = 1.").AppendLine();
+            sb.AppendLine("| n | SelfSpec ms | SelfSpec rel | llama.cpp ms | llama.cpp rel |").AppendLine("|---:|---:|---:|---:|---:|");
+            for (int n = 1; n <= c.MaxN; n++) sb.AppendLine("| " + string.Join(" | ", CurveRow(c, n)) + " |");
+            sb.AppendLine();
+        }
+        sb.AppendLine("![speedup over ar](speedup.png)");
+        return sb.ToString();
+    }
+
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    public static void Write(BenchReport r, string dir)
+    {
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "results.json"), JsonSerializer.Serialize(r, Json));
+        File.WriteAllText(Path.Combine(dir, "results.md"), Markdown(r));
+    }
+}

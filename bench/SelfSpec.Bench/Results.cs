@@ -1,0 +1,58 @@
+namespace SelfSpec.Bench;
+
+/// <summary>One (prompt, method) generation as measured.</summary>
+internal sealed record PromptRun
+{
+    public required int Prompt { get; init; }
+    public required string Id { get; init; }
+    public required string Task { get; init; }
+    public required string Method { get; init; }
+    public required int PromptTokens { get; init; }
+    public required int[] Output { get; init; }
+    public required string Finish { get; init; }
+    public required double PrefillSeconds { get; init; }
+    public required double DecodeSeconds { get; init; }
+    /// <summary>Verification passes (for llama.cpp, one per decoded token).</summary>
+    public required int Rounds { get; init; }
+    public int Drafted { get; init; }
+    public int Accepted { get; init; }
+    public IReadOnlyDictionary<int, int> ExitLayerHistogram { get; init; } = new Dictionary<int, int>();
+    /// <summary>Greedy output identical, token for token, to <c>ar</c>'s on the same prompt (null without an <c>ar</c> run).</summary>
+    public bool? EqualsAr { get; set; }
+
+    public int Generated => Output.Length;
+    /// <summary>Tokens produced by the decode loop (the first comes from prefill), as <c>DecodeStats</c> counts them.</summary>
+    public int DecodeTokens => Math.Max(0, Output.Length - 1);
+    public double DecodeTokensPerSecond => DecodeSeconds > 0 ? DecodeTokens / DecodeSeconds : 0;
+}
+
+/// <summary>A task's (or the overall) figures for one method.</summary>
+internal sealed record MethodSummary
+{
+    public required string Task { get; init; }
+    public required string Method { get; init; }
+    public required int Prompts { get; init; }
+    public required long DecodeTokens { get; init; }
+    /// <summary>Total decode tokens / total decode seconds.</summary>
+    public double? DecodeTokensPerSecond { get; init; }
+    /// <summary>Geometric mean of per-prompt decode tokens/s.</summary>
+    public double? DecodeTokensPerSecondGeoMean { get; init; }
+    public double? PrefillTokensPerSecond { get; init; }
+    /// <summary>Ratio of total decode tokens/s to <c>ar</c>'s over the same prompts.</summary>
+    public double? SpeedupOverAr { get; init; }
+    /// <summary>Geometric mean over prompts of the per-prompt decode tokens/s ratio to <c>ar</c>.</summary>
+    public double? SpeedupOverArGeoMean { get; init; }
+    public double? SpeedupOverLlamaCpp { get; init; }
+    public double? SpeedupOverLlamaCppGeoMean { get; init; }
+    /// <summary>Tokens committed per verification pass.</summary>
+    public double? MeanAcceptedLength { get; init; }
+    public double? AcceptanceRate { get; init; }
+    public long Drafted { get; init; }
+    public long Accepted { get; init; }
+    public required SortedDictionary<int, long> ExitLayerHistogram { get; init; }
+    /// <summary>Prompts whose greedy output equals <c>ar</c>'s, out of those compared.</summary>
+    public int ExactMatches { get; init; }
+    public int ExactCompared { get; init; }
+    /// <summary>Weight bytes x decode tokens/s: the bandwidth a one-read-per-token decoder would need.</summary>
+    public double? AchievedGBPerSecond { get; init; }
+}
