@@ -37,11 +37,13 @@ internal sealed record BenchOptions
     public int CurveMaxBatch { get; init; } = 16;
     public bool CurveOnly { get; init; }
     public bool NoCurve { get; init; }
+    /// <summary>llama.cpp's flash attention; null leaves llama.cpp's default.</summary>
+    public bool? LlamaFlashAttention { get; init; }
 
     public const string Usage =
         "usage: SelfSpec.Bench [--model PATH] [--prompts FILE.jsonl] [--max-tokens N] " +
         "[--methods ar,specbound,hybrid,static,lookup,llamacpp] [--threads N] [--limit K] [--out DIR]\n" +
-        "                      [--forward-curve] [--no-curve] [--curve-reps R]\n" +
+        "                      [--forward-curve] [--no-curve] [--curve-reps R] [--llama-flash-attention on|off|auto]\n" +
         "  --forward-curve  only measure the cost of a forward pass over 1..16 positions (logits for every row), SelfSpec and llama.cpp\n" +
         "  --no-curve       skip the brief forward-pass curve that otherwise runs before the prompts\n" +
         "  defaults: the bundled model, ../shared/data/spec-bench/questions.dev.jsonl, 256 tokens, ar,llamacpp, all cores, bench-results/";
@@ -71,6 +73,13 @@ internal sealed record BenchOptions
                 "--forward-curve" => o with { CurveOnly = true, CurveReps = Math.Max(o.CurveReps, 15) },
                 "--no-curve" => o with { NoCurve = true },
                 "--curve-reps" => o with { CurveReps = Int(1) },
+                "--llama-flash-attention" => o with { LlamaFlashAttention = Value() switch
+                {
+                    "on" => true,
+                    "off" => false,
+                    "auto" => null,
+                    var v => throw new InvalidRequestException($"--llama-flash-attention expects on, off or auto, got '{v}'"),
+                } },
                 "-h" or "--help" => throw new HelpRequested(),
                 _ => throw new InvalidRequestException($"unknown argument '{a}'"),
             };

@@ -23,7 +23,7 @@ internal sealed class LlamaCppPeer : IDisposable
 
     public uint ContextSize { get; }
 
-    public LlamaCppPeer(string path, int threads, uint contextSize)
+    public LlamaCppPeer(string path, int threads, uint contextSize, bool? flashAttention)
     {
         NativeLogConfig.llama_log_set((_, _) => { });
         ContextSize = contextSize;
@@ -32,6 +32,9 @@ internal sealed class LlamaCppPeer : IDisposable
             ContextSize = contextSize, GpuLayerCount = 0, Threads = threads, BatchThreads = threads,
             BatchSize = BatchSize, UBatchSize = BatchSize,
         };
+        // Unset: llama.cpp's own default (auto, which enables it on the CPU), as its users run it. Its two attention
+        // paths round differently, so greedy outputs may part from SelfSpec's on near-ties either way.
+        if (flashAttention is bool fa) p = p with { FlashAttention = fa };
         _weights = LLamaWeights.LoadFromFile(p);
         _context = _weights.CreateContext(p);
     }

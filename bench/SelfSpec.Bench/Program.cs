@@ -40,6 +40,7 @@ internal static class Harness
         if (!File.Exists(modelPath)) throw new InvalidRequestException($"model file {modelPath} does not exist");
         string promptPath = Path.GetFullPath(o.Prompts ?? BenchOptions.DefaultPrompts());
         var started = DateTimeOffset.Now;
+        double? loadBefore = LoadAverage();
         if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 240;
 
         using var lm = LanguageModel.Load(modelPath, o.Threads);
@@ -59,7 +60,7 @@ internal static class Harness
             uint ctx = (uint)Math.Min(lm.Config.ContextLength, longest);
             try
             {
-                peer = new LlamaCppPeer(modelPath, o.Threads, ctx);
+                peer = new LlamaCppPeer(modelPath, o.Threads, ctx, o.LlamaFlashAttention);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
@@ -88,6 +89,9 @@ internal static class Harness
                 Methods = names,
                 Skipped = skipped,
                 Machine = Machine(),
+                LoadAverageBefore = loadBefore,
+                LoadAverageAfter = LoadAverage(),
+                LlamaFlashAttention = o.LlamaFlashAttention switch { true => "on", false => "off", null => "llama.cpp default" },
                 Started = started,
                 ForwardCurve = curve,
                 Summaries = Summary.Build(runs, names, weightBytes),
@@ -216,6 +220,24 @@ internal static class Harness
         }
         int done = 0;
         body(line => Console.WriteLine($"[{++done}/{total}] {line}"));
+    }
+
+    /// <summary>The one-minute load average (Linux), to tell a quiet machine from a busy one in the report.</summary>
+    private static double? LoadAverage()
+    {
+        try
+        {
+            string first = File.ReadAllText("/proc/loadavg").Split(' ')[0];
+            return double.TryParse(first, System.Globalization.CultureInfo.InvariantCulture, out double v) ? v : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 
     private static string Machine() =>

@@ -20,6 +20,11 @@ internal sealed record BenchReport
     public required IReadOnlyDictionary<string, string> Skipped { get; init; }
     public required string Machine { get; init; }
     public required DateTimeOffset Started { get; init; }
+    /// <summary>One-minute load average when the run started and ended: above the thread count, other work shared the cores.</summary>
+    public double? LoadAverageBefore { get; init; }
+    public double? LoadAverageAfter { get; init; }
+    public required string LlamaFlashAttention { get; init; }
+    public bool Noisy => Math.Max(LoadAverageBefore ?? 0, LoadAverageAfter ?? 0) > Environment.ProcessorCount;
     public ForwardCurveResult? ForwardCurve { get; init; }
     public required IReadOnlyList<MethodSummary> Summaries { get; init; }
     public required IReadOnlyList<PromptRun> Runs { get; init; }
@@ -64,6 +69,7 @@ internal static class Report
             AnsiConsole.WriteLine($"exit layers ({s.Method}): {Histogram(s.ExitLayerHistogram)}");
         foreach (var (method, why) in r.Skipped)
             AnsiConsole.WriteLine($"skipped {method}: {why}");
+        if (r.Noisy) AnsiConsole.WriteLine(NoiseWarning(r));
     }
 
     private static string[] CurveRow(ForwardCurveResult c, int n) =>
@@ -72,6 +78,10 @@ internal static class Report
         F(c.SelfSpecSeconds[n] * 1e3, "F2"), F(ForwardCurveResult.Relative(c.SelfSpecSeconds, n), "F2"),
         F(c.LlamaCppSeconds?[n] * 1e3, "F2"), c.LlamaCppSeconds is { } l ? F(ForwardCurveResult.Relative(l, n), "F2") : "-",
     ];
+
+    private static string NoiseWarning(BenchReport r) =>
+        $"warning: load average {r.LoadAverageBefore:F1} before, {r.LoadAverageAfter:F1} after, on {Environment.ProcessorCount} logical cores: " +
+        "other processes shared the CPU, so absolute figures and ratios are noisy";
 
     private static string Histogram(SortedDictionary<int, long> h) => string.Join(" ", h.Select(kv => $"L{kv.Key}:{kv.Value}"));
 
@@ -82,7 +92,9 @@ internal static class Report
         sb.AppendLine($"- model: `{Path.GetFileName(r.Model)}` ({r.ModelFileBytes / 1e6:F1} MB file, {r.WeightBytes / 1e6:F1} MB of tensors)");
         sb.AppendLine($"- prompts: {r.Prompts} from `{Path.GetFileName(r.PromptFile)}`, up to {r.MaxTokens} new tokens, greedy, {r.Threads} threads");
         sb.AppendLine($"- methods (interleaved prompt by prompt): {string.Join(", ", r.Methods)}");
-        sb.AppendLine($"- machine: {r.Machine}; started {r.Started:u}");
+        sb.AppendLine($"- machine: {r.Machine}; started {r.Started:u}; load average {r.LoadAverageBefore:F1} before, {r.LoadAverageAfter:F1} after");
+        sb.AppendLine($"- llama.cpp flash attention: {r.LlamaFlashAttention}");
+        if (r.Noisy) sb.AppendLine($"- **{NoiseWarning(r)}**");
         foreach (var (method, why) in r.Skipped) sb.AppendLine($"- skipped `{method}`: {why}");
         sb.AppendLine();
         sb.AppendLine("Decode tok/s = total tokens from the decode loop / total decode seconds (the first token comes from prefill); " +
