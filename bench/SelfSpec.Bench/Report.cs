@@ -45,6 +45,17 @@ internal static class Report
         F(s.SpeedupOverLlamaCppGeoMean, "F3"), F(s.MeanAcceptedLength, "F2"), F(s.AcceptanceRate, "P1"), Exact(s), F(s.AchievedGBPerSecond, "F1"),
     ];
 
+    private static readonly string[] ConsoleHeader =
+        ["task", "method", "n", "decode tok/s (geo)", "prefill tok/s", "x ar (geo)", "x llama.cpp (geo)", "acc. len", "acc. rate", "= ar", "GB/s"];
+
+    private static string[] ConsoleRow(MethodSummary s) =>
+    [
+        s.Task, s.Method, s.Prompts.ToString(CultureInfo.InvariantCulture),
+        $"{F(s.DecodeTokensPerSecond, "F1")} ({F(s.DecodeTokensPerSecondGeoMean, "F1")})", F(s.PrefillTokensPerSecond, "F0"),
+        $"{F(s.SpeedupOverAr, "F2")} ({F(s.SpeedupOverArGeoMean, "F2")})", $"{F(s.SpeedupOverLlamaCpp, "F2")} ({F(s.SpeedupOverLlamaCppGeoMean, "F2")})",
+        F(s.MeanAcceptedLength, "F2"), F(s.AcceptanceRate, "P1"), Exact(s), F(s.AchievedGBPerSecond, "F1"),
+    ];
+
     public static void Print(BenchReport r)
     {
         if (r.ForwardCurve is { } curve)
@@ -55,14 +66,16 @@ internal static class Report
                 ct.AddRow(CurveRow(curve, n));
             AnsiConsole.Write(ct);
         }
+        // The console gets a narrower table (geometric means in parentheses); results.md has every column.
+        if (AnsiConsole.Profile.Width < 150) AnsiConsole.Profile.Width = 150;
         var table = new Table().Title($"decode, {r.Prompts} prompts, {r.MaxTokens} max new tokens, {r.Threads} threads, greedy");
-        foreach (string h in Header) table.AddColumn(new TableColumn(h).RightAligned());
+        foreach (string h in ConsoleHeader) table.AddColumn(new TableColumn(h).RightAligned());
         string? lastTask = null;
         foreach (var s in r.Summaries)
         {
             if (lastTask != null && s.Task != lastTask) table.AddEmptyRow();
             lastTask = s.Task;
-            table.AddRow(Row(s).Select(Markup.Escape).ToArray());
+            table.AddRow(ConsoleRow(s).Select(Markup.Escape).ToArray());
         }
         AnsiConsole.Write(table);
         foreach (var s in r.Summaries.Where(s => s.Task == Summary.Overall && s.ExitLayerHistogram.Count > 0))
