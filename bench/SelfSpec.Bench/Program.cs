@@ -50,7 +50,9 @@ internal static class Harness
         var methods = o.CurveOnly ? [] : o.Methods;
         bool wantPeer = methods.Any(m => m.IsLlamaCpp) || !o.NoCurve;
         AnsiConsole.WriteLine($"model {modelPath} ({lm.FileSize / 1e6:F1} MB, {weightBytes / 1e6:F1} MB of tensors), {o.Threads} threads");
-        AnsiConsole.WriteLine($"{prompts.Count} prompts from {promptPath}; methods {string.Join(",", methods.Select(m => m.Name))}; up to {o.MaxTokens} new tokens");
+        AnsiConsole.WriteLine(o.CurveOnly
+            ? "forward-pass curve only"
+            : $"{prompts.Count} prompts from {promptPath}; methods {string.Join(",", methods.Select(m => m.Name))}; up to {o.MaxTokens} new tokens");
 
         var skipped = new Dictionary<string, string>();
         LlamaCppPeer? peer = null;
@@ -99,7 +101,7 @@ internal static class Harness
             };
             Report.Print(report);
             Report.Write(report, o.Out);
-            if (report.Summaries.Count > 0) SpeedupChart.Write(report.Summaries, names, Path.Combine(o.Out, "speedup.png"));
+            if (report.Summaries.Count > 0 && names.Any(n => n != "ar")) SpeedupChart.Write(report.Summaries, names, Path.Combine(o.Out, "speedup.png"));
             AnsiConsole.WriteLine($"wrote {Path.GetFullPath(o.Out)}/results.json, results.md{(report.Summaries.Count > 0 ? ", speedup.png" : "")}");
             return 0;
         }

@@ -66,6 +66,14 @@ internal static class Report
                 ct.AddRow(CurveRow(curve, n));
             AnsiConsole.Write(ct);
         }
+        if (r.Summaries.Count > 0) PrintDecodeTable(r);
+        foreach (var (method, why) in r.Skipped)
+            AnsiConsole.WriteLine($"skipped {method}: {why}");
+        if (r.Noisy) AnsiConsole.WriteLine(NoiseWarning(r));
+    }
+
+    private static void PrintDecodeTable(BenchReport r)
+    {
         // The console gets a narrower table (geometric means in parentheses); results.md has every column.
         if (AnsiConsole.Profile.Width < 150) AnsiConsole.Profile.Width = 150;
         var table = new Table().Title($"decode, {r.Prompts} prompts, {r.MaxTokens} max new tokens, {r.Threads} threads, greedy");
@@ -80,9 +88,6 @@ internal static class Report
         AnsiConsole.Write(table);
         foreach (var s in r.Summaries.Where(s => s.Task == Summary.Overall && s.ExitLayerHistogram.Count > 0))
             AnsiConsole.WriteLine($"exit layers ({s.Method}): {Histogram(s.ExitLayerHistogram)}");
-        foreach (var (method, why) in r.Skipped)
-            AnsiConsole.WriteLine($"skipped {method}: {why}");
-        if (r.Noisy) AnsiConsole.WriteLine(NoiseWarning(r));
     }
 
     private static string[] CurveRow(ForwardCurveResult c, int n) =>
