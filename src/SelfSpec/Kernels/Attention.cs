@@ -30,39 +30,6 @@ internal static class Attention
             TensorPrimitives.MultiplyAdd(values.Slice(j * kvDim + kvOffset, headDim), s[j] * inv, output, output);
     }
 
-    /// <summary>
-    /// llama.cpp's CPU flash-attention recurrence: one pass over the keys with a running maximum, the value
-    /// accumulator held in half precision (rescaled when the maximum grows), normalized at the end.
-    /// </summary>
-    public static void HeadOnline(ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values,
-        int count, int kvDim, int kvOffset, float scale, Span<float> output)
-    {
-        int headDim = query.Length;
-        float sum = 0f, max = float.NegativeInfinity;
-        output.Clear();
-        for (int j = 0; j < count; j++)
-        {
-            float s = TensorPrimitives.Dot(query, keys.Slice(j * kvDim + kvOffset, headDim)) * scale;
-            float ms = 1f, vs = 1f;
-            if (s > max)
-            {
-                float old = max;
-                max = s;
-                ms = MathF.Exp(old - max);
-                for (int d = 0; d < headDim; d++) output[d] = (float)(Half)(output[d] * ms);
-            }
-            else
-            {
-                vs = MathF.Exp(s - max);
-            }
-            var v = values.Slice(j * kvDim + kvOffset, headDim);
-            for (int d = 0; d < headDim; d++) output[d] = (float)(Half)MathF.FusedMultiplyAdd(v[d], vs, output[d]);
-            sum = sum * ms + vs;
-        }
-        float inv = sum == 0f ? 0f : 1f / sum;
-        for (int d = 0; d < headDim; d++) output[d] *= inv;
-    }
-
     /// <summary>Plain reference of <see cref="Head"/> (double accumulation; agrees to float tolerance).</summary>
     public static void Reference(ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values,
         int count, int kvDim, int kvOffset, float scale, Span<float> output)

@@ -86,9 +86,9 @@ public sealed record ModelConfig
             HeadDim = headDim,
             RopeDim = ropeDim,
             ContextLength = Int("context_length", 2048),
-            RopeFreqBase = Environment.GetEnvironmentVariable("XBASE") is string xb ? float.Parse(xb) : freqBase,
+            RopeFreqBase = freqBase,
             RopeFreqScale = scale,
-            RopeLayout = arch == "qwen2" || Environment.GetEnvironmentVariable("XNEOX") == "1" ? RopeLayout.NeoX : RopeLayout.Normal,
+            RopeLayout = arch == "qwen2" ? RopeLayout.NeoX : RopeLayout.Normal,
             RmsEpsilon = eps,
             VocabSize = vocab,
         };

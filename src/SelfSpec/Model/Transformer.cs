@@ -244,7 +244,6 @@ internal sealed class Transformer
     /// <summary>Attention for every (row, head) pair of the batch, split across workers.</summary>
     private sealed class AttentionJob(Transformer t) : IParallelWork
     {
-        private static readonly bool Online = Environment.GetEnvironmentVariable("XONLINE") == "1";
         private int[] _positions = new int[t.MaxBatch];
         private int _n;
         private float[] _keys = [], _values = [];
@@ -267,10 +266,6 @@ internal sealed class Transformer
             {
                 int row = job / heads, h = job % heads;
                 int offset = row * c.QueryDim + h * headDim;
-                if (Online)
-                    Attention.HeadOnline(t._q.AsSpan(offset, headDim), _keys, _values, _positions[row] + 1, c.KvDim,
-                        h / group * headDim, t._attentionScale, t._attn.AsSpan(offset, headDim));
-                else
                 Attention.Head(t._q.AsSpan(offset, headDim), _keys, _values, _positions[row] + 1, c.KvDim,
                     h / group * headDim, t._attentionScale, scores, t._attn.AsSpan(offset, headDim));
             }
