@@ -1,4 +1,7 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace SelfSpec.Kernels;
 
@@ -18,16 +21,74 @@ internal static class Attention
         int count, int kvDim, int kvOffset, float scale, Span<float> scores, Span<float> output)
     {
         int headDim = query.Length;
+        if (count <= 0 || (long)(count - 1) * kvDim + kvOffset + headDim > keys.Length || keys.Length != values.Length || output.Length < headDim)
+            throw new ArgumentException("attention spans do not match count, kvDim and offset");
         var s = scores[..count];
-        for (int j = 0; j < count; j++)
-            s[j] = TensorPrimitives.Dot(query, keys.Slice(j * kvDim + kvOffset, headDim)) * scale;
+        ref float q = ref MemoryMarshal.GetReference(query);
+        ref float k0 = ref Unsafe.Add(ref MemoryMarshal.GetReference(keys), kvOffset);
+        ref float v0 = ref Unsafe.Add(ref MemoryMarshal.GetReference(values), kvOffset);
+        ref float o = ref MemoryMarshal.GetReference(output);
+
+        if (Vector512.IsHardwareAccelerated && headDim % 16 == 0)
+        {
+            for (int j = 0; j < count; j++)
+            {
+                ref float k = ref Unsafe.Add(ref k0, j * kvDim);
+                var acc = Vector512<float>.Zero;
+                for (int d = 0; d < headDim; d += 16)
+                    acc = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref q, (nuint)d), Vector512.LoadUnsafe(ref k, (nuint)d), acc);
+                s[j] = Vector512.Sum(acc) * scale;
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated && headDim % 8 == 0)
+        {
+            for (int j = 0; j < count; j++)
+            {
+                ref float k = ref Unsafe.Add(ref k0, j * kvDim);
+                var acc = Vector256<float>.Zero;
+                for (int d = 0; d < headDim; d += 8)
+                    acc = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref q, (nuint)d), Vector256.LoadUnsafe(ref k, (nuint)d), acc);
+                s[j] = Vector256.Sum(acc) * scale;
+            }
+        }
+        else
+        {
+            for (int j = 0; j < count; j++)
+                s[j] = TensorPrimitives.Dot(query, keys.Slice(j * kvDim + kvOffset, headDim)) * scale;
+        }
+
         float max = TensorPrimitives.Max(s);
         TensorPrimitives.Subtract(s, max, s);
         TensorPrimitives.Exp(s, s);
-        float inv = 1f / TensorPrimitives.Sum(s);
-        output.Clear();
-        for (int j = 0; j < count; j++)
-            TensorPrimitives.MultiplyAdd(values.Slice(j * kvDim + kvOffset, headDim), s[j] * inv, output, output);
+        TensorPrimitives.Multiply(s, 1f / TensorPrimitives.Sum(s), s);
+
+        // Output chunk outer, keys inner: each chunk's accumulator stays in a register over all keys.
+        if (Vector512.IsHardwareAccelerated && headDim % 16 == 0)
+        {
+            for (int d = 0; d < headDim; d += 16)
+            {
+                var acc = Vector512<float>.Zero;
+                for (int j = 0; j < count; j++)
+                    acc = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref v0, (nuint)(j * kvDim + d)), Vector512.Create(s[j]), acc);
+                acc.StoreUnsafe(ref o, (nuint)d);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated && headDim % 8 == 0)
+        {
+            for (int d = 0; d < headDim; d += 8)
+            {
+                var acc = Vector256<float>.Zero;
+                for (int j = 0; j < count; j++)
+                    acc = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref v0, (nuint)(j * kvDim + d)), Vector256.Create(s[j]), acc);
+                acc.StoreUnsafe(ref o, (nuint)d);
+            }
+        }
+        else
+        {
+            output[..headDim].Clear();
+            for (int j = 0; j < count; j++)
+                TensorPrimitives.MultiplyAdd(values.Slice(j * kvDim + kvOffset, headDim), s[j], output[..headDim], output[..headDim]);
+        }
     }
 
     /// <summary>Plain reference of <see cref="Head"/> (double accumulation; agrees to float tolerance).</summary>

@@ -33,6 +33,7 @@ internal sealed class Transformer
     private readonly float[] _up;          // (batch x ff)
     private readonly float[] _proj;        // (batch x embd) output of attn_output / ffn_down before the residual add
     private readonly float[] _cos, _sin;   // (batch x ropeDim/2)
+    private readonly Half[] _half;         // (qDim) scratch of the half-precision rounding
     private readonly float[][] _scores;    // (threads) x (context) attention scratch
 
     private readonly MatMulJob _matmul;
@@ -63,6 +64,7 @@ internal sealed class Transformer
         _proj = new float[maxBatch * _c.EmbeddingDim];
         _cos = new float[maxBatch * _c.RopeDim / 2];
         _sin = new float[maxBatch * _c.RopeDim / 2];
+        _half = new Half[Math.Max(_c.QueryDim, _c.KvDim)];
         _scores = new float[pool.ThreadCount][];
         for (int i = 0; i < _scores.Length; i++) _scores[i] = new float[maxContext];
         _matmul = new MatMulJob();
@@ -137,9 +139,9 @@ internal sealed class Transformer
             Rope.Apply(q, _c.HeadCount, _c.HeadDim, _c.RopeDim, _c.RopeLayout, cos, sin);
             Rope.Apply(k, _c.KvHeadCount, _c.HeadDim, _c.RopeDim, _c.RopeLayout, cos, sin);
             // llama.cpp keeps K and V in half precision and converts Q to half for the K.Q product.
-            RoundToHalf(q);
-            RoundToHalf(k, keyCache.AsSpan(positions[i] * kvDim, kvDim));
-            RoundToHalf(v, valueCache.AsSpan(positions[i] * kvDim, kvDim));
+            HalfRounding.Apply(q, q, _half);
+            HalfRounding.Apply(k, keyCache.AsSpan(positions[i] * kvDim, kvDim), _half);
+            HalfRounding.Apply(v, valueCache.AsSpan(positions[i] * kvDim, kvDim), _half);
         }
         _attention.Set(positions, keyCache, valueCache);
         _pool.Run(_attention);
@@ -192,16 +194,6 @@ internal sealed class Transformer
         _matmul.Set(n, _act);
         foreach (var (w, o) in products) _matmul.Add(w, o);
         _pool.Run(_matmul);
-    }
-
-    private static void RoundToHalf(Span<float> x)
-    {
-        for (int i = 0; i < x.Length; i++) x[i] = (float)(Half)x[i];
-    }
-
-    private static void RoundToHalf(ReadOnlySpan<float> x, Span<float> dst)
-    {
-        for (int i = 0; i < x.Length; i++) dst[i] = (float)(Half)x[i];
     }
 
     /// <summary>Up to three matrix products over one quantized input, each split by output columns.</summary>

@@ -14,7 +14,9 @@ internal interface IParallelWork
 /// </summary>
 internal sealed class WorkerPool : IDisposable
 {
-    private const int SpinIterations = 20_000;
+    // How long an idle worker spins before blocking: long enough to bridge the gaps between the jobs of one
+    // decode step (microseconds), short enough not to starve other processes on an oversubscribed machine.
+    private static readonly long SpinTicks = System.Diagnostics.Stopwatch.Frequency / 10_000; // 100 us
 
     private readonly Thread[] _threads;
     private readonly SemaphoreSlim[] _wake;
@@ -70,12 +72,15 @@ internal sealed class WorkerPool : IDisposable
         {
             long generation;
             int spins = 0;
+            long spinUntil = System.Diagnostics.Stopwatch.GetTimestamp() + SpinTicks;
             while ((generation = Volatile.Read(ref _generation)) == seen)
             {
                 if (_disposed) return;
-                if (++spins < SpinIterations)
+                if (System.Diagnostics.Stopwatch.GetTimestamp() < spinUntil)
                 {
-                    Thread.SpinWait(8);
+                    // Yield now and then so a descheduled dispatcher on a busy machine gets the core back.
+                    if ((++spins & 63) == 0) Thread.Yield();
+                    else Thread.SpinWait(4);
                     continue;
                 }
                 // Announce sleep (a full fence), then re-check, so a dispatch between the check and the flag is not missed.
@@ -86,7 +91,7 @@ internal sealed class WorkerPool : IDisposable
                     continue;
                 }
                 _wake[index - 1].Wait();
-                spins = 0;
+                spinUntil = System.Diagnostics.Stopwatch.GetTimestamp() + SpinTicks;
             }
             seen = generation;
             _work!.Execute(index, ThreadCount);

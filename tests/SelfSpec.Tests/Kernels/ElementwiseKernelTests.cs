@@ -42,6 +42,22 @@ public sealed class ElementwiseKernelTests
     }
 
     [Fact]
+    public void HalfRoundingAgreesWithScalarConversionBitwise()
+    {
+        var rng = new Random(5);
+        var special = new[] { 0f, -0f, 65504f, 65520f, -65520f, 1e-8f, 6.1e-5f, 5.96e-8f, 2.98e-8f, float.NaN, float.PositiveInfinity, 1.00048828125f, 1.0009765625f };
+        for (int n = 0; n <= 256; n++)
+        {
+            var x = Enumerable.Range(0, n).Select(i => i < special.Length && n > 200 ? special[i] : (float)((rng.NextDouble() * 2 - 1) * Math.Pow(10, rng.Next(-9, 6)))).ToArray();
+            var fast = new float[n];
+            var reference = new float[n];
+            HalfRounding.Apply(x, fast, new Half[n]);
+            HalfRounding.Reference(x, reference);
+            Assert.True(System.Runtime.InteropServices.MemoryMarshal.Cast<float, int>(fast).SequenceEqual(System.Runtime.InteropServices.MemoryMarshal.Cast<float, int>(reference)), $"length {n}");
+        }
+    }
+
+    [Fact]
     public void AttentionAgreesWithReference()
     {
         var rng = new Random(3);
