@@ -25,39 +25,56 @@ public sealed class OracleLogitsTests(ITestOutputHelper output)
         return raw.Concat(questions.Where((_, i) => i % 24 == 5).Take(10).Select(q => SpecBench.ChatMl(q.Turns[0])));
     }
 
+    private static (double MaxAbs, double RelL2) Compare(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
+    {
+        double maxAbs = 0, diff2 = 0, ref2 = 0;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            double d = actual[i] - expected[i];
+            maxAbs = Math.Max(maxAbs, Math.Abs(d));
+            diff2 += d * d;
+            ref2 += (double)expected[i] * expected[i];
+        }
+        return (maxAbs, Math.Sqrt(diff2 / ref2));
+    }
+
+    /// <summary>
+    /// Top-1 must agree on every prompt; the size of the differences is judged against llama.cpp's own:
+    /// its flash-attention and plain attention paths, on the same file, differ from each other too.
+    /// </summary>
     [Fact]
     public void RealModelLogitsMatchLlamaCpp()
     {
         using var oracle = new LlamaOracle(TestModels.Bundled, contextSize: 2048);
+        using var noFlash = new LlamaOracle(TestModels.Bundled, contextSize: 2048, flashAttention: false);
         using var harness = new ModelHarness(TestModels.Bundled, threads: 2);
         int v = harness.Config.VocabSize;
-        double worstAbs = 0, worstRel = 0;
+        double worstAbs = 0, worstRel = 0, worstSelf = 0, sumRel = 0, sumSelf = 0;
         int prompts = 0, top1Same = 0;
         foreach (string prompt in Prompts())
         {
             int[] tokens = oracle.Tokenize(prompt, addSpecial: true, parseSpecial: true);
             float[] expected = oracle.LastLogits(tokens);
+            float[] other = noFlash.LastLogits(tokens);
             var (_, all) = harness.Run(tokens, [64]);
             var actual = all.AsSpan((tokens.Length - 1) * v, v);
-            double maxAbs = 0, diff2 = 0, ref2 = 0;
-            for (int i = 0; i < v; i++)
-            {
-                double d = actual[i] - expected[i];
-                maxAbs = Math.Max(maxAbs, Math.Abs(d));
-                diff2 += d * d;
-                ref2 += (double)expected[i] * expected[i];
-            }
-            double rel = Math.Sqrt(diff2 / ref2);
+            var (maxAbs, rel) = Compare(actual, expected);
+            var (_, self) = Compare(other, expected);
             int topOurs = SelfSpec.Sampling.Sampler.ArgMax(actual), topTheirs = SelfSpec.Sampling.Sampler.ArgMax(expected);
-            output.WriteLine($"{tokens.Length,5} tokens  max|diff| {maxAbs:F4}  rel L2 {rel:E2}  top-1 {topOurs}/{topTheirs}");
+            output.WriteLine($"{tokens.Length,5} tokens  max|diff| {maxAbs:F4}  rel L2 {rel:E2}  (llama.cpp flash vs plain attention: {self:E2})  top-1 {topOurs}/{topTheirs}");
             worstAbs = Math.Max(worstAbs, maxAbs);
             worstRel = Math.Max(worstRel, rel);
+            worstSelf = Math.Max(worstSelf, self);
+            sumRel += rel;
+            sumSelf += self;
             prompts++;
             if (topOurs == topTheirs) top1Same++;
         }
-        output.WriteLine($"{prompts} prompts: worst max|diff| {worstAbs:F4}, worst rel L2 {worstRel:E2}, top-1 identical {top1Same}/{prompts}");
+        output.WriteLine($"{prompts} prompts: worst max|diff| {worstAbs:F4}, rel L2 worst {worstRel:E2} mean {sumRel / prompts:E2}; " +
+            $"llama.cpp against itself: worst {worstSelf:E2} mean {sumSelf / prompts:E2}; top-1 identical {top1Same}/{prompts}");
         Assert.Equal(20, prompts);
         Assert.Equal(prompts, top1Same);
-        Assert.True(worstRel < 0.05, $"relative L2 error {worstRel} too large");
+        Assert.True(worstRel <= 2 * worstSelf + 0.01, $"relative L2 error {worstRel} is beyond twice llama.cpp's own spread {worstSelf}");
+        Assert.True(sumRel <= 2 * sumSelf + 0.01 * prompts, $"mean relative L2 error {sumRel / prompts} is beyond twice llama.cpp's own {sumSelf / prompts}");
     }
 }
