@@ -22,7 +22,7 @@ public sealed class CliTests : IDisposable
         int[] prompt = root.GetProperty("prompt_tokens").EnumerateArray().Select(e => e.GetInt32()).ToArray();
         using var lm = LanguageModel.Load(TestModels.Bundled, threads: 1);
         Assert.Equal(lm.Tokenize("The capital of France is"), prompt);
-        var expected = lm.Generate(prompt, new Decoding.GenerationOptions { MaxTokens = 12 });
+        var expected = lm.Generate(prompt, new SelfSpec.Decoding.GenerationOptions { MaxTokens = 12 });
         Assert.Equal(expected.OutputTokens, output);
         Assert.Equal(lm.Tokenizer.Decode(output), root.GetProperty("text").GetString());
         var stats = root.GetProperty("stats");
