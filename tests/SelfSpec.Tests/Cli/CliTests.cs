@@ -26,7 +26,7 @@ public sealed class CliTests : IDisposable
         Assert.Equal(expected.OutputTokens, output);
         Assert.Equal(lm.Tokenizer.Decode(output), root.GetProperty("text").GetString());
         var stats = root.GetProperty("stats");
-        Assert.Equal("ar", stats.GetProperty("method").GetString());
+        Assert.Equal("hybrid", stats.GetProperty("method").GetString());
         foreach (string key in new[] { "prefill_tokens_per_s", "decode_tokens_per_s", "rounds", "drafted", "accepted", "mean_accepted_length", "acceptance_rate", "exit_layer_histogram" })
             Assert.True(stats.TryGetProperty(key, out _), $"stats lacks {key}");
         Assert.True(stats.GetProperty("decode_tokens_per_s").GetDouble() > 0);
