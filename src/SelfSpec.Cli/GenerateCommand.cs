@@ -123,6 +123,7 @@ internal static class GenerateCommand
             w.WriteNumber("difficult_stops", s.DifficultStops);
             w.WriteNumber("exit_head_calls", s.ExitHeadCalls);
             w.WriteNumber("layer_rows", s.LayerRows);
+            w.WriteNumber("rho", s.Rho);
             w.WriteStartObject("drafted_by_source");
             foreach (var (source, count) in s.DraftedBySource) w.WriteNumber(source, count);
             w.WriteEndObject();

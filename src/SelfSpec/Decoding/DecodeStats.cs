@@ -30,6 +30,8 @@ public sealed class DecodeStats
     public double VerifySeconds { get; set; }
     /// <summary>Decode time in exit heads.</summary>
     public double HeadSeconds { get; set; }
+    /// <summary>Measured cost of one extra row through a layer relative to a one-row layer call (rho of EVIDENCE 5); 0 when not measured.</summary>
+    public double Rho { get; set; }
     /// <summary>Decode time choosing, accepting and resampling tokens.</summary>
     public double SamplingSeconds { get; set; }
 

@@ -139,6 +139,7 @@ internal sealed class SelfSpeculative
             }
             _stats.DecodeSeconds = clock.Elapsed.TotalSeconds;
             _stats.GeneratedTokens = _output.Count;
+            _stats.Rho = Math.Round(_bound.MeasuredRho, 4);
             return new GenerationResult(prompt, [.. _output], _finish, _stats);
         }
 
