@@ -18,7 +18,8 @@ internal static class GenerateCommand
         var promptFile = new Option<string?>("--prompt-file") { Description = "read the prompt from a file" };
         var chat = new Option<bool>("--chat") { Description = "wrap the prompt as a user message in the model's chat template" };
         var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "tokens to generate at most", DefaultValueFactory = _ => 256 };
-        var method = new Option<string>("--method") { Description = "decoding method: ar (only ar is available in this build)", DefaultValueFactory = _ => "ar" };
+        var method = new Option<string>("--method") { Description = "decoding method: ar, specbound, hybrid, static, lookup", DefaultValueFactory = _ => "hybrid" };
+        var spec = SpeculationFlags.Create();
         method.AcceptOnlyFromAmong(MethodNames.All);
         var temperature = new Option<float>("--temperature") { Description = "0 = greedy", DefaultValueFactory = _ => 0f };
         var topK = new Option<int>("--top-k") { Description = "0 = off", DefaultValueFactory = _ => 0 };
@@ -32,6 +33,7 @@ internal static class GenerateCommand
         {
             model, prompt, promptFile, chat, maxTokens, method, temperature, topK, topP, minP, repeatPenalty, seed, threads, json,
         };
+        spec.AddTo(cmd);
         cmd.SetAction(r => ExitCodes.Guard(() =>
         {
             string text = (r.GetValue(prompt), r.GetValue(promptFile)) switch
@@ -45,6 +47,7 @@ internal static class GenerateCommand
             {
                 MaxTokens = r.GetValue(maxTokens),
                 Method = MethodNames.Parse(r.GetValue(method)!),
+                Speculation = spec.Read(r),
                 Sampling = new SamplingOptions
                 {
                     Temperature = r.GetValue(temperature),
@@ -116,6 +119,24 @@ internal static class GenerateCommand
             w.WriteNumber("acceptance_rate", Math.Round(s.AcceptanceRate, 4));
             w.WriteStartObject("exit_layer_histogram");
             foreach (var (layer, count) in s.ExitLayerHistogram) w.WriteNumber(layer.ToString(System.Globalization.CultureInfo.InvariantCulture), count);
+            w.WriteEndObject();
+            w.WriteNumber("difficult_stops", s.DifficultStops);
+            w.WriteNumber("exit_head_calls", s.ExitHeadCalls);
+            w.WriteNumber("layer_rows", s.LayerRows);
+            w.WriteNumber("rho", s.Rho);
+            w.WriteStartObject("drafted_by_source");
+            foreach (var (source, count) in s.DraftedBySource) w.WriteNumber(source, count);
+            w.WriteEndObject();
+            w.WriteStartObject("accepted_by_source");
+            foreach (var (source, count) in s.AcceptedBySource) w.WriteNumber(source, count);
+            w.WriteEndObject();
+            w.WriteStartObject("time_s");
+            w.WriteNumber("prefill", Math.Round(s.PrefillSeconds, 6));
+            w.WriteNumber("decode", Math.Round(s.DecodeSeconds, 6));
+            w.WriteNumber("draft", Math.Round(s.DraftSeconds, 6));
+            w.WriteNumber("verify", Math.Round(s.VerifySeconds, 6));
+            w.WriteNumber("heads", Math.Round(s.HeadSeconds, 6));
+            w.WriteNumber("sampling", Math.Round(s.SamplingSeconds, 6));
             w.WriteEndObject();
             w.WriteEndObject();
             w.WriteEndObject();

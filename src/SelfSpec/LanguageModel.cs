@@ -72,13 +72,13 @@ public sealed class LanguageModel : IDisposable
     {
         ArgumentNullException.ThrowIfNull(prompt);
         ArgumentNullException.ThrowIfNull(options);
-        if (options.Method != DecodingMethod.Autoregressive)
-            throw new InvalidRequestException($"decoding method {options.Method} is not available in this build yet; use the autoregressive method");
         foreach (int t in prompt)
             if ((uint)t >= (uint)Config.VocabSize) throw new InvalidRequestException($"prompt token id {t} is outside the vocabulary (0..{Config.VocabSize - 1})");
         lock (_gate)
         {
-            return new Autoregressive(_transformer).Generate(prompt, options, Tokenizer.IsEndOfGeneration, onToken, cancellation);
+            return options.Method == DecodingMethod.Autoregressive
+                ? new Autoregressive(_transformer).Generate(prompt, options, Tokenizer.IsEndOfGeneration, onToken, cancellation)
+                : new SelfSpeculative(_transformer).Generate(prompt, options, Tokenizer.IsEndOfGeneration, onToken, cancellation);
         }
     }
 

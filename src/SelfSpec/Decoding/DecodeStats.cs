@@ -14,7 +14,26 @@ public sealed class DecodeStats
     public int Accepted { get; set; }
     /// <summary>Layer-rows computed during decoding (a row through one layer counts one).</summary>
     public long LayerRows { get; set; }
+    /// <summary>Drafts produced at each exit layer (1..L-1).</summary>
     public SortedDictionary<int, int> ExitLayerHistogram { get; } = [];
+    /// <summary>Rounds whose drafting stopped at a difficult token (no candidate exit up to d_max fired).</summary>
+    public int DifficultStops { get; set; }
+    /// <summary>Exit-head evaluations during drafting.</summary>
+    public int ExitHeadCalls { get; set; }
+    /// <summary>Drafts by source ("layer 12", "lookup").</summary>
+    public SortedDictionary<string, int> DraftedBySource { get; } = new(StringComparer.Ordinal);
+    /// <summary>Accepted drafts by source ("layer 12", "lookup").</summary>
+    public SortedDictionary<string, int> AcceptedBySource { get; } = new(StringComparer.Ordinal);
+    /// <summary>Decode time in forward passes while drafting (catch-up included).</summary>
+    public double DraftSeconds { get; set; }
+    /// <summary>Decode time in the verification pass: the staircase forward and the final head.</summary>
+    public double VerifySeconds { get; set; }
+    /// <summary>Decode time in exit heads.</summary>
+    public double HeadSeconds { get; set; }
+    /// <summary>Measured cost of one extra row through a layer relative to a one-row layer call (rho of EVIDENCE 5); 0 when not measured.</summary>
+    public double Rho { get; set; }
+    /// <summary>Decode time choosing, accepting and resampling tokens.</summary>
+    public double SamplingSeconds { get; set; }
 
     public double PrefillTokensPerSecond => PrefillSeconds > 0 ? PromptTokens / PrefillSeconds : 0;
     /// <summary>Tokens produced by the decode loop per second (the first token comes from prefill and is excluded).</summary>

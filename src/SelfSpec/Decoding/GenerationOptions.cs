@@ -8,6 +8,8 @@ public sealed record GenerationOptions
     public int MaxTokens { get; init; } = 256;
     public SamplingOptions Sampling { get; init; } = SamplingOptions.Greedy;
     public DecodingMethod Method { get; init; } = DecodingMethod.Autoregressive;
+    /// <summary>Settings of the speculative methods (ignored by the autoregressive one).</summary>
+    public SpeculationOptions Speculation { get; init; } = SpeculationOptions.Default;
     /// <summary>Stop at the model's end-of-generation tokens (EOS, EOT, ...). The stop token is not returned.</summary>
     public bool StopAtEndOfGeneration { get; init; } = true;
 
@@ -15,6 +17,7 @@ public sealed record GenerationOptions
     {
         if (MaxTokens < 0) throw new InvalidRequestException($"max tokens {MaxTokens} must not be negative");
         Sampling.Validate();
+        Speculation.Validate();
     }
 }
 

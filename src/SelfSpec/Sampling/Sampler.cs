@@ -12,6 +12,7 @@ public sealed class Sampler
     private readonly SamplingOptions _options;
     private readonly Xoshiro256 _rng;
     private readonly float[] _work;
+    private readonly float[] _probs;
     private readonly int[] _candidates;
     private readonly float[] _sortKeys;
     private readonly HashSet<int> _seen = [];
@@ -26,6 +27,7 @@ public sealed class Sampler
         VocabSize = vocabSize;
         _rng = new Xoshiro256(options.Seed);
         _work = new float[vocabSize];
+        _probs = new float[vocabSize];
         _candidates = new int[vocabSize];
         _sortKeys = new float[vocabSize];
     }
@@ -37,8 +39,9 @@ public sealed class Sampler
     public int Sample(ReadOnlySpan<float> logits, ReadOnlySpan<int> history)
     {
         if (_options.IsGreedy && _options.RepetitionPenalty == 1f) return ArgMax(logits);
-        Distribution(logits, history, _work);
-        return Draw(_work);
+        // Not _work: Distribution sorts with it when top-k or top-p needs an order.
+        Distribution(logits, history, _probs);
+        return Draw(_probs);
     }
 
     /// <summary>

@@ -22,11 +22,11 @@ public sealed class CliTests : IDisposable
         int[] prompt = root.GetProperty("prompt_tokens").EnumerateArray().Select(e => e.GetInt32()).ToArray();
         using var lm = LanguageModel.Load(TestModels.Bundled, threads: 1);
         Assert.Equal(lm.Tokenize("The capital of France is"), prompt);
-        var expected = lm.Generate(prompt, new Decoding.GenerationOptions { MaxTokens = 12 });
+        var expected = lm.Generate(prompt, new SelfSpec.Decoding.GenerationOptions { MaxTokens = 12 });
         Assert.Equal(expected.OutputTokens, output);
         Assert.Equal(lm.Tokenizer.Decode(output), root.GetProperty("text").GetString());
         var stats = root.GetProperty("stats");
-        Assert.Equal("ar", stats.GetProperty("method").GetString());
+        Assert.Equal("hybrid", stats.GetProperty("method").GetString());
         foreach (string key in new[] { "prefill_tokens_per_s", "decode_tokens_per_s", "rounds", "drafted", "accepted", "mean_accepted_length", "acceptance_rate", "exit_layer_histogram" })
             Assert.True(stats.TryGetProperty(key, out _), $"stats lacks {key}");
         Assert.True(stats.GetProperty("decode_tokens_per_s").GetDouble() > 0);

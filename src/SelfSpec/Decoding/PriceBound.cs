@@ -1,0 +1,196 @@
+namespace SelfSpec.Decoding;
+
+/// <summary>
+/// The bound that knows the price (DESIGN 4, EVIDENCE 5). Keeps running estimates, updated from every verification,
+/// of how often drafts from each source are accepted (each exit layer; prompt lookup by n-gram length, first and
+/// follow-on drafts apart), how often a candidate exit fires, and timed costs: one layer read for a row, each extra
+/// row through a layer, a head call and each extra head row. A round's expected committed tokens E = 1 + sum of
+/// the probabilities that drafts 1..i are all accepted; its expected cost C = the plain step plus what each draft
+/// and head call adds. One more step is taken only if its gain per second beats the round's: dE / dC &gt; E / C.
+/// </summary>
+internal sealed class PriceBound
+{
+    // Priors (EVIDENCE 1, 3, 5): own-head agreement by relative depth; lookup commits ~2.2 tokens a pass.
+    private static readonly (double Fraction, double Agreement)[] OwnHeadAgreement =
+        [(0.1, 0.049), (0.2, 0.049), (0.3, 0.057), (0.4, 0.075), (0.5, 0.094), (0.6, 0.121), (0.67, 0.187), (0.73, 0.26), (0.8, 0.378), (0.87, 0.438), (0.93, 0.554), (0.97, 0.622), (1.0, 0.7)];
+    private const double PriorWeight = 4;
+    private const double Rho = 0.35;          // extra row / layer read (EVIDENCE 5, llama.cpp-like kernels)
+    private const double HeadToLayer = 13.6;  // tied Q8_0 head of SmolLM2-135M vs one Q4_1 layer (EVIDENCE 5)
+    private const double Smoothing = 0.1;
+    /// <summary>A source the bound has declined is tried anyway once per this many rounds, so estimates can recover.</summary>
+    public const int ExploreInterval = 64;
+
+    private readonly int _layers;
+    private readonly Estimate[] _exitFires, _exitAccepts;   // by exit layer
+    private readonly Estimate[] _lookupFirst, _lookupNext;  // by n-gram length
+    private int _lastExitExplore, _lastLookupExplore;
+
+    // Seconds. Scale-free until the first measurement (only ratios matter to the decision).
+    private double _layerRead = 1e-3, _extraRow = Rho * 1e-3, _head = HeadToLayer * 1e-3, _extraHeadRow = Rho * HeadToLayer * 1e-3;
+    private bool _layerMeasured, _headMeasured;
+
+    public PriceBound(int layers, float tau)
+    {
+        _layers = layers;
+        _exitFires = new Estimate[layers + 1];
+        _exitAccepts = new Estimate[layers + 1];
+        for (int l = 0; l <= layers; l++)
+        {
+            double agreement = Interpolate((double)l / layers);
+            // Confident exits are right more often than exits on average; how much is unknown until measured.
+            _exitAccepts[l] = new Estimate(Math.Min(0.9, 1.5 * agreement));
+            _exitFires[l] = new Estimate(Math.Clamp(1 - tau, 0.05, 0.9));
+        }
+        _lookupFirst = new Estimate[9];
+        _lookupNext = new Estimate[9];
+        for (int n = 0; n < 9; n++)
+        {
+            _lookupFirst[n] = new Estimate(n >= 3 ? 0.5 : n == 2 ? 0.4 : 0.25);
+            _lookupNext[n] = new Estimate(0.6);
+        }
+    }
+
+    public int Round { get; set; }
+
+    // ---- measurements ----
+
+    /// <summary>A forward call of <paramref name="rows"/> rows through <paramref name="layerCount"/> layers took <paramref name="seconds"/>.</summary>
+    public void ObserveForward(int rows, int layerCount, double seconds)
+    {
+        if (rows <= 0 || layerCount <= 0 || seconds <= 0) return;
+        double perLayer = seconds / layerCount;
+        if (!_layerMeasured)
+        {
+            // Split by the prior ratio until single rows are seen.
+            double read = perLayer / (1 + (rows - 1) * Rho);
+            Rescale(read / _layerRead);
+            _layerRead = read;
+            _extraRow = Rho * read;
+            if (rows == 1) _layerMeasured = true;
+            return;
+        }
+        if (rows == 1) _layerRead += Smoothing * (perLayer - _layerRead);
+        else _extraRow += Smoothing * (Math.Max(0, (perLayer - _layerRead) / (rows - 1)) - _extraRow);
+        if (rows == 1) _layerMeasured = true;
+    }
+
+    /// <summary>A head call over <paramref name="rows"/> rows took <paramref name="seconds"/>.</summary>
+    public void ObserveHead(int rows, double seconds)
+    {
+        if (rows <= 0 || seconds <= 0) return;
+        if (!_headMeasured && rows == 1)
+        {
+            _head = seconds;
+            _extraHeadRow = Rho * seconds;
+            _headMeasured = true;
+            return;
+        }
+        if (rows == 1) _head += Smoothing * (seconds - _head);
+        else _extraHeadRow += Smoothing * (Math.Max(0, (seconds - _head) / (rows - 1)) - _extraHeadRow);
+    }
+
+    private void Rescale(double factor)
+    {
+        if (_headMeasured) return;
+        _head *= factor;
+        _extraHeadRow *= factor;
+    }
+
+    public void ObserveExitCheck(int layer, bool fired) => _exitFires[layer].Add(fired);
+
+    public void ObserveExitDraft(int layer, bool accepted) => _exitAccepts[layer].Add(accepted);
+
+    public void ObserveLookupDraft(int ngram, bool follows, bool accepted)
+        => (follows ? _lookupNext : _lookupFirst)[Math.Min(ngram, 8)].Add(accepted);
+
+    // ---- the round's running account ----
+
+    private double _expected, _probAllAccepted, _cost;
+
+    /// <summary>Starts a round: a plain step commits one token for a full pass and a head call.</summary>
+    public void BeginRound()
+    {
+        _expected = 1;
+        _probAllAccepted = 1;
+        _cost = _layers * _layerRead + _head;
+    }
+
+    /// <summary>What one more row adds to verification when it starts below a row at depth <paramref name="parentDepth"/>.</summary>
+    private double RowCost(int parentDepth) => parentDepth * _layerRead + (_layers - parentDepth) * _extraRow + _extraHeadRow;
+
+    private bool Worth(double gain, double cost) => gain * _cost > _expected * cost;
+
+    /// <summary>Whether checking the exit head at <paramref name="layer"/> for the newest row pays.</summary>
+    public bool ExitCheckWorthIt(int layer)
+    {
+        double fire = _exitFires[layer].Mean, accept = _exitAccepts[layer].Mean;
+        return Worth(_probAllAccepted * fire * accept, _head + fire * RowCost(layer)) || Explore(ref _lastExitExplore);
+    }
+
+    /// <summary>Whether a lookup draft (n-gram <paramref name="ngram"/>, first of its copy or a follow-on) below a row at <paramref name="parentDepth"/> pays.</summary>
+    public bool LookupDraftWorthIt(int ngram, bool follows, int parentDepth)
+    {
+        double accept = (follows ? _lookupNext : _lookupFirst)[Math.Min(ngram, 8)].Mean;
+        return Worth(_probAllAccepted * accept, RowCost(parentDepth)) || (!follows && Explore(ref _lastLookupExplore));
+    }
+
+    /// <summary>Whether a static-method draft through <paramref name="layer"/> (always exits) pays.</summary>
+    public bool StaticDraftWorthIt(int layer)
+    {
+        double accept = _exitAccepts[layer].Mean;
+        return Worth(_probAllAccepted * accept, _head + RowCost(layer)) || Explore(ref _lastExitExplore);
+    }
+
+    /// <summary>At most one declined check a source kind per <see cref="ExploreInterval"/> rounds, so estimates can recover.</summary>
+    private bool Explore(ref int lastRound)
+    {
+        if (Round - lastRound < ExploreInterval) return false;
+        lastRound = Round;
+        return true;
+    }
+
+    public void ChargeExitCheck() => _cost += _head;
+
+    public void AddExitDraft(int layer) => AddDraft(_exitAccepts[layer].Mean, RowCost(layer));
+
+    public void AddLookupDraft(int ngram, bool follows, int parentDepth) =>
+        AddDraft((follows ? _lookupNext : _lookupFirst)[Math.Min(ngram, 8)].Mean, RowCost(parentDepth));
+
+    private void AddDraft(double accept, double cost)
+    {
+        _probAllAccepted *= accept;
+        _expected += _probAllAccepted;
+        _cost += cost;
+    }
+
+    /// <summary>Acceptance estimate of drafts exiting at <paramref name="layer"/> (for reports).</summary>
+    public double ExitAcceptance(int layer) => _exitAccepts[layer].Mean;
+
+    /// <summary>Measured cost of an extra row through a layer relative to a layer read (rho of EVIDENCE 5).</summary>
+    public double MeasuredRho => _extraRow / _layerRead;
+
+    private static double Interpolate(double fraction)
+    {
+        var t = OwnHeadAgreement;
+        if (fraction <= t[0].Fraction) return t[0].Agreement;
+        for (int i = 1; i < t.Length; i++)
+        {
+            if (fraction > t[i].Fraction) continue;
+            double w = (fraction - t[i - 1].Fraction) / (t[i].Fraction - t[i - 1].Fraction);
+            return t[i - 1].Agreement + w * (t[i].Agreement - t[i - 1].Agreement);
+        }
+        return t[^1].Agreement;
+    }
+
+    /// <summary>A rate with a prior worth <see cref="PriorWeight"/> observations.</summary>
+    private struct Estimate(double prior)
+    {
+        private double _hits = prior * PriorWeight, _trials = PriorWeight;
+        public readonly double Mean => _hits / _trials;
+        public void Add(bool hit)
+        {
+            _hits += hit ? 1 : 0;
+            _trials += 1;
+        }
+    }
+}

@@ -1,0 +1,77 @@
+namespace SelfSpec.Decoding;
+
+/// <summary>
+/// Settings of the speculative methods (DESIGN 4). Defaults start from EVIDENCE.md: on a small model the model's
+/// own head at shallow layers is rarely right, so the candidate exits sit at 20-80% depth, a draft must be
+/// confident after annealing, rounds are short, and the price bound decides whether drafting pays at all.
+/// </summary>
+public sealed record SpeculationOptions
+{
+    /// <summary>Annealing strength: T_l = 1 + Alpha (1 - l / L). 0 = no annealing.</summary>
+    public float Alpha { get; init; } = 1f;
+    /// <summary>Confidence threshold: a token exits at the first candidate layer with max softmax(logits / T_l) &gt;= Tau.</summary>
+    public float Tau { get; init; } = 0.7f;
+    /// <summary>A token that reaches this depth without exiting is difficult and stops drafting; 0 = 80% of the layers.</summary>
+    public int MaxDepth { get; init; }
+    /// <summary>Most drafts per round (w_max).</summary>
+    public int MaxDrafts { get; init; } = 4;
+    /// <summary>Candidate exit layers, numbered 1..L-1 (exit after that many layers); empty = 20%, 40%, 60% and 80% of L.</summary>
+    public IReadOnlyList<int> ExitLayers { get; init; } = [];
+    /// <summary>Exit layer of the static method; 0 = half the layers.</summary>
+    public int StaticExitLayer { get; init; }
+    /// <summary>Drafts per round of the static method.</summary>
+    public int StaticDraftLength { get; init; } = 3;
+    /// <summary>Longest n-gram prompt lookup tries first.</summary>
+    public int LookupMaxNgram { get; init; } = 3;
+    /// <summary>Shortest n-gram prompt lookup accepts (for the lookup method).</summary>
+    public int LookupMinNgram { get; init; } = 1;
+    /// <summary>Shortest n-gram match for which the hybrid method prefers a lookup draft over an early exit.</summary>
+    public int HybridMinNgram { get; init; } = 2;
+    /// <summary>
+    /// The price bound: draft only while the expected committed tokens per second of continuing beat stopping
+    /// (estimates of acceptance and timed costs, updated every round). Off = draft whenever the method's rules allow
+    /// (used by tests to force drafting).
+    /// </summary>
+    public bool PriceBound { get; init; } = true;
+    /// <summary>Test-only: the acceptance rule (a deliberately wrong one proves the losslessness test has teeth).</summary>
+    internal AcceptanceRule Acceptance { get; init; } = AcceptanceRule.Speculative;
+
+    public static SpeculationOptions Default { get; } = new();
+
+    public void Validate()
+    {
+        if (!(Alpha >= 0f && Alpha <= 100f)) throw new InvalidRequestException($"alpha {Alpha} must be between 0 and 100");
+        if (!(Tau >= 0f && Tau <= 1f)) throw new InvalidRequestException($"tau {Tau} must be between 0 and 1");
+        if (MaxDepth < 0) throw new InvalidRequestException($"d-max {MaxDepth} must be 0 (default) or positive");
+        if (MaxDrafts < 1 || MaxDrafts > 63) throw new InvalidRequestException($"w-max {MaxDrafts} must be between 1 and 63");
+        foreach (int l in ExitLayers)
+            if (l < 1) throw new InvalidRequestException($"exit layer {l} must be at least 1");
+        if (StaticExitLayer < 0) throw new InvalidRequestException($"static exit layer {StaticExitLayer} must be 0 (default) or positive");
+        if (StaticDraftLength < 1 || StaticDraftLength > 63) throw new InvalidRequestException($"static draft length {StaticDraftLength} must be between 1 and 63");
+        if (LookupMinNgram < 1 || LookupMaxNgram < LookupMinNgram || LookupMaxNgram > 8)
+            throw new InvalidRequestException($"lookup n-gram sizes {LookupMinNgram}..{LookupMaxNgram} must satisfy 1 <= min <= max <= 8");
+        if (HybridMinNgram < 1 || HybridMinNgram > 8) throw new InvalidRequestException($"hybrid minimum n-gram {HybridMinNgram} must be between 1 and 8");
+    }
+
+    /// <summary>The candidate exit layers for a model of <paramref name="layers"/> layers, ascending, each in 1..layers-1.</summary>
+    public int[] ResolveExitLayers(int layers)
+    {
+        IEnumerable<int> chosen = ExitLayers.Count > 0
+            ? ExitLayers
+            : new[] { 0.2, 0.4, 0.6, 0.8 }.Select(f => (int)Math.Round(f * layers));
+        return chosen.Where(l => l >= 1 && l < layers).Distinct().Order().ToArray();
+    }
+
+    public int ResolveMaxDepth(int layers) => MaxDepth > 0 ? Math.Min(MaxDepth, layers) : Math.Max(1, (int)Math.Round(0.8 * layers));
+
+    public int ResolveStaticExitLayer(int layers) => Math.Clamp(StaticExitLayer > 0 ? StaticExitLayer : layers / 2, 1, Math.Max(1, layers - 1));
+}
+
+/// <summary>How drafts are accepted. Only <see cref="Speculative"/> is correct; the other exists for tests.</summary>
+internal enum AcceptanceRule
+{
+    /// <summary>Greedy: draft equals the target's choice. Sampling: accept with min(1, p/q), else resample the residual.</summary>
+    Speculative,
+    /// <summary>Wrong on purpose: every draft is accepted.</summary>
+    AlwaysAccept,
+}

@@ -1,0 +1,109 @@
+using SelfSpec.Decoding;
+using SelfSpec.Quantization;
+using SelfSpec.Sampling;
+using SelfSpec.Tests.Model;
+
+namespace SelfSpec.Tests.Decoding;
+
+/// <summary>
+/// DESIGN 2.2: with temperature &gt; 0, the joint distribution of the first generated tokens under speculative
+/// sampling equals the model's, computed exactly by enumeration. Top-k 3 keeps the enumeration small (27 outcomes
+/// for 3 tokens); forced drafting (every exit fires, lookup on any match) makes the 2nd and 3rd tokens come from
+/// drafts that are often rejected. The same test must fail for a wrong acceptance rule.
+/// </summary>
+public sealed class LosslessSamplingTests : IDisposable
+{
+    private const int Runs = 3000;
+    private readonly string _dir = TinyModels.TempDirectory();
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static readonly SamplingOptions Sampling = new() { Temperature = 1.3f, TopK = 3 };
+    // The prompt repeats, so prompt lookup drafts too (hybrid).
+    private static readonly int[] Prompt = [70, 71, 72, 73, 70, 71, 72, 73, 70, 71];
+
+    [Theory]
+    [InlineData(DecodingMethod.SpecBound)]
+    [InlineData(DecodingMethod.Hybrid)]
+    [InlineData(DecodingMethod.Static)]
+    public void FirstTokensFollowTheModelsDistribution(DecodingMethod method)
+    {
+        using var h = Model();
+        var (statistic, critical) = ChiSquare(h, method, AcceptanceRule.Speculative);
+        Assert.True(statistic < critical, $"{method}: chi-square {statistic:F1} >= critical {critical:F1}");
+    }
+
+    [Theory]
+    [InlineData(DecodingMethod.SpecBound)]
+    [InlineData(DecodingMethod.Hybrid)]
+    public void AWrongAcceptanceRuleIsCaught(DecodingMethod method)
+    {
+        using var h = Model();
+        var (statistic, critical) = ChiSquare(h, method, AcceptanceRule.AlwaysAccept);
+        Assert.True(statistic > critical, $"{method}: always-accept passed (chi-square {statistic:F1} < {critical:F1})");
+    }
+
+    private ModelHarness Model() => new(TinyModels.Write(_dir, GgmlType.Q8_0, seed: 4, new TinyModels.Shape(Layers: 3)), threads: 1);
+
+    private static (double Statistic, double Critical) ChiSquare(ModelHarness h, DecodingMethod method, AcceptanceRule rule)
+    {
+        var exact = Exact(h);
+        var spec = DecodingHarness.Forced with { MaxDrafts = 3, Acceptance = rule };
+        var counts = new Dictionary<(int, int, int), int>();
+        int impossible = 0;
+        for (int run = 0; run < Runs; run++)
+        {
+            var r = DecodingHarness.Run(h, method, Prompt, 3, spec, Sampling with { Seed = (ulong)(1000 + run) }, isEnd: _ => false);
+            Assert.Equal(3, r.OutputTokens.Length);
+            var key = (r.OutputTokens[0], r.OutputTokens[1], r.OutputTokens[2]);
+            if (!exact.ContainsKey(key)) impossible++;
+            counts[key] = counts.GetValueOrDefault(key) + 1;
+        }
+        // Cells with fewer than 5 expected draws are pooled.
+        double statistic = 0, pooledExpected = 0, pooledObserved = 0;
+        int cells = 0;
+        foreach (var (key, p) in exact)
+        {
+            double expected = p * Runs;
+            int observed = counts.GetValueOrDefault(key);
+            if (expected < 5) { pooledExpected += expected; pooledObserved += observed; continue; }
+            statistic += (observed - expected) * (observed - expected) / expected;
+            cells++;
+        }
+        if (pooledExpected > 0)
+        {
+            statistic += (pooledObserved - pooledExpected) * (pooledObserved - pooledExpected) / Math.Max(pooledExpected, 1);
+            cells++;
+        }
+        // An outcome the model cannot produce is an infinitely bad fit.
+        return (impossible > 0 ? double.PositiveInfinity : statistic, Critical(cells - 1));
+    }
+
+    /// <summary>P(t1, t2, t3) by enumeration with the full model and the sampler's exact distribution.</summary>
+    private static Dictionary<(int, int, int), double> Exact(ModelHarness h)
+    {
+        var sampler = new Sampler(Sampling, h.Config.VocabSize);
+        var result = new Dictionary<(int, int, int), double>();
+        foreach (var (t1, p1) in Support(h, sampler, Prompt))
+            foreach (var (t2, p2) in Support(h, sampler, [.. Prompt, t1]))
+                foreach (var (t3, p3) in Support(h, sampler, [.. Prompt, t1, t2]))
+                    result[(t1, t2, t3)] = p1 * p2 * p3;
+        return result;
+    }
+
+    private static IEnumerable<(int Token, double P)> Support(ModelHarness h, Sampler sampler, int[] tokens)
+    {
+        var probs = new float[h.Config.VocabSize];
+        sampler.Distribution(DecodingHarness.LastLogits(h, tokens), tokens, probs);
+        for (int t = 0; t < probs.Length; t++)
+            if (probs[t] > 0) yield return (t, probs[t]);
+    }
+
+    /// <summary>Chi-square critical value at p = 0.001 (Wilson-Hilferty).</summary>
+    private static double Critical(int df)
+    {
+        const double z = 3.09;
+        double a = 2.0 / (9 * df);
+        return df * Math.Pow(1 - a + z * Math.Sqrt(a), 3);
+    }
+}
