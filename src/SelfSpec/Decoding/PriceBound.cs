@@ -69,7 +69,7 @@ internal sealed class PriceBound
             if (rows == 1) _layerMeasured = true;
             return;
         }
-        if (rows == 1) _layerRead += Smoothing * (perLayer - _layerRead);
+        if (rows == 1) Track(ref _layerRead, perLayer);
         else _extraRow += Smoothing * (Math.Max(0, (perLayer - _layerRead) / (rows - 1)) - _extraRow);
         if (rows == 1) _layerMeasured = true;
     }
@@ -85,9 +85,16 @@ internal sealed class PriceBound
             _headMeasured = true;
             return;
         }
-        if (rows == 1) _head += Smoothing * (seconds - _head);
+        if (rows == 1) Track(ref _head, seconds);
         else _extraHeadRow += Smoothing * (Math.Max(0, (seconds - _head) / (rows - 1)) - _extraHeadRow);
     }
+
+    /// <summary>
+    /// Follows the lower envelope of the measurements: other work on the machine only ever adds time, so a drop is
+    /// believed at once and a rise slowly.
+    /// </summary>
+    private static void Track(ref double estimate, double observed) =>
+        estimate += (observed < estimate ? 0.5 : Smoothing / 2) * (observed - estimate);
 
     private void Rescale(double factor)
     {

@@ -69,6 +69,7 @@ internal sealed class SelfSpeculative
         private readonly int[] _lookup;        // (maxRows) the current copy
         private readonly List<int> _tokens;    // committed tokens, then the round's drafts
         private readonly List<int> _output;
+        private readonly string[] _sourceNames; // by source: 0 = "lookup", l = "layer l"
         private int _rows;                     // rows in the current round (1 + drafts)
         private bool _drafting;                // forward time counts as drafting (else verification)
         private FinishReason _finish = FinishReason.Length;
@@ -110,6 +111,7 @@ internal sealed class SelfSpeculative
             _lookup = new int[_maxRows];
             _tokens = new List<int>(prompt.Length + options.MaxTokens + _maxRows);
             _output = new List<int>(options.MaxTokens);
+            _sourceNames = [.. Enumerable.Range(0, _layers + 1).Select(l => l == 0 ? "lookup" : $"layer {l}")];
         }
 
         private bool UsesLookup => _method is DecodingMethod.Lookup or DecodingMethod.Hybrid;
@@ -235,7 +237,7 @@ internal sealed class SelfSpeculative
             }
         }
 
-        private static string SourceName(int source) => source > 0 ? $"layer {source}" : "lookup";
+        private string SourceName(int source) => _sourceNames[source];
 
         /// <summary>Appends drafts while the method's rules and the bound allow.</summary>
         private void Draft(int rowLimit)
