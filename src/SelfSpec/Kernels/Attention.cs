@@ -29,7 +29,30 @@ internal static class Attention
         ref float v0 = ref Unsafe.Add(ref MemoryMarshal.GetReference(values), kvOffset);
         ref float o = ref MemoryMarshal.GetReference(output);
 
-        if (Vector512.IsHardwareAccelerated && headDim % 16 == 0)
+        if (Vector512.IsHardwareAccelerated && headDim == 64)
+        {
+            // Four keys at a time: four independent dependency chains keep the FMA pipes busy. Each key's dot
+            // product is still the same four FMAs and one sum, so scores do not depend on the grouping.
+            var q0 = Vector512.LoadUnsafe(ref q, 0);
+            var q1 = Vector512.LoadUnsafe(ref q, 16);
+            var q2 = Vector512.LoadUnsafe(ref q, 32);
+            var q3 = Vector512.LoadUnsafe(ref q, 48);
+            int j = 0;
+            for (; j + 4 <= count; j += 4)
+            {
+                ref float ka = ref Unsafe.Add(ref k0, j * kvDim);
+                ref float kb = ref Unsafe.Add(ref ka, kvDim);
+                ref float kc = ref Unsafe.Add(ref kb, kvDim);
+                ref float kd = ref Unsafe.Add(ref kc, kvDim);
+                s[j] = Dot64(q0, q1, q2, q3, ref ka) * scale;
+                s[j + 1] = Dot64(q0, q1, q2, q3, ref kb) * scale;
+                s[j + 2] = Dot64(q0, q1, q2, q3, ref kc) * scale;
+                s[j + 3] = Dot64(q0, q1, q2, q3, ref kd) * scale;
+            }
+            for (; j < count; j++)
+                s[j] = Dot64(q0, q1, q2, q3, ref Unsafe.Add(ref k0, j * kvDim)) * scale;
+        }
+        else if (Vector512.IsHardwareAccelerated && headDim % 16 == 0)
         {
             for (int j = 0; j < count; j++)
             {
@@ -63,7 +86,29 @@ internal static class Attention
         TensorPrimitives.Multiply(s, 1f / TensorPrimitives.Sum(s), s);
 
         // Output chunk outer, keys inner: each chunk's accumulator stays in a register over all keys.
-        if (Vector512.IsHardwareAccelerated && headDim % 16 == 0)
+        if (Vector512.IsHardwareAccelerated && headDim == 64)
+        {
+            // All four output chunks at once (four independent chains), keys in order: each output element is
+            // the same sum in the same order as the chunk-by-chunk loop below.
+            var a0 = Vector512<float>.Zero;
+            var a1 = Vector512<float>.Zero;
+            var a2 = Vector512<float>.Zero;
+            var a3 = Vector512<float>.Zero;
+            for (int j = 0; j < count; j++)
+            {
+                ref float v = ref Unsafe.Add(ref v0, j * kvDim);
+                var p = Vector512.Create(s[j]);
+                a0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref v, 0), p, a0);
+                a1 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref v, 16), p, a1);
+                a2 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref v, 32), p, a2);
+                a3 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref v, 48), p, a3);
+            }
+            a0.StoreUnsafe(ref o, 0);
+            a1.StoreUnsafe(ref o, 16);
+            a2.StoreUnsafe(ref o, 32);
+            a3.StoreUnsafe(ref o, 48);
+        }
+        else if (Vector512.IsHardwareAccelerated && headDim % 16 == 0)
         {
             for (int d = 0; d < headDim; d += 16)
             {
@@ -89,6 +134,17 @@ internal static class Attention
             for (int j = 0; j < count; j++)
                 TensorPrimitives.MultiplyAdd(values.Slice(j * kvDim + kvOffset, headDim), s[j], output[..headDim], output[..headDim]);
         }
+    }
+
+    /// <summary>The dot product of a 64-wide query (four vectors) with one key: the generic loop's exact sequence.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Dot64(Vector512<float> q0, Vector512<float> q1, Vector512<float> q2, Vector512<float> q3, ref float k)
+    {
+        var acc = Vector512.FusedMultiplyAdd(q0, Vector512.LoadUnsafe(ref k, 0), Vector512<float>.Zero);
+        acc = Vector512.FusedMultiplyAdd(q1, Vector512.LoadUnsafe(ref k, 16), acc);
+        acc = Vector512.FusedMultiplyAdd(q2, Vector512.LoadUnsafe(ref k, 32), acc);
+        acc = Vector512.FusedMultiplyAdd(q3, Vector512.LoadUnsafe(ref k, 48), acc);
+        return Vector512.Sum(acc);
     }
 
     /// <summary>Plain reference of <see cref="Head"/> (double accumulation; agrees to float tolerance).</summary>
