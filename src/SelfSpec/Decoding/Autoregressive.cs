@@ -22,12 +22,7 @@ internal sealed class Autoregressive
         options.Validate();
         var c = _model.Config;
         var stats = new DecodeStats { Method = DecodingMethod.Autoregressive, PromptTokens = prompt.Length };
-        if (prompt.Length == 0) throw new InvalidRequestException("the prompt is empty: at least one token is needed");
-        if (prompt.Length >= c.ContextLength)
-            throw new InvalidRequestException($"prompt of {prompt.Length} tokens does not fit the model's context of {c.ContextLength} tokens");
-
-        int capacity = (int)Math.Min(c.ContextLength, (long)prompt.Length + Math.Max(1, options.MaxTokens));
-        var cache = new KvCache(c, capacity);
+        var cache = new KvCache(c, KvCache.CapacityFor(c, prompt.Length, options.MaxTokens));
         var sampler = new Sampler(options.Sampling, c.VocabSize);
         var hidden = new float[_model.MaxBatch * c.EmbeddingDim];
         var logits = new float[c.VocabSize];

@@ -35,10 +35,7 @@ internal sealed class SelfSpeculative
     {
         options.Validate();
         var c = _model.Config;
-        if (prompt.Length == 0) throw new InvalidRequestException("the prompt is empty: at least one token is needed");
-        if (prompt.Length >= c.ContextLength)
-            throw new InvalidRequestException($"prompt of {prompt.Length} tokens does not fit the model's context of {c.ContextLength} tokens");
-        int capacity = (int)Math.Min(c.ContextLength, (long)prompt.Length + Math.Max(1, options.MaxTokens));
+        int capacity = KvCache.CapacityFor(c, prompt.Length, options.MaxTokens);
         var round = new Round(this, options, capacity, prompt);
         return round.Run(prompt, isEndOfGeneration, onToken, cancellation);
     }

@@ -31,25 +31,11 @@ internal static class Attention
 
         if (Vector512.IsHardwareAccelerated && headDim == 64)
         {
-            // Four keys at a time: four independent dependency chains keep the FMA pipes busy. Each key's dot
-            // product is still the same four FMAs and one sum, so scores do not depend on the grouping.
             var q0 = Vector512.LoadUnsafe(ref q, 0);
             var q1 = Vector512.LoadUnsafe(ref q, 16);
             var q2 = Vector512.LoadUnsafe(ref q, 32);
             var q3 = Vector512.LoadUnsafe(ref q, 48);
-            int j = 0;
-            for (; j + 4 <= count; j += 4)
-            {
-                ref float ka = ref Unsafe.Add(ref k0, j * kvDim);
-                ref float kb = ref Unsafe.Add(ref ka, kvDim);
-                ref float kc = ref Unsafe.Add(ref kb, kvDim);
-                ref float kd = ref Unsafe.Add(ref kc, kvDim);
-                s[j] = Dot64(q0, q1, q2, q3, ref ka) * scale;
-                s[j + 1] = Dot64(q0, q1, q2, q3, ref kb) * scale;
-                s[j + 2] = Dot64(q0, q1, q2, q3, ref kc) * scale;
-                s[j + 3] = Dot64(q0, q1, q2, q3, ref kd) * scale;
-            }
-            for (; j < count; j++)
+            for (int j = 0; j < count; j++)
                 s[j] = Dot64(q0, q1, q2, q3, ref Unsafe.Add(ref k0, j * kvDim)) * scale;
         }
         else if (Vector512.IsHardwareAccelerated && headDim % 16 == 0)

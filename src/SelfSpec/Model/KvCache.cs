@@ -31,6 +31,18 @@ public sealed class KvCache
         }
     }
 
+    /// <summary>
+    /// The context a generation needs: the prompt plus up to <paramref name="maxTokens"/> new tokens, capped by
+    /// the model's context. Throws <see cref="InvalidRequestException"/> for an empty prompt or one that fills the context.
+    /// </summary>
+    internal static int CapacityFor(ModelConfig config, int promptLength, int maxTokens)
+    {
+        if (promptLength == 0) throw new InvalidRequestException("the prompt is empty: at least one token is needed");
+        if (promptLength >= config.ContextLength)
+            throw new InvalidRequestException($"prompt of {promptLength} tokens does not fit the model's context of {config.ContextLength} tokens");
+        return (int)Math.Min(config.ContextLength, (long)promptLength + Math.Max(1, maxTokens));
+    }
+
     /// <summary>Marks positions [0, length) as committed.</summary>
     public void Commit(int length)
     {

@@ -162,9 +162,7 @@ internal sealed class Transformer
     {
         if (n > MaxBatch) throw new ArgumentException($"batch of {n} exceeds {MaxBatch}");
         if (logits.Length < n * _c.VocabSize) throw new ArgumentException("logits buffer too small");
-        int d = _c.EmbeddingDim;
-        for (int i = 0; i < n; i++)
-            RmsNorm.Apply(hidden.Slice(i * d, d), _w.OutputNorm, _c.RmsEpsilon, _norm.AsSpan(i * d, d));
+        NormRows(hidden, _w.OutputNorm, n);
         Project(_norm, n, (_w.Output, logits));
     }
 
