@@ -37,14 +37,17 @@ internal sealed record BenchOptions
     public int CurveMaxBatch { get; init; } = 16;
     public bool CurveOnly { get; init; }
     public bool NoCurve { get; init; }
+    /// <summary>Only print the per-stage profile of a forward pass (needs SELFSPEC_PROFILE=1).</summary>
+    public bool Profile { get; init; }
     /// <summary>llama.cpp's flash attention; null leaves llama.cpp's default.</summary>
     public bool? LlamaFlashAttention { get; init; }
 
     public const string Usage =
         "usage: SelfSpec.Bench [--model PATH] [--prompts FILE.jsonl] [--max-tokens N] " +
         "[--methods ar,specbound,hybrid,static,lookup,llamacpp] [--threads N] [--limit K] [--out DIR]\n" +
-        "                      [--forward-curve] [--no-curve] [--curve-reps R] [--llama-flash-attention on|off|auto]\n" +
+        "                      [--forward-curve] [--no-curve] [--curve-reps R] [--profile] [--llama-flash-attention on|off|auto]\n" +
         "  --forward-curve  only measure the cost of a forward pass over 1..16 positions (logits for every row), SelfSpec and llama.cpp\n" +
+        "  --profile        only print where a forward pass over 1 and 8 positions spends its time (run with SELFSPEC_PROFILE=1)\n" +
         "  --no-curve       skip the brief forward-pass curve that otherwise runs before the prompts\n" +
         "  defaults: the bundled model, ../shared/data/spec-bench/questions.dev.jsonl, 256 tokens, ar,llamacpp, all cores, bench-results/";
 
@@ -72,6 +75,7 @@ internal sealed record BenchOptions
                 "--out" => o with { Out = Value() },
                 "--forward-curve" => o with { CurveOnly = true, CurveReps = Math.Max(o.CurveReps, 15) },
                 "--no-curve" => o with { NoCurve = true },
+                "--profile" => o with { Profile = true },
                 "--curve-reps" => o with { CurveReps = Int(1) },
                 "--llama-flash-attention" => o with { LlamaFlashAttention = Value() switch
                 {

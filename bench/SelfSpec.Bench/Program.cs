@@ -47,6 +47,11 @@ internal static class Harness
         long weightBytes = lm.File.Tensors.Sum(t => t.ByteSize);
         var prompts = PromptSet.Stratified(PromptSet.Load(promptPath), o.Limit);
         PromptSet.Tokenize(lm, prompts);
+        if (o.Profile)
+        {
+            StageProfile.Run(lm, o.Threads, prompts[0].Tokens, Math.Max(o.CurveReps, 200));
+            return 0;
+        }
         var methods = o.CurveOnly ? [] : o.Methods;
         bool wantPeer = methods.Any(m => m.IsLlamaCpp) || !o.NoCurve;
         AnsiConsole.WriteLine($"model {modelPath} ({lm.FileSize / 1e6:F1} MB, {weightBytes / 1e6:F1} MB of tensors), {o.Threads} threads");

@@ -17,7 +17,8 @@ internal sealed class ModelWeights
     public required WeightMatrix Output { get; init; }           // (embd -> vocab)
     public bool OutputTied { get; init; }
 
-    public static ModelWeights Load(GgufFile file, ModelConfig config)
+    /// <summary>Binds the file's tensors; <paramref name="pack"/> also repacks Q4_0/Q4_1 layer matrices for the fast kernels.</summary>
+    public static ModelWeights Load(GgufFile file, ModelConfig config, bool pack = true)
     {
         int embd = config.EmbeddingDim, ff = config.FeedForwardDim;
         bool hasBias = config.Architecture == "qwen2";
@@ -28,17 +29,17 @@ internal sealed class ModelWeights
             layers[i] = new LayerWeights
             {
                 AttentionNorm = Vector(file, p + "attn_norm.weight", embd),
-                Query = WeightMatrix.FromTensor(file, p + "attn_q.weight", embd, config.QueryDim),
-                Key = WeightMatrix.FromTensor(file, p + "attn_k.weight", embd, config.KvDim),
-                Value = WeightMatrix.FromTensor(file, p + "attn_v.weight", embd, config.KvDim),
-                Output = WeightMatrix.FromTensor(file, p + "attn_output.weight", config.QueryDim, embd),
+                Query = Matrix(WeightMatrix.FromTensor(file, p + "attn_q.weight", embd, config.QueryDim), pack),
+                Key = Matrix(WeightMatrix.FromTensor(file, p + "attn_k.weight", embd, config.KvDim), pack),
+                Value = Matrix(WeightMatrix.FromTensor(file, p + "attn_v.weight", embd, config.KvDim), pack),
+                Output = Matrix(WeightMatrix.FromTensor(file, p + "attn_output.weight", config.QueryDim, embd), pack),
                 QueryBias = hasBias ? OptionalVector(file, p + "attn_q.bias", config.QueryDim) : null,
                 KeyBias = hasBias ? OptionalVector(file, p + "attn_k.bias", config.KvDim) : null,
                 ValueBias = hasBias ? OptionalVector(file, p + "attn_v.bias", config.KvDim) : null,
                 FeedForwardNorm = Vector(file, p + "ffn_norm.weight", embd),
-                Gate = WeightMatrix.FromTensor(file, p + "ffn_gate.weight", embd, ff),
-                Up = WeightMatrix.FromTensor(file, p + "ffn_up.weight", embd, ff),
-                Down = WeightMatrix.FromTensor(file, p + "ffn_down.weight", ff, embd),
+                Gate = Matrix(WeightMatrix.FromTensor(file, p + "ffn_gate.weight", embd, ff), pack),
+                Up = Matrix(WeightMatrix.FromTensor(file, p + "ffn_up.weight", embd, ff), pack),
+                Down = Matrix(WeightMatrix.FromTensor(file, p + "ffn_down.weight", ff, embd), pack),
             };
         }
         var embedding = WeightMatrix.FromTensor(file, "token_embd.weight", embd, config.VocabSize);
@@ -53,6 +54,11 @@ internal sealed class ModelWeights
             OutputTied = tied,
         };
     }
+
+    private static WeightMatrix Matrix(WeightMatrix m, bool pack) => pack ? m.WithPacked() : m;
+
+    /// <summary>Bytes held beside the mapped file by the packed copies.</summary>
+    public long PackedBytes => Layers.Sum(l => new[] { l.Query, l.Key, l.Value, l.Output, l.Gate, l.Up, l.Down }.Sum(m => m.Packed?.ByteSize ?? 0));
 
     private static float[]? OptionalVector(GgufFile file, string name, int length) =>
         file.TryGetTensor(name, out _) ? Vector(file, name, length) : null;

@@ -53,7 +53,7 @@ internal sealed class Transformer
         int wide = Math.Max(_c.EmbeddingDim, _c.FeedForwardDim);
         _norm = new float[maxBatch * wide];
         int actBytes = 0;
-        foreach (var m in AllMatrices()) actBytes = Math.Max(actBytes, MatMul.ActivationRowBytes(m.Type, m.InDim));
+        foreach (var m in AllMatrices()) actBytes = Math.Max(actBytes, ActivationRowBytes(m));
         _act = new byte[maxBatch * actBytes];
         _q = new float[maxBatch * _c.QueryDim];
         _k = new float[maxBatch * _c.KvDim];
@@ -121,8 +121,11 @@ internal sealed class Transformer
         int n = positions.Length, d = _c.EmbeddingDim, qDim = _c.QueryDim, kvDim = _c.KvDim, ff = _c.FeedForwardDim;
 
         // Attention block: norm -> q, k, v (one dispatch) -> rope, cache write -> attention -> output projection.
+        long t = ForwardProfile.Start();
         NormRows(hidden, lw.AttentionNorm, n);
+        t = ForwardProfile.Lap(ForwardStage.Norm, t);
         Project(_norm, n, (lw.Query, _q), (lw.Key, _k), (lw.Value, _v));
+        t = ForwardProfile.Start();
         var keyCache = cache.Keys[layer];
         var valueCache = cache.Values[layer];
         int half = _c.RopeDim / 2;
@@ -143,18 +146,27 @@ internal sealed class Transformer
             HalfRounding.Apply(k, keyCache.AsSpan(positions[i] * kvDim, kvDim), _half);
             HalfRounding.Apply(v, valueCache.AsSpan(positions[i] * kvDim, kvDim), _half);
         }
+        t = ForwardProfile.Lap(ForwardStage.RopeAndCache, t);
         _attention.Set(positions, keyCache, valueCache);
         _pool.Run(_attention);
+        ForwardProfile.Lap(ForwardStage.Attention, t);
         Project(_attn, n, (lw.Output, _proj));
+        t = ForwardProfile.Start();
         System.Numerics.Tensors.TensorPrimitives.Add(hidden[..(n * d)], _proj.AsSpan(0, n * d), hidden[..(n * d)]);
+        t = ForwardProfile.Lap(ForwardStage.Residual, t);
 
         // Feed-forward block: norm -> gate, up (one dispatch) -> SwiGLU -> down projection.
         NormRows(hidden, lw.FeedForwardNorm, n);
+        ForwardProfile.Lap(ForwardStage.Norm, t);
         Project(_norm, n, (lw.Gate, _gate), (lw.Up, _up));
+        t = ForwardProfile.Start();
         for (int i = 0; i < n; i++)
             SwiGlu.Apply(_gate.AsSpan(i * ff, ff), _up.AsSpan(i * ff, ff), _norm.AsSpan(i * ff, ff));
+        ForwardProfile.Lap(ForwardStage.SwiGlu, t);
         Project(_norm, n, (lw.Down, _proj));
+        t = ForwardProfile.Start();
         System.Numerics.Tensors.TensorPrimitives.Add(hidden[..(n * d)], _proj.AsSpan(0, n * d), hidden[..(n * d)]);
+        ForwardProfile.Lap(ForwardStage.Residual, t);
     }
 
     /// <summary>Final norm and output head for n rows: logits (n x vocab), written to the start of <paramref name="logits"/>.</summary>
@@ -162,7 +174,9 @@ internal sealed class Transformer
     {
         if (n > MaxBatch) throw new ArgumentException($"batch of {n} exceeds {MaxBatch}");
         if (logits.Length < n * _c.VocabSize) throw new ArgumentException("logits buffer too small");
+        long t = ForwardProfile.Start();
         NormRows(hidden, _w.OutputNorm, n);
+        ForwardProfile.Lap(ForwardStage.Norm, t);
         Project(_norm, n, (_w.Output, logits));
     }
 
@@ -179,20 +193,32 @@ internal sealed class Transformer
     /// </summary>
     private void Project(float[] input, int n, params ReadOnlySpan<(WeightMatrix W, float[] Out)> products)
     {
-        var type = VecDot.ActivationType(products[0].W.Type);
+        var format = ActivationFormat(products[0].W);
         bool shared = true;
-        foreach (var p in products) shared &= VecDot.ActivationType(p.W.Type) == type;
+        foreach (var p in products) shared &= ActivationFormat(p.W) == format;
         if (!shared)
         {
             foreach (var p in products) Project(input, n, p);
             return;
         }
-        int inDim = products[0].W.InDim;
-        MatMul.QuantizeActivations(products[0].W.Type, input.AsSpan(0, n * inDim), n, inDim, _act);
+        var w0 = products[0].W;
+        int inDim = w0.InDim;
+        long t = ForwardProfile.Start();
+        if (w0.Packed != null) PackedActivations.Quantize(w0.Type, input.AsSpan(0, n * inDim), n, inDim, _act);
+        else MatMul.QuantizeActivations(w0.Type, input.AsSpan(0, n * inDim), n, inDim, _act);
+        t = ForwardProfile.Lap(ForwardStage.QuantizeActivations, t);
         _matmul.Set(n, _act);
         foreach (var (w, o) in products) _matmul.Add(w, o);
         _pool.Run(_matmul);
+        ForwardProfile.Lap(w0.OutDim == _c.VocabSize ? ForwardStage.Head : ForwardStage.MatMul, t);
     }
+
+    /// <summary>How a product's input is quantized: packed rows for a packed matrix, else ggml's activation block type.</summary>
+    private static (bool Packed, GgmlType Type) ActivationFormat(WeightMatrix w) =>
+        w.Packed != null ? (true, w.Type) : (false, VecDot.ActivationType(w.Type));
+
+    private static int ActivationRowBytes(WeightMatrix w) =>
+        w.Packed != null ? PackedActivations.RowBytes(w.InDim) : MatMul.ActivationRowBytes(w.Type, w.InDim);
 
     /// <summary>Up to three matrix products over one quantized input, each split by output columns.</summary>
     private sealed class MatMulJob : IParallelWork
@@ -224,7 +250,12 @@ internal sealed class Transformer
                 var w = _w[i];
                 var (start, end) = WorkerPool.Split(w.OutDim, worker, workers, ColumnGranularity);
                 if (start >= end) continue;
-                int actBytes = MatMul.ActivationRowBytes(w.Type, w.InDim);
+                int actBytes = ActivationRowBytes(w);
+                if (w.Packed != null)
+                {
+                    PackedQ4MatMul.Rows(w.Packed, _act.AsSpan(0, _batch * actBytes), _batch, _out[i].AsSpan(0, _batch * w.OutDim), start, end);
+                    continue;
+                }
                 MatMul.Rows(w.Type, w.Bytes, w.InDim, _act.AsSpan(0, _batch * actBytes), _batch,
                     _out[i].AsSpan(0, _batch * w.OutDim), w.OutDim, start, end);
             }

@@ -1,11 +1,13 @@
 using SelfSpec.Gguf;
+using SelfSpec.Kernels;
 using SelfSpec.Quantization;
 
 namespace SelfSpec.Model;
 
 /// <summary>
 /// A matrix used in place from the memory-mapped file: OutDim rows of InDim elements, encoded in Type.
-/// y = W x computes one output per row.
+/// y = W x computes one output per row. Q4_0 and Q4_1 matrices also carry a copy repacked for the SIMD
+/// kernels (<see cref="PackedQ4Matrix"/>), which the forward pass uses instead of the file's bytes.
 /// </summary>
 internal readonly unsafe struct WeightMatrix
 {
@@ -14,9 +16,11 @@ internal readonly unsafe struct WeightMatrix
     public readonly int InDim;
     public readonly int OutDim;
     public readonly int RowBytes;
+    public readonly PackedQ4Matrix? Packed;
 
-    public WeightMatrix(byte* data, GgmlType type, int inDim, int outDim)
+    public WeightMatrix(byte* data, GgmlType type, int inDim, int outDim, PackedQ4Matrix? packed = null)
     {
+        Packed = packed;
         Data = data;
         Type = type;
         InDim = inDim;
@@ -25,6 +29,12 @@ internal readonly unsafe struct WeightMatrix
     }
 
     public ReadOnlySpan<byte> Bytes => new(Data, checked(RowBytes * OutDim));
+
+    /// <summary>This matrix with a packed copy for the fast kernels, where its type has one.</summary>
+    public WeightMatrix WithPacked() =>
+        Packed == null && PackedQ4Matrix.CanPack(Type) && InDim % 32 == 0
+            ? new WeightMatrix(Data, Type, InDim, OutDim, PackedQ4Matrix.Pack(Type, Bytes, InDim, OutDim))
+            : this;
 
     public ReadOnlySpan<byte> Row(int row) => new(Data + (long)row * RowBytes, RowBytes);
 

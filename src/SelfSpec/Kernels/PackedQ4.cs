@@ -1,0 +1,146 @@
+// PackedQ4: Q4_0 and Q4_1 weight matrices repacked once at load into a layout made for 512-bit integer dot
+// products, and the matching activation layout.
+//
+// Why: in the file's layout a Q4_1 block is 20 bytes (two half scales, then 16 bytes of nibbles), so a SIMD
+// kernel spends most of its instructions gathering and converting scalar half scales, not multiplying. Here a
+// group of 4 blocks (128 elements) is one 64-byte load of nibbles plus 4 float scales and 4 float mins:
+//   weight group (96 bytes):      qs[4 x 16] (each block's 16 bytes as in the file: element i in the low
+//                                 nibble, element i + 16 in the high one), d[4] float, m[4] float;
+//   activation group (160 bytes): lo[4 x 16] (elements 0..15 of each block), hi[4 x 16] (elements 16..31),
+//                                 d[4] float, s[4] float (the block's offset term, see below).
+// Rows are padded with zero blocks to whole groups; a zero block adds exactly nothing.
+// Q4_0 (value = d (q - 8)) is stored as Q4_1 with m = -8 d, so one kernel serves both:
+//   dot = sum over blocks of dw*da*sum(q*y) + mw*sa,
+// with sa = the Q8_1 block's s (half, as ggml's Q4_1 x Q8_1 dot uses) for Q4_1, and da * sum(y) (exact
+// integer sum) for Q4_0, where ggml computes d * sum((q - 8) y) without an offset term.
+// Memory: 24 bytes a block instead of 20 (18 for Q4_0), held beside the mapped file, which stays unchanged.
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using SelfSpec.Quantization;
+
+namespace SelfSpec.Kernels;
+
+/// <summary>A Q4_0 or Q4_1 matrix in the packed layout: OutDim rows of Groups weight groups.</summary>
+internal sealed unsafe class PackedQ4Matrix
+{
+    public const int BlocksPerGroup = 4;
+    public const int GroupElements = 128;
+    public const int WeightGroupBytes = 96;
+
+    private readonly byte[] _storage; // pinned; RowBytes * OutDim bytes from a 64-byte aligned start
+    private readonly int _offset;
+
+    public GgmlType SourceType { get; }
+    public int InDim { get; }
+    public int OutDim { get; }
+    public int Groups { get; }
+    public int RowBytes => Groups * WeightGroupBytes;
+    public long ByteSize => (long)RowBytes * OutDim;
+
+    /// <summary>The first row; rows follow every <see cref="RowBytes"/> bytes. Valid while this object lives.</summary>
+    public byte* Data => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage)) + _offset;
+
+    public static bool CanPack(GgmlType type) => type is GgmlType.Q4_0 or GgmlType.Q4_1;
+
+    private PackedQ4Matrix(GgmlType type, int inDim, int outDim)
+    {
+        SourceType = type;
+        InDim = inDim;
+        OutDim = outDim;
+        Groups = (inDim + GroupElements - 1) / GroupElements;
+        _storage = GC.AllocateArray<byte>(checked(RowBytes * outDim + 64), pinned: true);
+        nint start = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage));
+        _offset = (int)((64 - (start & 63)) & 63);
+    }
+
+    /// <summary>Repacks <paramref name="outDim"/> rows of Q4_0 or Q4_1 blocks (the file's bytes).</summary>
+    public static PackedQ4Matrix Pack(GgmlType type, ReadOnlySpan<byte> rows, int inDim, int outDim)
+    {
+        if (!CanPack(type)) throw new ArgumentException($"only Q4_0 and Q4_1 are packed, not {type}");
+        if (inDim % 32 != 0) throw new ArgumentException($"row length {inDim} is not a whole number of blocks");
+        int blockBytes = type == GgmlType.Q4_1 ? BlockQ4_1.Size : BlockQ4_0.Size;
+        int fileRowBytes = inDim / 32 * blockBytes;
+        if (rows.Length < (long)fileRowBytes * outDim) throw new ArgumentException("too few bytes for the matrix");
+        var p = new PackedQ4Matrix(type, inDim, outDim);
+        byte* dst0 = p.Data;
+        fixed (byte* src0 = rows)
+        {
+            for (int r = 0; r < outDim; r++)
+            {
+                byte* src = src0 + (long)r * fileRowBytes;
+                byte* dst = dst0 + (long)r * p.RowBytes;
+                new Span<byte>(dst, p.RowBytes).Clear();
+                for (int b = 0; b < inDim / 32; b++)
+                {
+                    byte* block = src + b * blockBytes;
+                    byte* group = dst + b / BlocksPerGroup * WeightGroupBytes;
+                    int j = b % BlocksPerGroup;
+                    float d = Dequantize.F16(block);
+                    float m = type == GgmlType.Q4_1 ? Dequantize.F16(block + 2) : -8f * d;
+                    byte* qs = block + (type == GgmlType.Q4_1 ? 4 : 2);
+                    new ReadOnlySpan<byte>(qs, 16).CopyTo(new Span<byte>(group + 16 * j, 16));
+                    ((float*)(group + 64))[j] = d;
+                    ((float*)(group + 80))[j] = m;
+                }
+            }
+        }
+        return p;
+    }
+}
+
+/// <summary>Activation rows in the packed layout, quantized the way ggml quantizes them for Q4_0 / Q4_1 dots.</summary>
+internal static unsafe class PackedActivations
+{
+    public const int GroupBytes = 160;
+
+    public static int RowBytes(int inDim) => (inDim + PackedQ4Matrix.GroupElements - 1) / PackedQ4Matrix.GroupElements * GroupBytes;
+
+    /// <summary>Quantizes n rows of x (n x inDim) for products with a packed matrix made from <paramref name="sourceType"/>.</summary>
+    public static void Quantize(GgmlType sourceType, ReadOnlySpan<float> x, int n, int inDim, Span<byte> dst)
+    {
+        int rowBytes = RowBytes(inDim);
+        if (inDim % 32 != 0 || x.Length < (long)n * inDim || dst.Length < (long)n * rowBytes)
+            throw new ArgumentException($"PackedActivations: {n} rows of {inDim} need {(long)n * inDim} floats and {(long)n * rowBytes} bytes");
+        int nb = inDim / 32;
+        int scratchBytes = nb * BlockQ8_1.Size;
+        byte[]? rented = scratchBytes > 16384 ? ArrayPool<byte>.Shared.Rent(scratchBytes) : null;
+        Span<byte> blocks = rented ?? stackalloc byte[scratchBytes];
+        blocks = blocks[..scratchBytes];
+        bool q4_0 = sourceType == GgmlType.Q4_0;
+        fixed (byte* dst0 = dst)
+        fixed (byte* q0 = blocks)
+        {
+            for (int row = 0; row < n; row++)
+            {
+                ActivationQuantize.Q8_1(x.Slice(row * inDim, inDim), blocks);
+                byte* outRow = dst0 + (long)row * rowBytes;
+                new Span<byte>(outRow, rowBytes).Clear();
+                for (int b = 0; b < nb; b++)
+                {
+                    byte* block = q0 + b * BlockQ8_1.Size;
+                    byte* group = outRow + b / PackedQ4Matrix.BlocksPerGroup * GroupBytes;
+                    int j = b % PackedQ4Matrix.BlocksPerGroup;
+                    sbyte* qs = (sbyte*)(block + 4);
+                    new ReadOnlySpan<byte>(qs, 16).CopyTo(new Span<byte>(group + 16 * j, 16));
+                    new ReadOnlySpan<byte>(qs + 16, 16).CopyTo(new Span<byte>(group + 64 + 16 * j, 16));
+                    float d = Dequantize.F16(block);
+                    float s;
+                    if (q4_0)
+                    {
+                        int sum = 0;
+                        for (int i = 0; i < 32; i++) sum += qs[i];
+                        s = d * sum;
+                    }
+                    else
+                    {
+                        s = Dequantize.F16(block + 2);
+                    }
+                    ((float*)(group + 128))[j] = d;
+                    ((float*)(group + 144))[j] = s;
+                }
+            }
+        }
+        if (rented != null) ArrayPool<byte>.Shared.Return(rented);
+    }
+}

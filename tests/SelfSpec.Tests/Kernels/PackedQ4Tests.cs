@@ -1,0 +1,133 @@
+// PackedQ4: the repacked Q4_0 / Q4_1 layout computes the same dot products as the file's blocks (within float
+// rounding), its fast kernels agree with its scalar reference, and every output is bit for bit the one-row
+// result whatever the batch size and column split (batch invariance, DESIGN 2.1).
+using SelfSpec.Kernels;
+using SelfSpec.Quantization;
+using SelfSpec.Tests.Quantization;
+
+namespace SelfSpec.Tests.Kernels;
+
+public sealed unsafe class PackedQ4Tests
+{
+    public static IEnumerable<object[]> Shapes() =>
+        from t in new[] { GgmlType.Q4_0, GgmlType.Q4_1 }
+        from inDim in new[] { 32, 96, 128, 160, 576, 1536 }
+        select new object[] { t, inDim };
+
+    private static (byte[] File, PackedQ4Matrix Packed, float[] X) Setup(GgmlType t, int inDim, int outDim, int batch, int seed)
+    {
+        var rng = new Random(seed);
+        int wb = (int)GgmlTypeInfo.RowBytes(t, inDim);
+        var w = new byte[outDim * wb];
+        for (int o = 0; o < outDim; o++) Quantize.Row(t, QuantTestData.Floats(rng, inDim, 0.05f), w.AsSpan(o * wb, wb));
+        return (w, PackedQ4Matrix.Pack(t, w, inDim, outDim), QuantTestData.Floats(rng, batch * inDim));
+    }
+
+    private static byte[] PackedActivationRows(GgmlType t, float[] x, int batch, int inDim)
+    {
+        var a = new byte[batch * PackedActivations.RowBytes(inDim)];
+        PackedActivations.Quantize(t, x, batch, inDim, a);
+        return a;
+    }
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void PackedReferenceMatchesTheFileLayoutReference(GgmlType t, int inDim)
+    {
+        const int outDim = 9, batch = 3;
+        var (file, packed, x) = Setup(t, inDim, outDim, batch, inDim);
+        var fileAct = new byte[batch * MatMul.ActivationRowBytes(t, inDim)];
+        MatMul.QuantizeActivations(t, x, batch, inDim, fileAct);
+        var expected = new float[batch * outDim];
+        MatMul.RowsReference(t, file, inDim, fileAct, batch, expected, outDim, 0, outDim);
+        var actual = new float[batch * outDim];
+        PackedQ4MatMul.RowsReference(packed, PackedActivationRows(t, x, batch, inDim), batch, actual, 0, outDim);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(actual[i] - expected[i]) <= 2e-4 * (Math.Abs(expected[i]) + 1), $"{t} {inDim} [{i}]: {actual[i]} vs {expected[i]}");
+    }
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void FastKernelsMatchTheScalarReference(GgmlType t, int inDim)
+    {
+        const int outDim = 13, batch = 5;
+        var (_, packed, x) = Setup(t, inDim, outDim, batch, 7 * inDim);
+        byte[] a = PackedActivationRows(t, x, batch, inDim);
+        var fast = new float[batch * outDim];
+        var reference = new float[batch * outDim];
+        PackedQ4MatMul.Rows(packed, a, batch, fast, 0, outDim);
+        PackedQ4MatMul.RowsReference(packed, a, batch, reference, 0, outDim);
+        for (int i = 0; i < fast.Length; i++)
+            Assert.True(Math.Abs(fast[i] - reference[i]) <= 1e-4 * (Math.Abs(reference[i]) + 1), $"{t} {inDim} [{i}]: {fast[i]} vs {reference[i]}");
+    }
+
+    [Theory]
+    [InlineData(GgmlType.Q4_0)]
+    [InlineData(GgmlType.Q4_1)]
+    public void BatchAndSplitInvariantBitwise(GgmlType t)
+    {
+        const int inDim = 576, outDim = 37; // 4.5 groups a row (padding), tiles of 4 columns plus a remainder
+        for (int batch = 1; batch <= 9; batch++)
+        {
+            var (_, packed, x) = Setup(t, inDim, outDim, batch, 300 + batch);
+            byte[] a = PackedActivationRows(t, x, batch, inDim);
+            int ab = PackedActivations.RowBytes(inDim);
+            var whole = new float[batch * outDim];
+            PackedQ4MatMul.Rows(packed, a, batch, whole, 0, outDim);
+            for (int b = 0; b < batch; b++)
+            {
+                var one = new float[outDim];
+                PackedQ4MatMul.Rows(packed, a.AsSpan(b * ab, ab), 1, one, 0, outDim);
+                fixed (byte* pa = a)
+                {
+                    for (int o = 0; o < outDim; o++)
+                    {
+                        Assert.Equal(BitConverter.SingleToInt32Bits(one[o]), BitConverter.SingleToInt32Bits(whole[b * outDim + o]));
+                        float dot = PackedQ4MatMul.Dot(packed.Data + (long)o * packed.RowBytes, pa + b * ab, packed.Groups);
+                        Assert.Equal(BitConverter.SingleToInt32Bits(dot), BitConverter.SingleToInt32Bits(whole[b * outDim + o]));
+                    }
+                }
+            }
+            foreach (int k in new[] { 1, 7, outDim / 2, outDim - 1 })
+            {
+                var split = new float[batch * outDim];
+                PackedQ4MatMul.Rows(packed, a, batch, split, 0, k);
+                PackedQ4MatMul.Rows(packed, a, batch, split, k, outDim);
+                Assert.Equal(whole, split);
+            }
+        }
+    }
+
+    [Fact]
+    public void ActivationsHoldTheQ8_1BlocksInPackedOrder()
+    {
+        const int inDim = 160; // five blocks: one whole group, one group with a single block and three zero blocks
+        var x = QuantTestData.Floats(new Random(3), inDim);
+        var blocks = new byte[inDim / 32 * BlockQ8_1.Size];
+        ActivationQuantize.Q8_1(x, blocks);
+        byte[] packed = PackedActivationRows(GgmlType.Q4_1, x, 1, inDim);
+        Assert.Equal(2 * PackedActivations.GroupBytes, packed.Length);
+        for (int b = 0; b < 8; b++)
+        {
+            int g = b / 4 * PackedActivations.GroupBytes, j = b % 4;
+            float d = BitConverter.ToSingle(packed, g + 128 + 4 * j), s = BitConverter.ToSingle(packed, g + 144 + 4 * j);
+            for (int i = 0; i < 32; i++)
+            {
+                sbyte expected = b < 5 ? (sbyte)blocks[b * BlockQ8_1.Size + 4 + i] : (sbyte)0;
+                Assert.Equal(expected, (sbyte)packed[g + (i < 16 ? 16 * j + i : 64 + 16 * j + i - 16)]);
+            }
+            Assert.Equal(b < 5 ? (float)BitConverter.ToHalf(blocks, b * BlockQ8_1.Size) : 0f, d);
+            Assert.Equal(b < 5 ? (float)BitConverter.ToHalf(blocks, b * BlockQ8_1.Size + 2) : 0f, s);
+        }
+    }
+
+    [Fact]
+    public void RejectsOtherTypesAndShortInput()
+    {
+        Assert.Throws<ArgumentException>(() => PackedQ4Matrix.Pack(GgmlType.Q8_0, new byte[34], 32, 1));
+        Assert.Throws<ArgumentException>(() => PackedQ4Matrix.Pack(GgmlType.Q4_1, new byte[19], 32, 1));
+        var (_, packed, x) = Setup(GgmlType.Q4_1, 64, 4, 1, 1);
+        Assert.Throws<ArgumentException>(() => PackedQ4MatMul.Rows(packed, new byte[10], 1, new float[4], 0, 4));
+        Assert.Throws<ArgumentOutOfRangeException>(() => PackedQ4MatMul.Rows(packed, PackedActivationRows(GgmlType.Q4_1, x, 1, 64), 1, new float[4], 0, 5));
+    }
+}
