@@ -278,6 +278,26 @@ public sealed unsafe class GgufFile : IDisposable
         return new ReadOnlySpan<byte>(TensorData(tensor), (int)tensor.ByteSize);
     }
 
+    /// <summary>
+    /// Copies a tensor's bytes by reading the file, not the mapping: a caller that keeps its own copy (a packed
+    /// layout) leaves the mapped pages untouched, so they never count in the process's resident memory.
+    /// </summary>
+    public void ReadTensor(GgufTensorInfo tensor, Span<byte> destination)
+    {
+        if (tensor.ByteSize > destination.Length) throw new ArgumentException($"destination holds {destination.Length} bytes, tensor '{tensor.Name}' has {tensor.ByteSize}");
+        ObjectDisposedException.ThrowIf(_data == null, this);
+        destination = destination[..(int)tensor.ByteSize];
+        using var handle = File.OpenHandle(Path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        long offset = DataOffset + tensor.Offset;
+        while (destination.Length > 0)
+        {
+            int read = RandomAccess.Read(handle, destination, offset);
+            if (read <= 0) throw new GgufFormatException($"tensor '{tensor.Name}' ends past the end of {Path} (the file changed after it was opened)");
+            destination = destination[read..];
+            offset += read;
+        }
+    }
+
     // ---- typed metadata access ----
 
     public bool Has(string key) => Metadata.ContainsKey(key);

@@ -3,9 +3,10 @@
 //
 // Why: in the file's layout a Q4_1 block is 20 bytes (two half scales, then 16 bytes of nibbles), so a SIMD
 // kernel spends most of its instructions gathering and converting scalar half scales, not multiplying. Here a
-// group of 4 blocks (128 elements) is one 64-byte load of nibbles plus 4 float scales and 4 float mins:
-//   weight group (96 bytes):      qs[4 x 16] (each block's 16 bytes as in the file: element i in the low
-//                                 nibble, element i + 16 in the high one), d[4] float, m[4] float;
+// group of 4 blocks (128 elements) is one 64-byte load of nibbles plus one 16-byte load of 4 scales and 4 mins:
+//   weight group (80 bytes):      qs[4 x 16] (each block's 16 bytes as in the file: element i in the low
+//                                 nibble, element i + 16 in the high one), d[4] half, m[4] half (the file's
+//                                 halves; the kernels widen them exactly, 8 at a time);
 //   activation group (160 bytes): lo[4 x 16] (elements 0..15 of each block), hi[4 x 16] (elements 16..31),
 //                                 d[4] float, s[4] float (the block's offset term, see below).
 // Rows are padded with zero blocks to whole groups; a zero block adds exactly nothing.
@@ -13,7 +14,8 @@
 //   dot = sum over blocks of dw*da*sum(q*y) + mw*sa,
 // with sa = the Q8_1 block's s (half, as ggml's Q4_1 x Q8_1 dot uses) for Q4_1, and da * sum(y) (exact
 // integer sum) for Q4_0, where ggml computes d * sum((q - 8) y) without an offset term.
-// Memory: 24 bytes a block instead of 20 (18 for Q4_0), held beside the mapped file, which stays unchanged.
+// Memory: 20 bytes a block, as in the file (18 for Q4_0), held beside the mapped file, which stays unchanged.
+// A Q4_0 matrix whose -8 d overflows a half is left unpacked (CanPack).
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -22,26 +24,48 @@ using SelfSpec.Quantization;
 namespace SelfSpec.Kernels;
 
 /// <summary>A Q4_0 or Q4_1 matrix in the packed layout: OutDim rows of Groups weight groups.</summary>
-internal sealed unsafe class PackedQ4Matrix
+internal sealed unsafe class PackedQ4Matrix : PackedMatrix
 {
     public const int BlocksPerGroup = 4;
     public const int GroupElements = 128;
-    public const int WeightGroupBytes = 96;
+    public const int WeightGroupBytes = 80;
 
     private readonly byte[] _storage; // pinned; RowBytes * OutDim bytes from a 64-byte aligned start
     private readonly int _offset;
 
     public GgmlType SourceType { get; }
-    public int InDim { get; }
-    public int OutDim { get; }
+    public override int InDim { get; }
+    public override int OutDim { get; }
     public int Groups { get; }
     public int RowBytes => Groups * WeightGroupBytes;
-    public long ByteSize => (long)RowBytes * OutDim;
+    public override long ByteSize => (long)RowBytes * OutDim;
+    public override string ActivationFormat => SourceType == GgmlType.Q4_0 ? "packed q4_0" : "packed q4_1";
+    public override int ActivationRowBytes => PackedActivations.RowBytes(InDim);
+
+    public override void QuantizeActivations(ReadOnlySpan<float> x, int n, Span<byte> dst) =>
+        PackedActivations.Quantize(SourceType, x, n, InDim, dst);
+
+    public override void Rows(ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd) =>
+        PackedQ4MatMul.Rows(this, activations, batch, output, colStart, colEnd);
 
     /// <summary>The first row; rows follow every <see cref="RowBytes"/> bytes. Valid while this object lives.</summary>
     public byte* Data => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage)) + _offset;
 
     public static bool CanPack(GgmlType type) => type is GgmlType.Q4_0 or GgmlType.Q4_1;
+
+    /// <summary>Whether these bytes can be packed: Q4_0 / Q4_1, whole blocks, and (Q4_0) every -8 d a finite half.</summary>
+    public static bool CanPack(GgmlType type, ReadOnlySpan<byte> rows, int inDim, int outDim)
+    {
+        if (!CanPack(type) || inDim % 32 != 0) return false;
+        if (type == GgmlType.Q4_1) return true;
+        long blocks = (long)inDim / 32 * outDim;
+        for (long b = 0; b < blocks; b++)
+        {
+            Half m = (Half)(-8f * (float)BitConverter.ToHalf(rows.Slice((int)(b * BlockQ4_0.Size), 2)));
+            if (!Half.IsFinite(m)) return false;
+        }
+        return true;
+    }
 
     private PackedQ4Matrix(GgmlType type, int inDim, int outDim)
     {
@@ -62,6 +86,7 @@ internal sealed unsafe class PackedQ4Matrix
         int blockBytes = type == GgmlType.Q4_1 ? BlockQ4_1.Size : BlockQ4_0.Size;
         int fileRowBytes = inDim / 32 * blockBytes;
         if (rows.Length < (long)fileRowBytes * outDim) throw new ArgumentException("too few bytes for the matrix");
+        if (!CanPack(type, rows, inDim, outDim)) throw new ArgumentException("a Q4_0 scale is too large for the packed layout");
         var p = new PackedQ4Matrix(type, inDim, outDim);
         byte* dst0 = p.Data;
         fixed (byte* src0 = rows)
@@ -76,12 +101,12 @@ internal sealed unsafe class PackedQ4Matrix
                     byte* block = src + b * blockBytes;
                     byte* group = dst + b / BlocksPerGroup * WeightGroupBytes;
                     int j = b % BlocksPerGroup;
-                    float d = Dequantize.F16(block);
-                    float m = type == GgmlType.Q4_1 ? Dequantize.F16(block + 2) : -8f * d;
+                    Half d = *(Half*)block;
+                    Half m = type == GgmlType.Q4_1 ? *(Half*)(block + 2) : (Half)(-8f * (float)d); // exact: a power of two
                     byte* qs = block + (type == GgmlType.Q4_1 ? 4 : 2);
                     new ReadOnlySpan<byte>(qs, 16).CopyTo(new Span<byte>(group + 16 * j, 16));
-                    ((float*)(group + 64))[j] = d;
-                    ((float*)(group + 80))[j] = m;
+                    ((Half*)(group + 64))[j] = d;
+                    ((Half*)(group + 72))[j] = m;
                 }
             }
         }

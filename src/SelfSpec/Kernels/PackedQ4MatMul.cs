@@ -18,6 +18,7 @@ namespace SelfSpec.Kernels;
 internal static unsafe class PackedQ4MatMul
 {
     private const int WG = PackedQ4Matrix.WeightGroupBytes, AG = PackedActivations.GroupBytes;
+    private static readonly float TwoTo112 = BitConverter.Int32BitsToSingle((112 + 127) << 23);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Rows(PackedQ4Matrix w, ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd)
@@ -106,7 +107,7 @@ internal static unsafe class PackedQ4MatMul
                     byte q = wg[16 * j + i];
                     sumi += (q & 0x0F) * ((sbyte*)ag)[16 * j + i] + (q >> 4) * ((sbyte*)ag)[64 + 16 * j + i];
                 }
-                float dw = ((float*)(wg + 64))[j], mw = ((float*)(wg + 80))[j];
+                float dw = (float)((Half*)(wg + 64))[j], mw = (float)((Half*)(wg + 72))[j];
                 float da = ((float*)(ag + 128))[j], sa = ((float*)(ag + 144))[j];
                 sum += dw * da * sumi + mw * sa;
             }
@@ -182,8 +183,21 @@ internal static unsafe class PackedQ4MatMul
         Vector512<byte> mask = Vector512.Create((byte)0x0F);
         lo = v & mask;
         hi = Vector512.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & mask;
-        d = Vector128.Load((float*)(g + 64));
-        m = Vector128.Load((float*)(g + 80));
+        Scales(g + 64, out d, out m);
+    }
+
+    /// <summary>
+    /// Widens the group's 8 halves (d[4], m[4]) to float exactly: the half's exponent and mantissa moved into a
+    /// float's bits and scaled by 2^112 (right for normal and subnormal halves), then the sign. Scales are finite.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Scales(byte* p, out Vector128<float> d, out Vector128<float> m)
+    {
+        Vector256<uint> h = Avx2.ConvertToVector256Int32(Vector128.Load((ushort*)p)).AsUInt32();
+        Vector256<float> magnitude = Vector256.ShiftLeft(h & Vector256.Create(0x7FFFu), 13).AsSingle() * Vector256.Create(TwoTo112);
+        Vector256<float> f = magnitude | Vector256.ShiftLeft(h & Vector256.Create(0x8000u), 16).AsSingle();
+        d = f.GetLower();
+        m = f.GetUpper();
     }
 
     /// <summary>
@@ -216,7 +230,8 @@ internal static unsafe class PackedQ4MatMul
         {
             byte* wg = w + g * WG;
             byte* ag = a + g * AG;
-            Vector128<float> s = Vector128.Load((float*)(wg + 64)) * Vector128.Load((float*)(ag + 128));
+            Scales(wg + 64, out var dw, out var mw);
+            Vector128<float> s = dw * Vector128.Load((float*)(ag + 128));
             Vector256<float> s2 = Vector256.Create(s, s);
             for (int h = 0; h < 2; h++)
             {
@@ -229,7 +244,7 @@ internal static unsafe class PackedQ4MatMul
                 Vector256<float> spread = Avx2.PermuteVar8x32(s2, h == 0 ? first : second);
                 acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(p), spread, acc);
             }
-            macc = Fma.MultiplyAdd(Vector128.Load((float*)(wg + 80)), Vector128.Load((float*)(ag + 144)), macc);
+            macc = Fma.MultiplyAdd(mw, Vector128.Load((float*)(ag + 144)), macc);
         }
         return FloatSum.Sum(acc) + FloatSum.Sum(macc);
     }

@@ -204,7 +204,7 @@ internal sealed class Transformer
         var w0 = products[0].W;
         int inDim = w0.InDim;
         long t = ForwardProfile.Start();
-        if (w0.Packed != null) PackedActivations.Quantize(w0.Type, input.AsSpan(0, n * inDim), n, inDim, _act);
+        if (w0.Packed != null) w0.Packed.QuantizeActivations(input.AsSpan(0, n * inDim), n, _act);
         else MatMul.QuantizeActivations(w0.Type, input.AsSpan(0, n * inDim), n, inDim, _act);
         t = ForwardProfile.Lap(ForwardStage.QuantizeActivations, t);
         _matmul.Set(n, _act);
@@ -214,11 +214,9 @@ internal sealed class Transformer
     }
 
     /// <summary>How a product's input is quantized: packed rows for a packed matrix, else ggml's activation block type.</summary>
-    private static (bool Packed, GgmlType Type) ActivationFormat(WeightMatrix w) =>
-        w.Packed != null ? (true, w.Type) : (false, VecDot.ActivationType(w.Type));
+    private static string ActivationFormat(WeightMatrix w) => w.Packed?.ActivationFormat ?? VecDot.ActivationType(w.Type).ToString();
 
-    private static int ActivationRowBytes(WeightMatrix w) =>
-        w.Packed != null ? PackedActivations.RowBytes(w.InDim) : MatMul.ActivationRowBytes(w.Type, w.InDim);
+    private static int ActivationRowBytes(WeightMatrix w) => w.Packed?.ActivationRowBytes ?? MatMul.ActivationRowBytes(w.Type, w.InDim);
 
     /// <summary>Up to three matrix products over one quantized input, each split by output columns.</summary>
     private sealed class MatMulJob : IParallelWork
@@ -253,7 +251,7 @@ internal sealed class Transformer
                 int actBytes = ActivationRowBytes(w);
                 if (w.Packed != null)
                 {
-                    PackedQ4MatMul.Rows(w.Packed, _act.AsSpan(0, _batch * actBytes), _batch, _out[i].AsSpan(0, _batch * w.OutDim), start, end);
+                    w.Packed.Rows(_act.AsSpan(0, _batch * actBytes), _batch, _out[i].AsSpan(0, _batch * w.OutDim), start, end);
                     continue;
                 }
                 MatMul.Rows(w.Type, w.Bytes, w.InDim, _act.AsSpan(0, _batch * actBytes), _batch,

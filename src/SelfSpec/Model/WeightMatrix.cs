@@ -6,8 +6,8 @@ namespace SelfSpec.Model;
 
 /// <summary>
 /// A matrix used in place from the memory-mapped file: OutDim rows of InDim elements, encoded in Type.
-/// y = W x computes one output per row. Q4_0 and Q4_1 matrices also carry a copy repacked for the SIMD
-/// kernels (<see cref="PackedQ4Matrix"/>), which the forward pass uses instead of the file's bytes.
+/// y = W x computes one output per row. A matrix may also carry a copy repacked for the SIMD kernels
+/// (<see cref="PackedMatrix"/>), which the forward pass then uses instead of the file's bytes.
 /// </summary>
 internal readonly unsafe struct WeightMatrix
 {
@@ -16,9 +16,9 @@ internal readonly unsafe struct WeightMatrix
     public readonly int InDim;
     public readonly int OutDim;
     public readonly int RowBytes;
-    public readonly PackedQ4Matrix? Packed;
+    public readonly PackedMatrix? Packed;
 
-    public WeightMatrix(byte* data, GgmlType type, int inDim, int outDim, PackedQ4Matrix? packed = null)
+    public WeightMatrix(byte* data, GgmlType type, int inDim, int outDim, PackedMatrix? packed = null)
     {
         Packed = packed;
         Data = data;
@@ -30,11 +30,25 @@ internal readonly unsafe struct WeightMatrix
 
     public ReadOnlySpan<byte> Bytes => new(Data, checked(RowBytes * OutDim));
 
-    /// <summary>This matrix with a packed copy for the fast kernels, where its type has one.</summary>
-    public WeightMatrix WithPacked() =>
-        Packed == null && PackedQ4Matrix.CanPack(Type) && InDim % 32 == 0
-            ? new WeightMatrix(Data, Type, InDim, OutDim, PackedQ4Matrix.Pack(Type, Bytes, InDim, OutDim))
-            : this;
+    /// <summary>Whether <see cref="WithPacked"/> makes a packed copy of a matrix of this type here.</summary>
+    public static bool Packable(GgmlType type) => PackedQ4Matrix.CanPack(type) || type == GgmlType.Q8_0 && PackedQ8_0Matrix.Supported;
+
+    /// <summary>
+    /// This matrix with a packed copy made from <paramref name="bytes"/> (the tensor's bytes, read from the file
+    /// rather than through the mapping, so the mapped pages of a matrix used only packed never become resident).
+    /// Unchanged where the type or the values do not pack.
+    /// </summary>
+    public WeightMatrix WithPacked(ReadOnlySpan<byte> bytes)
+    {
+        if (Packed != null || InDim % 32 != 0) return this;
+        PackedMatrix? packed = Type switch
+        {
+            GgmlType.Q4_0 or GgmlType.Q4_1 when PackedQ4Matrix.CanPack(Type, bytes, InDim, OutDim) => PackedQ4Matrix.Pack(Type, bytes, InDim, OutDim),
+            GgmlType.Q8_0 when PackedQ8_0Matrix.Supported => PackedQ8_0Matrix.Pack(bytes, InDim, OutDim),
+            _ => null,
+        };
+        return packed == null ? this : new WeightMatrix(Data, Type, InDim, OutDim, packed);
+    }
 
     public ReadOnlySpan<byte> Row(int row) => new(Data + (long)row * RowBytes, RowBytes);
 

@@ -122,6 +122,41 @@ public sealed unsafe class PackedQ4Tests
     }
 
     [Fact]
+    public void KernelsWidenEveryKindOfHalfScaleExactly()
+    {
+        // Q4_1 blocks whose scales and mins are subnormal, negative, zero, tiny and large halves.
+        Half[] values = [(Half)6e-8f, (Half)1e-5f, (Half)(-1e-5f), (Half)0f, (Half)(-0.5f), (Half)3f, (Half)60000f, (Half)(-6.1e-5f)];
+        const int inDim = 256, outDim = 8;
+        var rng = new Random(11);
+        var file = new byte[outDim * inDim / 32 * BlockQ4_1.Size];
+        rng.NextBytes(file);
+        for (int b = 0; b < file.Length / BlockQ4_1.Size; b++)
+        {
+            BitConverter.TryWriteBytes(file.AsSpan(b * BlockQ4_1.Size), values[b % values.Length]);
+            BitConverter.TryWriteBytes(file.AsSpan(b * BlockQ4_1.Size + 2), values[(b * 3 + 1) % values.Length]);
+        }
+        var packed = PackedQ4Matrix.Pack(GgmlType.Q4_1, file, inDim, outDim);
+        float[] x = QuantTestData.Floats(rng, inDim);
+        byte[] a = PackedActivationRows(GgmlType.Q4_1, x, 1, inDim);
+        var fast = new float[outDim];
+        var reference = new float[outDim];
+        PackedQ4MatMul.Rows(packed, a, 1, fast, 0, outDim);
+        PackedQ4MatMul.RowsReference(packed, a, 1, reference, 0, outDim);
+        for (int o = 0; o < outDim; o++)
+            Assert.True(Math.Abs(fast[o] - reference[o]) <= 1e-4 * (Math.Abs(reference[o]) + 1), $"[{o}]: {fast[o]} vs {reference[o]}");
+    }
+
+    [Fact]
+    public void Q4_0WithScalesTooLargeForTheOffsetStaysUnpacked()
+    {
+        var block = new byte[BlockQ4_0.Size];
+        BitConverter.TryWriteBytes(block, (Half)10000f); // -8 d = -80000 is not a finite half
+        Assert.False(PackedQ4Matrix.CanPack(GgmlType.Q4_0, block, 32, 1));
+        BitConverter.TryWriteBytes(block, (Half)100f);
+        Assert.True(PackedQ4Matrix.CanPack(GgmlType.Q4_0, block, 32, 1));
+    }
+
+    [Fact]
     public void RejectsOtherTypesAndShortInput()
     {
         Assert.Throws<ArgumentException>(() => PackedQ4Matrix.Pack(GgmlType.Q8_0, new byte[34], 32, 1));

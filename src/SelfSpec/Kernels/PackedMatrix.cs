@@ -1,0 +1,21 @@
+namespace SelfSpec.Kernels;
+
+/// <summary>
+/// A weight matrix repacked once at load into a layout made for this machine's SIMD kernels (PackedQ4,
+/// PackedQ8_0), with the activation layout its products need. The forward pass uses one in place of the file's
+/// bytes wherever a matrix has one; outputs are computed batch-invariantly like every other kernel.
+/// </summary>
+internal abstract class PackedMatrix
+{
+    public abstract int InDim { get; }
+    public abstract int OutDim { get; }
+    /// <summary>Bytes held in memory by the packed copy.</summary>
+    public abstract long ByteSize { get; }
+    /// <summary>Products whose matrices share this key can share one quantized copy of their input.</summary>
+    public abstract string ActivationFormat { get; }
+    public abstract int ActivationRowBytes { get; }
+    /// <summary>Quantizes n input rows (n x InDim floats) into dst (n x ActivationRowBytes).</summary>
+    public abstract void QuantizeActivations(ReadOnlySpan<float> x, int n, Span<byte> dst);
+    /// <summary>output[b, o] = dot(row o, input row b) for o in [colStart, colEnd); output is (batch x OutDim).</summary>
+    public abstract void Rows(ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd);
+}
