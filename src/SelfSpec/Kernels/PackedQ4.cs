@@ -7,8 +7,9 @@
 //   weight group (80 bytes):      qs[4 x 16] (each block's 16 bytes as in the file: element i in the low
 //                                 nibble, element i + 16 in the high one), d[4] half, m[4] half (the file's
 //                                 halves; the kernels widen them exactly, 8 at a time);
-//   activation group (160 bytes): lo[4 x 16] (elements 0..15 of each block), hi[4 x 16] (elements 16..31),
-//                                 d[4] float, s[4] float (the block's offset term, see below).
+//   activation group (208 bytes): lo[4 x 16] (elements 0..15 of each block), hi[4 x 16] (elements 16..31),
+//                                 d[16] float (each block's scale over the 4 int32 lanes its products land
+//                                 in), s[4] float (the block's offset term, see below).
 // Rows are padded with zero blocks to whole groups; a zero block adds exactly nothing.
 // Q4_0 (value = d (q - 8)) is stored as Q4_1 with m = -8 d, so one kernel serves both:
 //   dot = sum over blocks of dw*da*sum(q*y) + mw*sa,
@@ -16,9 +17,9 @@
 // integer sum) for Q4_0, where ggml computes d * sum((q - 8) y) without an offset term.
 // Memory: 20 bytes a block, as in the file (18 for Q4_0), held beside the mapped file, which stays unchanged.
 // A Q4_0 matrix whose -8 d overflows a half is left unpacked (CanPack).
-using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using SelfSpec.Quantization;
 
 namespace SelfSpec.Kernels;
@@ -117,7 +118,7 @@ internal sealed unsafe class PackedQ4Matrix : PackedMatrix
 /// <summary>Activation rows in the packed layout, quantized the way ggml quantizes them for Q4_0 / Q4_1 dots.</summary>
 internal static unsafe class PackedActivations
 {
-    public const int GroupBytes = 160;
+    public const int GroupBytes = 208;
 
     public static int RowBytes(int inDim) => (inDim + PackedQ4Matrix.GroupElements - 1) / PackedQ4Matrix.GroupElements * GroupBytes;
 
@@ -128,44 +129,36 @@ internal static unsafe class PackedActivations
         if (inDim % 32 != 0 || x.Length < (long)n * inDim || dst.Length < (long)n * rowBytes)
             throw new ArgumentException($"PackedActivations: {n} rows of {inDim} need {(long)n * inDim} floats and {(long)n * rowBytes} bytes");
         int nb = inDim / 32;
-        int scratchBytes = nb * BlockQ8_1.Size;
-        byte[]? rented = scratchBytes > 16384 ? ArrayPool<byte>.Shared.Rent(scratchBytes) : null;
-        Span<byte> blocks = rented ?? stackalloc byte[scratchBytes];
-        blocks = blocks[..scratchBytes];
         bool q4_0 = sourceType == GgmlType.Q4_0;
+        byte* block = stackalloc byte[BlockQ8_1.Size];
+        var blockSpan = new Span<byte>(block, BlockQ8_1.Size);
+        fixed (float* x0 = x)
         fixed (byte* dst0 = dst)
-        fixed (byte* q0 = blocks)
         {
             for (int row = 0; row < n; row++)
             {
-                ActivationQuantize.Q8_1(x.Slice(row * inDim, inDim), blocks);
                 byte* outRow = dst0 + (long)row * rowBytes;
                 new Span<byte>(outRow, rowBytes).Clear();
                 for (int b = 0; b < nb; b++)
                 {
-                    byte* block = q0 + b * BlockQ8_1.Size;
+                    ActivationQuantize.Q8_1(new ReadOnlySpan<float>(x0 + (long)row * inDim + b * 32, 32), blockSpan);
                     byte* group = outRow + b / PackedQ4Matrix.BlocksPerGroup * GroupBytes;
                     int j = b % PackedQ4Matrix.BlocksPerGroup;
-                    sbyte* qs = (sbyte*)(block + 4);
-                    new ReadOnlySpan<byte>(qs, 16).CopyTo(new Span<byte>(group + 16 * j, 16));
-                    new ReadOnlySpan<byte>(qs + 16, 16).CopyTo(new Span<byte>(group + 64 + 16 * j, 16));
+                    Vector128.Load(block + 4).Store(group + 16 * j);
+                    Vector128.Load(block + 20).Store(group + 64 + 16 * j);
                     float d = Dequantize.F16(block);
-                    float s;
-                    if (q4_0)
-                    {
-                        int sum = 0;
-                        for (int i = 0; i < 32; i++) sum += qs[i];
-                        s = d * sum;
-                    }
-                    else
-                    {
-                        s = Dequantize.F16(block + 2);
-                    }
-                    ((float*)(group + 128))[j] = d;
-                    ((float*)(group + 144))[j] = s;
+                    float s = q4_0 ? d * SumQs((sbyte*)(block + 4)) : Dequantize.F16(block + 2);
+                    Vector128.Create(d).Store((float*)(group + 128) + 4 * j);
+                    ((float*)(group + 192))[j] = s;
                 }
             }
         }
-        if (rented != null) ArrayPool<byte>.Shared.Return(rented);
+    }
+
+    private static int SumQs(sbyte* qs)
+    {
+        int sum = 0;
+        for (int i = 0; i < 32; i++) sum += qs[i];
+        return sum;
     }
 }

@@ -4,7 +4,7 @@
 // (low and high halves of the blocks), one widening add to 16 int32 lanes (4 a block), one conversion, one
 // fused multiply-add by the blocks' dw*da spread over their lanes, and one 4-lane fused multiply-add of the
 // offset terms mw*sa. The file-layout kernel (VecDotQ4_1) needs about three times the instructions.
-// Batch invariance: the tiles (4 weight rows x 1 or 2 activation rows) run exactly the one-row Step per
+// Batch invariance: the tiles (4 weight rows x 1 or 2 activation rows, 2 x 4 for batches of 4 and more) run exactly the one-row Step per
 // (weight row, activation row) pair in the same group order with their own accumulators, and reduce the same
 // way; so any batch, row place and column split gives the same bits (tests check). The AVX2 path (used when
 // AVX-512 is off) has its own fixed order; the scalar reference is the plain per-block formula.
@@ -18,7 +18,6 @@ namespace SelfSpec.Kernels;
 internal static unsafe class PackedQ4MatMul
 {
     private const int WG = PackedQ4Matrix.WeightGroupBytes, AG = PackedActivations.GroupBytes;
-    private static readonly float TwoTo112 = BitConverter.Int32BitsToSingle((112 + 127) << 23);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Rows(PackedQ4Matrix w, ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd)
@@ -36,6 +35,11 @@ internal static unsafe class PackedQ4MatMul
                 {
                     byte* pw = pw0 + (long)o * wb;
                     int b = 0;
+                    for (; b + 4 <= batch; b += 4)
+                    {
+                        Tile2x4(pw, wb, pa0 + (long)b * ab, ab, groups, py + (long)b * outDim + o, outDim);
+                        Tile2x4(pw + 2L * wb, wb, pa0 + (long)b * ab, ab, groups, py + (long)b * outDim + o + 2, outDim);
+                    }
                     for (; b + 2 <= batch; b += 2)
                         Tile4x2(pw, wb, pa0 + (long)b * ab, ab, groups, py + (long)b * outDim + o, outDim);
                     if (b < batch)
@@ -82,8 +86,14 @@ internal static unsafe class PackedQ4MatMul
             Vector128<float> macc = Vector128<float>.Zero;
             for (int g = 0; g < groups; g++)
             {
-                Weights(w + g * WG, out var lo, out var hi, out var dw, out var mw);
-                Step(lo, hi, dw, mw, a + g * AG, ref acc, ref macc);
+                var v = Vector512.Load(w + g * WG);
+                var sc = Scales(w + g * WG + 64);
+                var lo = Low(v);
+                var hi = High(v);
+                var dw = SpreadScales(sc);
+                var mw = sc.GetUpper();
+                acc = Step(lo, hi, dw, a + g * AG, acc);
+                macc = MinStep(mw, a + g * AG, macc);
             }
             return FloatSum.Sum(acc) + FloatSum.Sum(macc);
         }
@@ -108,7 +118,7 @@ internal static unsafe class PackedQ4MatMul
                     sumi += (q & 0x0F) * ((sbyte*)ag)[16 * j + i] + (q >> 4) * ((sbyte*)ag)[64 + 16 * j + i];
                 }
                 float dw = (float)((Half*)(wg + 64))[j], mw = (float)((Half*)(wg + 72))[j];
-                float da = ((float*)(ag + 128))[j], sa = ((float*)(ag + 144))[j];
+                float da = ((float*)(ag + 128))[4 * j], sa = ((float*)(ag + 192))[j];
                 sum += dw * da * sumi + mw * sa;
             }
         }
@@ -125,14 +135,38 @@ internal static unsafe class PackedQ4MatMul
         {
             byte* a = pa + g * AG;
             int off = g * WG;
-            Weights(pw + off, out var lo, out var hi, out var dw, out var mw);
-            Step(lo, hi, dw, mw, a, ref acc0, ref m0);
-            Weights(pw1 + off, out lo, out hi, out dw, out mw);
-            Step(lo, hi, dw, mw, a, ref acc1, ref m1);
-            Weights(pw2 + off, out lo, out hi, out dw, out mw);
-            Step(lo, hi, dw, mw, a, ref acc2, ref m2);
-            Weights(pw3 + off, out lo, out hi, out dw, out mw);
-            Step(lo, hi, dw, mw, a, ref acc3, ref m3);
+            var v = Vector512.Load(pw + off);
+            var sc = Scales(pw + off + 64);
+            var lo = Low(v);
+            var hi = High(v);
+            var dw = SpreadScales(sc);
+            var mw = sc.GetUpper();
+            acc0 = Step(lo, hi, dw, a, acc0);
+            m0 = MinStep(mw, a, m0);
+            v = Vector512.Load(pw1 + off);
+            sc = Scales(pw1 + off + 64);
+            lo = Low(v);
+            hi = High(v);
+            dw = SpreadScales(sc);
+            mw = sc.GetUpper();
+            acc1 = Step(lo, hi, dw, a, acc1);
+            m1 = MinStep(mw, a, m1);
+            v = Vector512.Load(pw2 + off);
+            sc = Scales(pw2 + off + 64);
+            lo = Low(v);
+            hi = High(v);
+            dw = SpreadScales(sc);
+            mw = sc.GetUpper();
+            acc2 = Step(lo, hi, dw, a, acc2);
+            m2 = MinStep(mw, a, m2);
+            v = Vector512.Load(pw3 + off);
+            sc = Scales(pw3 + off + 64);
+            lo = Low(v);
+            hi = High(v);
+            dw = SpreadScales(sc);
+            mw = sc.GetUpper();
+            acc3 = Step(lo, hi, dw, a, acc3);
+            m3 = MinStep(mw, a, m3);
         }
         y[0] = FloatSum.Sum(acc0) + FloatSum.Sum(m0);
         y[1] = FloatSum.Sum(acc1) + FloatSum.Sum(m1);
@@ -151,18 +185,46 @@ internal static unsafe class PackedQ4MatMul
         {
             byte* a = pa + g * AG, b = pb + g * AG;
             int off = g * WG;
-            Weights(pw + off, out var lo, out var hi, out var dw, out var mw);
-            Step(lo, hi, dw, mw, a, ref a00, ref m00);
-            Step(lo, hi, dw, mw, b, ref a10, ref m10);
-            Weights(pw1 + off, out lo, out hi, out dw, out mw);
-            Step(lo, hi, dw, mw, a, ref a01, ref m01);
-            Step(lo, hi, dw, mw, b, ref a11, ref m11);
-            Weights(pw2 + off, out lo, out hi, out dw, out mw);
-            Step(lo, hi, dw, mw, a, ref a02, ref m02);
-            Step(lo, hi, dw, mw, b, ref a12, ref m12);
-            Weights(pw3 + off, out lo, out hi, out dw, out mw);
-            Step(lo, hi, dw, mw, a, ref a03, ref m03);
-            Step(lo, hi, dw, mw, b, ref a13, ref m13);
+            var v = Vector512.Load(pw + off);
+            var sc = Scales(pw + off + 64);
+            var lo = Low(v);
+            var hi = High(v);
+            var dw = SpreadScales(sc);
+            var mw = sc.GetUpper();
+            a00 = Step(lo, hi, dw, a, a00);
+            m00 = MinStep(mw, a, m00);
+            a10 = Step(lo, hi, dw, b, a10);
+            m10 = MinStep(mw, b, m10);
+            v = Vector512.Load(pw1 + off);
+            sc = Scales(pw1 + off + 64);
+            lo = Low(v);
+            hi = High(v);
+            dw = SpreadScales(sc);
+            mw = sc.GetUpper();
+            a01 = Step(lo, hi, dw, a, a01);
+            m01 = MinStep(mw, a, m01);
+            a11 = Step(lo, hi, dw, b, a11);
+            m11 = MinStep(mw, b, m11);
+            v = Vector512.Load(pw2 + off);
+            sc = Scales(pw2 + off + 64);
+            lo = Low(v);
+            hi = High(v);
+            dw = SpreadScales(sc);
+            mw = sc.GetUpper();
+            a02 = Step(lo, hi, dw, a, a02);
+            m02 = MinStep(mw, a, m02);
+            a12 = Step(lo, hi, dw, b, a12);
+            m12 = MinStep(mw, b, m12);
+            v = Vector512.Load(pw3 + off);
+            sc = Scales(pw3 + off + 64);
+            lo = Low(v);
+            hi = High(v);
+            dw = SpreadScales(sc);
+            mw = sc.GetUpper();
+            a03 = Step(lo, hi, dw, a, a03);
+            m03 = MinStep(mw, a, m03);
+            a13 = Step(lo, hi, dw, b, a13);
+            m13 = MinStep(mw, b, m13);
         }
         float* z = y + yStride;
         y[0] = FloatSum.Sum(a00) + FloatSum.Sum(m00);
@@ -175,47 +237,105 @@ internal static unsafe class PackedQ4MatMul
         z[3] = FloatSum.Sum(a13) + FloatSum.Sum(m13);
     }
 
-    /// <summary>A weight group's nibbles (low and high halves of its 4 blocks), scales and mins.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Weights(byte* g, out Vector512<byte> lo, out Vector512<byte> hi, out Vector128<float> d, out Vector128<float> m)
+    /// <summary>2 weight rows x 4 activation rows (batches of 4 and more: each unpacked weight group serves 4 rows).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile2x4(byte* pw, int wStride, byte* pa, int aStride, int groups, float* y, int yStride)
     {
-        Vector512<byte> v = Vector512.Load(g);
-        Vector512<byte> mask = Vector512.Create((byte)0x0F);
-        lo = v & mask;
-        hi = Vector512.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & mask;
-        Scales(g + 64, out d, out m);
+        byte* pw1 = pw + wStride;
+        Vector512<float> a00 = Vector512<float>.Zero, a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+        Vector128<float> m00 = Vector128<float>.Zero, m01 = m00, m10 = m00, m11 = m00, m20 = m00, m21 = m00, m30 = m00, m31 = m00;
+        for (int g = 0; g < groups; g++)
+        {
+            byte* a0 = pa + g * AG, a1 = a0 + aStride, a2 = a1 + aStride, a3 = a2 + aStride;
+            int off = g * WG;
+            var v = Vector512.Load(pw + off);
+            var sc = Scales(pw + off + 64);
+            var lo = Low(v);
+            var hi = High(v);
+            var dw = SpreadScales(sc);
+            var mw = sc.GetUpper();
+            a00 = Step(lo, hi, dw, a0, a00);
+            m00 = MinStep(mw, a0, m00);
+            a10 = Step(lo, hi, dw, a1, a10);
+            m10 = MinStep(mw, a1, m10);
+            a20 = Step(lo, hi, dw, a2, a20);
+            m20 = MinStep(mw, a2, m20);
+            a30 = Step(lo, hi, dw, a3, a30);
+            m30 = MinStep(mw, a3, m30);
+            v = Vector512.Load(pw1 + off);
+            sc = Scales(pw1 + off + 64);
+            lo = Low(v);
+            hi = High(v);
+            dw = SpreadScales(sc);
+            mw = sc.GetUpper();
+            a01 = Step(lo, hi, dw, a0, a01);
+            m01 = MinStep(mw, a0, m01);
+            a11 = Step(lo, hi, dw, a1, a11);
+            m11 = MinStep(mw, a1, m11);
+            a21 = Step(lo, hi, dw, a2, a21);
+            m21 = MinStep(mw, a2, m21);
+            a31 = Step(lo, hi, dw, a3, a31);
+            m31 = MinStep(mw, a3, m31);
+        }
+        y[0] = FloatSum.Sum(a00) + FloatSum.Sum(m00);
+        y[1] = FloatSum.Sum(a01) + FloatSum.Sum(m01);
+        y += yStride;
+        y[0] = FloatSum.Sum(a10) + FloatSum.Sum(m10);
+        y[1] = FloatSum.Sum(a11) + FloatSum.Sum(m11);
+        y += yStride;
+        y[0] = FloatSum.Sum(a20) + FloatSum.Sum(m20);
+        y[1] = FloatSum.Sum(a21) + FloatSum.Sum(m21);
+        y += yStride;
+        y[0] = FloatSum.Sum(a30) + FloatSum.Sum(m30);
+        y[1] = FloatSum.Sum(a31) + FloatSum.Sum(m31);
     }
+
+    // The helpers return values rather than taking ref/out arguments: the JIT then keeps every accumulator of a
+    // tile in a register across the loop instead of spilling it to the stack each group.
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<byte> Low(Vector512<byte> v) => v & Vector512.Create((byte)0x0F);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<byte> High(Vector512<byte> v) => Vector512.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & Vector512.Create((byte)0x0F);
+
+    /// <summary>The group's scales d spread over the 4 int32 lanes of their block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> SpreadScales(Vector256<float> scales) =>
+        Avx512F.PermuteVar16x32(scales.ToVector512Unsafe(), Vector512.Create(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3));
 
     /// <summary>
     /// Widens the group's 8 halves (d[4], m[4]) to float exactly: the half's exponent and mantissa moved into a
     /// float's bits and scaled by 2^112 (right for normal and subnormal halves), then the sign. Scales are finite.
+    /// d is in the lower 4 lanes, m in the upper 4. The kernels are compiled fully optimized before any class
+    /// initializer runs, so a static readonly here would cost an initialization check in the loop, and the
+    /// helper call behind it makes the JIT spill every accumulator.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Scales(byte* p, out Vector128<float> d, out Vector128<float> m)
+    private static Vector256<float> Scales(byte* p)
     {
         Vector256<uint> h = Avx2.ConvertToVector256Int32(Vector128.Load((ushort*)p)).AsUInt32();
-        Vector256<float> magnitude = Vector256.ShiftLeft(h & Vector256.Create(0x7FFFu), 13).AsSingle() * Vector256.Create(TwoTo112);
-        Vector256<float> f = magnitude | Vector256.ShiftLeft(h & Vector256.Create(0x8000u), 16).AsSingle();
-        d = f.GetLower();
-        m = f.GetUpper();
+        Vector256<float> magnitude = Vector256.ShiftLeft(h & Vector256.Create(0x7FFFu), 13).AsSingle() * Vector256.Create((112u + 127) << 23).AsSingle(); // 2^112; a constant, not a static (see Scales)
+        return magnitude | Vector256.ShiftLeft(h & Vector256.Create(0x8000u), 16).AsSingle();
     }
 
     /// <summary>
-    /// The one step every AVX-512 kernel runs per (weight group, activation group):
-    /// acc += (dw*da per block, over its 4 lanes) * (int32 lanes of sum(q*y)); macc += mw*sa per block.
+    /// The one step every AVX-512 kernel runs per (weight group, activation group), with both scales spread over
+    /// the 4 int32 lanes of their block: returns acc + (sum(q*y) lanes * dw) * da.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Step(Vector512<byte> lo, Vector512<byte> hi, Vector128<float> dw, Vector128<float> mw, byte* a,
-        ref Vector512<float> acc, ref Vector128<float> macc)
+    private static Vector512<float> Step(Vector512<byte> lo, Vector512<byte> hi, Vector512<float> dw, byte* a, Vector512<float> acc)
     {
         Vector512<short> p16 = Avx512BW.MultiplyAddAdjacent(lo, Vector512.Load((sbyte*)a))
             + Avx512BW.MultiplyAddAdjacent(hi, Vector512.Load((sbyte*)(a + 64)));
         Vector512<int> p = Avx512BW.MultiplyAddAdjacent(p16, Vector512.Create((short)1));
-        Vector128<float> s = dw * Vector128.Load((float*)(a + 128));
-        Vector512<float> spread = Avx512F.PermuteVar16x32(s.ToVector256Unsafe().ToVector512Unsafe(), Vector512.Create(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3));
-        acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p), spread, acc);
-        macc = Fma.MultiplyAdd(mw, Vector128.Load((float*)(a + 144)), macc);
+        return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p) * dw, Vector512.Load((float*)(a + 128)), acc);
     }
+
+    /// <summary>The offset terms of the step: returns macc + mw * sa per block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> MinStep(Vector128<float> mw, byte* a, Vector128<float> macc) =>
+        Fma.MultiplyAdd(mw, Vector128.Load((float*)(a + 192)), macc);
 
     /// <summary>The AVX2 path: each group as two 256-bit halves (blocks 0-1, then 2-3).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -230,9 +350,9 @@ internal static unsafe class PackedQ4MatMul
         {
             byte* wg = w + g * WG;
             byte* ag = a + g * AG;
-            Scales(wg + 64, out var dw, out var mw);
-            Vector128<float> s = dw * Vector128.Load((float*)(ag + 128));
-            Vector256<float> s2 = Vector256.Create(s, s);
+            Vector256<float> sc = Scales(wg + 64);
+            Vector128<float> dw = sc.GetLower(), mw = sc.GetUpper();
+            Vector256<float> dw2 = Vector256.Create(dw, dw);
             for (int h = 0; h < 2; h++)
             {
                 Vector256<byte> v = Vector256.Load(wg + 32 * h);
@@ -241,10 +361,10 @@ internal static unsafe class PackedQ4MatMul
                 Vector256<short> p16 = Avx2.MultiplyAddAdjacent(lo, Vector256.Load((sbyte*)(ag + 32 * h)))
                     + Avx2.MultiplyAddAdjacent(hi, Vector256.Load((sbyte*)(ag + 64 + 32 * h)));
                 Vector256<int> p = Avx2.MultiplyAddAdjacent(p16, ones);
-                Vector256<float> spread = Avx2.PermuteVar8x32(s2, h == 0 ? first : second);
-                acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(p), spread, acc);
+                Vector256<float> spread = Avx2.PermuteVar8x32(dw2, h == 0 ? first : second);
+                acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(p) * spread, Vector256.Load((float*)(ag + 128) + 8 * h), acc);
             }
-            macc = Fma.MultiplyAdd(mw, Vector128.Load((float*)(ag + 144)), macc);
+            macc = Fma.MultiplyAdd(mw, Vector128.Load((float*)(ag + 192)), macc);
         }
         return FloatSum.Sum(acc) + FloatSum.Sum(macc);
     }

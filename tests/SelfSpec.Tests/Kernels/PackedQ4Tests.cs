@@ -110,7 +110,8 @@ public sealed unsafe class PackedQ4Tests
         for (int b = 0; b < 8; b++)
         {
             int g = b / 4 * PackedActivations.GroupBytes, j = b % 4;
-            float d = BitConverter.ToSingle(packed, g + 128 + 4 * j), s = BitConverter.ToSingle(packed, g + 144 + 4 * j);
+            float d = BitConverter.ToSingle(packed, g + 128 + 16 * j), s = BitConverter.ToSingle(packed, g + 192 + 4 * j);
+            for (int lane = 1; lane < 4; lane++) Assert.Equal(d, BitConverter.ToSingle(packed, g + 128 + 16 * j + 4 * lane));
             for (int i = 0; i < 32; i++)
             {
                 sbyte expected = b < 5 ? (sbyte)blocks[b * BlockQ8_1.Size + 4 + i] : (sbyte)0;
