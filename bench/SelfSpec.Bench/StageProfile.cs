@@ -6,7 +6,8 @@ namespace SelfSpec.Bench;
 /// <summary>
 /// `--profile`: where one forward pass spends its time, stage by stage (norms, activation quantization, matrix
 /// products, RoPE and cache writes, attention, residual adds, SwiGLU, the output head), for batches of 1 and 8
-/// positions with logits for every row. Needs SELFSPEC_PROFILE=1 in the environment (read once at start-up).
+/// positions with logits for every row, after 100 and after 600 positions of context. Needs SELFSPEC_PROFILE=1 in
+/// the environment (read once at start-up).
 /// </summary>
 internal static class StageProfile
 {
@@ -14,9 +15,15 @@ internal static class StageProfile
     {
         if (!ForwardProfile.Enabled)
             throw new InvalidRequestException("--profile needs SELFSPEC_PROFILE=1 set in the environment");
-        int[] prefix = ForwardCurve.Prefix(seed, 100);
-        using var timer = new SelfSpecForwardTimer(lm, threads, prefix, 8);
-        foreach (int n in new[] { 1, 8 })
+        foreach (int context in new[] { 100, 600 })
+        {
+            using var timer = new SelfSpecForwardTimer(lm, threads, ForwardCurve.Prefix(seed, context), 8);
+            foreach (int n in new[] { 1, 8 }) Print(timer, n, context, threads, reps);
+        }
+    }
+
+    private static void Print(SelfSpecForwardTimer timer, int n, int context, int threads, int reps)
+    {
         {
             for (int i = 0; i < 50; i++) timer.Seconds(n);
             ForwardProfile.Reset();
@@ -32,7 +39,7 @@ internal static class StageProfile
             }
             table.AddRow("(untimed: embed, loop, timer)", $"{(total - timed) / reps * 1e3:F3}", $"{(total - timed) / total:P1}", "");
             table.AddRow("total", $"{total / reps * 1e3:F3}", "100%", "");
-            AnsiConsole.WriteLine($"forward pass over {n} position(s) with logits for every row, {threads} threads, mean of {reps}:");
+            AnsiConsole.WriteLine($"forward pass over {n} position(s) after {context} of context, logits for every row, {threads} threads, mean of {reps}:");
             AnsiConsole.Write(table);
         }
     }

@@ -2,13 +2,15 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using SelfSpec.Quantization;
 
 namespace SelfSpec.Kernels;
 
 /// <summary>
 /// Causal attention of one query head over the cached keys and values of positions [0, count), in
 /// position order: scores, a max-subtracted softmax, then the probability-weighted sum of values.
-/// The sequence of operations depends only on the query and count, never on the batch around it.
+/// The sequence of operations depends only on the query and count, never on the batch around it. Horizontal
+/// sums use FloatSum's written-out order: Vector512.Sum's order may differ between the JIT's tiers.
 /// </summary>
 internal static class Attention
 {
@@ -46,7 +48,7 @@ internal static class Attention
                 var acc = Vector512<float>.Zero;
                 for (int d = 0; d < headDim; d += 16)
                     acc = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref q, (nuint)d), Vector512.LoadUnsafe(ref k, (nuint)d), acc);
-                s[j] = Vector512.Sum(acc) * scale;
+                s[j] = FloatSum.Sum(acc) * scale;
             }
         }
         else if (Vector256.IsHardwareAccelerated && headDim % 8 == 0)
@@ -57,7 +59,7 @@ internal static class Attention
                 var acc = Vector256<float>.Zero;
                 for (int d = 0; d < headDim; d += 8)
                     acc = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref q, (nuint)d), Vector256.LoadUnsafe(ref k, (nuint)d), acc);
-                s[j] = Vector256.Sum(acc) * scale;
+                s[j] = FloatSum.Sum(acc) * scale;
             }
         }
         else
@@ -130,7 +132,7 @@ internal static class Attention
         acc = Vector512.FusedMultiplyAdd(q1, Vector512.LoadUnsafe(ref k, 16), acc);
         acc = Vector512.FusedMultiplyAdd(q2, Vector512.LoadUnsafe(ref k, 32), acc);
         acc = Vector512.FusedMultiplyAdd(q3, Vector512.LoadUnsafe(ref k, 48), acc);
-        return Vector512.Sum(acc);
+        return FloatSum.Sum(acc);
     }
 
     /// <summary>Plain reference of <see cref="Head"/> (double accumulation; agrees to float tolerance).</summary>
