@@ -15,16 +15,16 @@ namespace SelfSpec.Kernels;
 internal static class Attention
 {
     /// <param name="query">(headDim) the rotated query of one head</param>
-    /// <param name="keys">(positions x kvDim) the layer's key cache; the head's keys start at kvOffset</param>
-    /// <param name="values">(positions x kvDim) the layer's value cache</param>
+    /// <param name="keys">the layer's key cache: position j of the head at kvOffset + j * stride</param>
+    /// <param name="values">the layer's value cache, laid out as the keys</param>
     /// <param name="scores">scratch of at least count floats</param>
     /// <param name="output">(headDim) destination</param>
     public static void Head(ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values,
-        int count, int kvDim, int kvOffset, float scale, Span<float> scores, Span<float> output)
+        int count, int stride, int kvOffset, float scale, Span<float> scores, Span<float> output)
     {
         int headDim = query.Length;
-        if (count <= 0 || (long)(count - 1) * kvDim + kvOffset + headDim > keys.Length || keys.Length != values.Length || output.Length < headDim)
-            throw new ArgumentException("attention spans do not match count, kvDim and offset");
+        if (count <= 0 || (long)(count - 1) * stride + kvOffset + headDim > keys.Length || keys.Length != values.Length || output.Length < headDim)
+            throw new ArgumentException("attention spans do not match count, stride and offset");
         var s = scores[..count];
         ref float q = ref MemoryMarshal.GetReference(query);
         ref float k0 = ref Unsafe.Add(ref MemoryMarshal.GetReference(keys), kvOffset);
@@ -38,13 +38,13 @@ internal static class Attention
             var q2 = Vector512.LoadUnsafe(ref q, 32);
             var q3 = Vector512.LoadUnsafe(ref q, 48);
             for (int j = 0; j < count; j++)
-                s[j] = Dot64(q0, q1, q2, q3, ref Unsafe.Add(ref k0, j * kvDim)) * scale;
+                s[j] = Dot64(q0, q1, q2, q3, ref Unsafe.Add(ref k0, j * stride)) * scale;
         }
         else if (Vector512.IsHardwareAccelerated && headDim % 16 == 0)
         {
             for (int j = 0; j < count; j++)
             {
-                ref float k = ref Unsafe.Add(ref k0, j * kvDim);
+                ref float k = ref Unsafe.Add(ref k0, j * stride);
                 var acc = Vector512<float>.Zero;
                 for (int d = 0; d < headDim; d += 16)
                     acc = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref q, (nuint)d), Vector512.LoadUnsafe(ref k, (nuint)d), acc);
@@ -55,7 +55,7 @@ internal static class Attention
         {
             for (int j = 0; j < count; j++)
             {
-                ref float k = ref Unsafe.Add(ref k0, j * kvDim);
+                ref float k = ref Unsafe.Add(ref k0, j * stride);
                 var acc = Vector256<float>.Zero;
                 for (int d = 0; d < headDim; d += 8)
                     acc = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref q, (nuint)d), Vector256.LoadUnsafe(ref k, (nuint)d), acc);
@@ -65,7 +65,7 @@ internal static class Attention
         else
         {
             for (int j = 0; j < count; j++)
-                s[j] = TensorPrimitives.Dot(query, keys.Slice(j * kvDim + kvOffset, headDim)) * scale;
+                s[j] = TensorPrimitives.Dot(query, keys.Slice(j * stride + kvOffset, headDim)) * scale;
         }
 
         float max = TensorPrimitives.Max(s);
@@ -84,7 +84,7 @@ internal static class Attention
             var a3 = Vector512<float>.Zero;
             for (int j = 0; j < count; j++)
             {
-                ref float v = ref Unsafe.Add(ref v0, j * kvDim);
+                ref float v = ref Unsafe.Add(ref v0, j * stride);
                 var p = Vector512.Create(s[j]);
                 a0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref v, 0), p, a0);
                 a1 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref v, 16), p, a1);
@@ -102,7 +102,7 @@ internal static class Attention
             {
                 var acc = Vector512<float>.Zero;
                 for (int j = 0; j < count; j++)
-                    acc = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref v0, (nuint)(j * kvDim + d)), Vector512.Create(s[j]), acc);
+                    acc = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref v0, (nuint)(j * stride + d)), Vector512.Create(s[j]), acc);
                 acc.StoreUnsafe(ref o, (nuint)d);
             }
         }
@@ -112,7 +112,7 @@ internal static class Attention
             {
                 var acc = Vector256<float>.Zero;
                 for (int j = 0; j < count; j++)
-                    acc = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref v0, (nuint)(j * kvDim + d)), Vector256.Create(s[j]), acc);
+                    acc = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref v0, (nuint)(j * stride + d)), Vector256.Create(s[j]), acc);
                 acc.StoreUnsafe(ref o, (nuint)d);
             }
         }
@@ -120,7 +120,7 @@ internal static class Attention
         {
             output[..headDim].Clear();
             for (int j = 0; j < count; j++)
-                TensorPrimitives.MultiplyAdd(values.Slice(j * kvDim + kvOffset, headDim), s[j], output[..headDim], output[..headDim]);
+                TensorPrimitives.MultiplyAdd(values.Slice(j * stride + kvOffset, headDim), s[j], output[..headDim], output[..headDim]);
         }
     }
 
@@ -137,7 +137,7 @@ internal static class Attention
 
     /// <summary>Plain reference of <see cref="Head"/> (double accumulation; agrees to float tolerance).</summary>
     public static void Reference(ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values,
-        int count, int kvDim, int kvOffset, float scale, Span<float> output)
+        int count, int stride, int kvOffset, float scale, Span<float> output)
     {
         int headDim = query.Length;
         var p = new double[count];
@@ -145,7 +145,7 @@ internal static class Attention
         for (int j = 0; j < count; j++)
         {
             double dot = 0;
-            for (int d = 0; d < headDim; d++) dot += query[d] * keys[j * kvDim + kvOffset + d];
+            for (int d = 0; d < headDim; d++) dot += query[d] * keys[j * stride + kvOffset + d];
             p[j] = dot * scale;
             max = Math.Max(max, p[j]);
         }
@@ -154,7 +154,7 @@ internal static class Attention
         for (int d = 0; d < headDim; d++)
         {
             double acc = 0;
-            for (int j = 0; j < count; j++) acc += p[j] / sum * values[j * kvDim + kvOffset + d];
+            for (int j = 0; j < count; j++) acc += p[j] / sum * values[j * stride + kvOffset + d];
             output[d] = (float)acc;
         }
     }

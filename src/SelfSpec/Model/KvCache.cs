@@ -1,9 +1,9 @@
 namespace SelfSpec.Model;
 
 /// <summary>
-/// Keys and values of every computed position, per layer: (capacity x kvDim) each. Values are stored
-/// rounded to half precision, as llama.cpp's default F16 cache stores them, but kept as float so attention
-/// reads them without conversion. Rollback is a length change (<see cref="Truncate"/>); entries past
+/// Keys and values of every computed position, per layer, head-major: (kvHeads x capacity x headDim) each, so
+/// attention streams one head's keys contiguously. Values are stored rounded to half precision, as llama.cpp's
+/// default F16 cache stores them, but kept as float so attention reads them without conversion. Rollback is a length change (<see cref="Truncate"/>); entries past
 /// <see cref="Length"/> are scratch that the next forward pass overwrites.
 /// </summary>
 public sealed class KvCache
@@ -13,6 +13,7 @@ public sealed class KvCache
 
     public int Capacity { get; }
     public int KvDim { get; }
+    public int HeadDim { get; }
     /// <summary>Number of leading positions whose keys and values are exact at every layer.</summary>
     public int Length { get; private set; }
 
@@ -22,6 +23,7 @@ public sealed class KvCache
             throw new InvalidRequestException($"context size {capacity} must be between 1 and the model's {config.ContextLength}");
         Capacity = capacity;
         KvDim = config.KvDim;
+        HeadDim = config.HeadDim;
         Keys = new float[config.LayerCount][];
         Values = new float[config.LayerCount][];
         for (int l = 0; l < config.LayerCount; l++)
@@ -42,6 +44,9 @@ public sealed class KvCache
             throw new InvalidRequestException($"prompt of {promptLength} tokens does not fit the model's context of {config.ContextLength} tokens");
         return (int)Math.Min(config.ContextLength, (long)promptLength + Math.Max(1, maxTokens));
     }
+
+    /// <summary>Where kv head <paramref name="head"/> of <paramref name="position"/> starts in a layer's array.</summary>
+    internal int Offset(int head, int position) => (head * Capacity + position) * HeadDim;
 
     /// <summary>Marks positions [0, length) as committed.</summary>
     public void Commit(int length)

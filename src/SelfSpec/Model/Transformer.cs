@@ -143,11 +143,16 @@ internal sealed class Transformer
             Rope.Apply(k, _c.KvHeadCount, _c.HeadDim, _c.RopeDim, _c.RopeLayout, cos, sin);
             // llama.cpp keeps K and V in half precision and converts Q to half for the K.Q product.
             HalfRounding.Apply(q, q, _half);
-            HalfRounding.Apply(k, keyCache.AsSpan(positions[i] * kvDim, kvDim), _half);
-            HalfRounding.Apply(v, valueCache.AsSpan(positions[i] * kvDim, kvDim), _half);
+            HalfRounding.Apply(k, k, _half);
+            HalfRounding.Apply(v, v, _half);
+            for (int h = 0; h < _c.KvHeadCount; h++)
+            {
+                k.Slice(h * _c.HeadDim, _c.HeadDim).CopyTo(keyCache.AsSpan(cache.Offset(h, positions[i]), _c.HeadDim));
+                v.Slice(h * _c.HeadDim, _c.HeadDim).CopyTo(valueCache.AsSpan(cache.Offset(h, positions[i]), _c.HeadDim));
+            }
         }
         t = ForwardProfile.Lap(ForwardStage.RopeAndCache, t);
-        _attention.Set(positions, keyCache, valueCache);
+        _attention.Set(positions, cache, keyCache, valueCache);
         _pool.Run(_attention);
         ForwardProfile.Lap(ForwardStage.Attention, t);
         Project(_attn, n, (lw.Output, _proj));
@@ -266,11 +271,13 @@ internal sealed class Transformer
         private int[] _positions = new int[t.MaxBatch];
         private int _n;
         private float[] _keys = [], _values = [];
+        private KvCache? _cache;
 
-        public void Set(ReadOnlySpan<int> positions, float[] keys, float[] values)
+        public void Set(ReadOnlySpan<int> positions, KvCache cache, float[] keys, float[] values)
         {
             positions.CopyTo(_positions);
             _n = positions.Length;
+            _cache = cache;
             _keys = keys;
             _values = values;
         }
@@ -285,8 +292,8 @@ internal sealed class Transformer
             {
                 int row = job / heads, h = job % heads;
                 int offset = row * c.QueryDim + h * headDim;
-                Attention.Head(t._q.AsSpan(offset, headDim), _keys, _values, _positions[row] + 1, c.KvDim,
-                    h / group * headDim, t._attentionScale, scores, t._attn.AsSpan(offset, headDim));
+                Attention.Head(t._q.AsSpan(offset, headDim), _keys, _values, _positions[row] + 1, headDim,
+                    _cache!.Offset(h / group, 0), t._attentionScale, scores, t._attn.AsSpan(offset, headDim));
             }
         }
     }
