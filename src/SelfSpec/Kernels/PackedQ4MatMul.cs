@@ -4,7 +4,7 @@
 // (low and high halves of the blocks), one widening add to 16 int32 lanes (4 a block), one conversion, one
 // fused multiply-add by the blocks' dw*da spread over their lanes, and one 4-lane fused multiply-add of the
 // offset terms mw*sa. The file-layout kernel (VecDotQ4_1) needs about three times the instructions.
-// Batch invariance: the tiles (4 weight rows x 1 or 2 activation rows, 2 x 4 for batches of 4 and more) run exactly the one-row Step per
+// Batch invariance: the tiles (4 weight rows x 1 or 2 activation rows) run exactly the one-row Step per
 // (weight row, activation row) pair in the same group order with their own accumulators, and reduce the same
 // way; so any batch, row place and column split gives the same bits (tests check). The AVX2 path (used when
 // AVX-512 is off) has its own fixed order; the scalar reference is the plain per-block formula.
@@ -35,11 +35,6 @@ internal static unsafe class PackedQ4MatMul
                 {
                     byte* pw = pw0 + (long)o * wb;
                     int b = 0;
-                    for (; b + 4 <= batch; b += 4)
-                    {
-                        Tile2x4(pw, wb, pa0 + (long)b * ab, ab, groups, py + (long)b * outDim + o, outDim);
-                        Tile2x4(pw + 2L * wb, wb, pa0 + (long)b * ab, ab, groups, py + (long)b * outDim + o + 2, outDim);
-                    }
                     for (; b + 2 <= batch; b += 2)
                         Tile4x2(pw, wb, pa0 + (long)b * ab, ab, groups, py + (long)b * outDim + o, outDim);
                     if (b < batch)
@@ -117,7 +112,7 @@ internal static unsafe class PackedQ4MatMul
                     byte q = wg[16 * j + i];
                     sumi += (q & 0x0F) * ((sbyte*)ag)[16 * j + i] + (q >> 4) * ((sbyte*)ag)[64 + 16 * j + i];
                 }
-                float dw = (float)((Half*)(wg + 64))[j], mw = (float)((Half*)(wg + 72))[j];
+                float dw = ((float*)(wg + 64))[j], mw = ((float*)(wg + 80))[j];
                 float da = ((float*)(ag + 128))[4 * j], sa = ((float*)(ag + 192))[j];
                 sum += dw * da * sumi + mw * sa;
             }
@@ -237,59 +232,6 @@ internal static unsafe class PackedQ4MatMul
         z[3] = FloatSum.Sum(a13) + FloatSum.Sum(m13);
     }
 
-    /// <summary>2 weight rows x 4 activation rows (batches of 4 and more: each unpacked weight group serves 4 rows).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile2x4(byte* pw, int wStride, byte* pa, int aStride, int groups, float* y, int yStride)
-    {
-        byte* pw1 = pw + wStride;
-        Vector512<float> a00 = Vector512<float>.Zero, a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
-        Vector128<float> m00 = Vector128<float>.Zero, m01 = m00, m10 = m00, m11 = m00, m20 = m00, m21 = m00, m30 = m00, m31 = m00;
-        for (int g = 0; g < groups; g++)
-        {
-            byte* a0 = pa + g * AG, a1 = a0 + aStride, a2 = a1 + aStride, a3 = a2 + aStride;
-            int off = g * WG;
-            var v = Vector512.Load(pw + off);
-            var sc = Scales(pw + off + 64);
-            var lo = Low(v);
-            var hi = High(v);
-            var dw = SpreadScales(sc);
-            var mw = sc.GetUpper();
-            a00 = Step(lo, hi, dw, a0, a00);
-            m00 = MinStep(mw, a0, m00);
-            a10 = Step(lo, hi, dw, a1, a10);
-            m10 = MinStep(mw, a1, m10);
-            a20 = Step(lo, hi, dw, a2, a20);
-            m20 = MinStep(mw, a2, m20);
-            a30 = Step(lo, hi, dw, a3, a30);
-            m30 = MinStep(mw, a3, m30);
-            v = Vector512.Load(pw1 + off);
-            sc = Scales(pw1 + off + 64);
-            lo = Low(v);
-            hi = High(v);
-            dw = SpreadScales(sc);
-            mw = sc.GetUpper();
-            a01 = Step(lo, hi, dw, a0, a01);
-            m01 = MinStep(mw, a0, m01);
-            a11 = Step(lo, hi, dw, a1, a11);
-            m11 = MinStep(mw, a1, m11);
-            a21 = Step(lo, hi, dw, a2, a21);
-            m21 = MinStep(mw, a2, m21);
-            a31 = Step(lo, hi, dw, a3, a31);
-            m31 = MinStep(mw, a3, m31);
-        }
-        y[0] = FloatSum.Sum(a00) + FloatSum.Sum(m00);
-        y[1] = FloatSum.Sum(a01) + FloatSum.Sum(m01);
-        y += yStride;
-        y[0] = FloatSum.Sum(a10) + FloatSum.Sum(m10);
-        y[1] = FloatSum.Sum(a11) + FloatSum.Sum(m11);
-        y += yStride;
-        y[0] = FloatSum.Sum(a20) + FloatSum.Sum(m20);
-        y[1] = FloatSum.Sum(a21) + FloatSum.Sum(m21);
-        y += yStride;
-        y[0] = FloatSum.Sum(a30) + FloatSum.Sum(m30);
-        y[1] = FloatSum.Sum(a31) + FloatSum.Sum(m31);
-    }
-
     // The helpers return values rather than taking ref/out arguments: the JIT then keeps every accumulator of a
     // tile in a register across the loop instead of spilling it to the stack each group.
 
@@ -304,20 +246,9 @@ internal static unsafe class PackedQ4MatMul
     private static Vector512<float> SpreadScales(Vector256<float> scales) =>
         Avx512F.PermuteVar16x32(scales.ToVector512Unsafe(), Vector512.Create(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3));
 
-    /// <summary>
-    /// Widens the group's 8 halves (d[4], m[4]) to float exactly: the half's exponent and mantissa moved into a
-    /// float's bits and scaled by 2^112 (right for normal and subnormal halves), then the sign. Scales are finite.
-    /// d is in the lower 4 lanes, m in the upper 4. The kernels are compiled fully optimized before any class
-    /// initializer runs, so a static readonly here would cost an initialization check in the loop, and the
-    /// helper call behind it makes the JIT spill every accumulator.
-    /// </summary>
+    /// <summary>The group's scales d (lower 4 lanes) and mins m (upper 4 lanes).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Scales(byte* p)
-    {
-        Vector256<uint> h = Avx2.ConvertToVector256Int32(Vector128.Load((ushort*)p)).AsUInt32();
-        Vector256<float> magnitude = Vector256.ShiftLeft(h & Vector256.Create(0x7FFFu), 13).AsSingle() * Vector256.Create((112u + 127) << 23).AsSingle(); // 2^112; a constant, not a static (see Scales)
-        return magnitude | Vector256.ShiftLeft(h & Vector256.Create(0x8000u), 16).AsSingle();
-    }
+    private static Vector256<float> Scales(byte* p) => Vector256.Load((float*)p);
 
     /// <summary>
     /// The one step every AVX-512 kernel runs per (weight group, activation group), with both scales spread over
