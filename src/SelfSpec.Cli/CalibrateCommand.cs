@@ -50,8 +50,12 @@ internal static class CalibrateCommand
             var set = promptPath != null ? PromptFile.Load(promptPath, lm) : PromptFile.BuiltIn(lm);
             string outPath = r.GetValue(output) ?? Sidecar.PathFor(lm.Path);
             var report = WithProgress(p => new Calibrator(lm, options, p).Run(set));
-            Sidecar.Write(outPath, report.Sidecar);
             double total = clock.Elapsed.TotalSeconds;
+            using (var summary = new MemoryStream())
+            {
+                WriteJson(summary, report, outPath, total, indented: false);
+                Sidecar.Write(outPath, report.Sidecar with { Summary = System.Text.Encoding.UTF8.GetString(summary.ToArray()) });
+            }
             if (r.GetValue(json)) PrintJson(report, outPath, total);
             else Print(report, outPath, total, lm.Threads);
             return ExitCodes.Ok;
@@ -91,12 +95,15 @@ internal static class CalibrateCommand
             return result!;
         }
         string last = "";
+        int lastStep = -1;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         return body((what, fraction) =>
         {
             string stage = what.Split(':')[0];
-            if (stage == last) return;
+            int step = (int)(fraction * 20); // a line per stage and per 5%
+            if (stage == last && step == lastStep) return;
             last = stage;
+            lastStep = step;
             Console.Error.WriteLine($"[{clock.Elapsed.TotalSeconds,6:F1}s {fraction,4:P0}] {what}");
         });
     }
@@ -139,7 +146,13 @@ internal static class CalibrateCommand
     private static void PrintJson(CalibrationReport r, string outPath, double total)
     {
         using var stdout = Console.OpenStandardOutput();
-        using (var w = new Utf8JsonWriter(stdout, new JsonWriterOptions { Indented = true }))
+        WriteJson(stdout, r, outPath, total, indented: true);
+        stdout.WriteByte((byte)'\n');
+    }
+
+    private static void WriteJson(Stream stream, CalibrationReport r, string outPath, double total, bool indented)
+    {
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = indented }))
         {
             w.WriteStartObject();
             w.WriteString("sidecar", outPath);
@@ -202,6 +215,5 @@ internal static class CalibrateCommand
             w.WriteEndArray();
             w.WriteEndObject();
         }
-        stdout.WriteByte((byte)'\n');
     }
 }

@@ -13,8 +13,10 @@ internal sealed record CalibrationOptions
     public int[] Layers { get; init; } = [4, 6, 8, 10, 12, 16, 20];
     /// <summary>Draft vocabulary the translators are distilled on.</summary>
     public int TrainVocab { get; init; } = 4096;
-    /// <summary>Draft vocabulary sizes reported and searched.</summary>
+    /// <summary>Draft vocabulary sizes reported.</summary>
     public int[] VocabSizes { get; init; } = [1024, 2048, 4096, 8192];
+    /// <summary>Draft vocabulary sizes searched (each costs the search a pass of exponentials over held-out rows).</summary>
+    public int[] SearchVocabSizes { get; init; } = [1024, 2048, 4096];
     public double[] RidgeLambdas { get; init; } = [1e-4, 1e-3, 1e-2, 1e-1];
     public float[] Alphas { get; init; } = [0f, 0.5f, 1f, 2f, 4f];
     public float[] Taus { get; init; } = [0.2f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f, 0.9f];
@@ -147,7 +149,9 @@ internal sealed class Calibrator(LanguageModel lm, CalibrationOptions o, Action<
             ridgeTest[li] = ExitEvaluation.Agreement(data, li, ridge[li], head, test, maxVocab, o.Threads);
         }
         var testTable = ExitEvaluation.Build(data, distilled, head, test, vocabSizes, [0f], c.LayerCount, o.Threads);
-        var valTable = ExitEvaluation.Build(data, distilled, head, validation, vocabSizes, o.Alphas, c.LayerCount, o.Threads);
+        int[] searchSizes = o.SearchVocabSizes.Select(v => Math.Min(v, maxVocab)).Where(vocabSizes.Contains).Distinct().Order().ToArray();
+        if (searchSizes.Length == 0) searchSizes = [vocabSizes[^1]];
+        var valTable = ExitEvaluation.Build(data, distilled, head, validation, searchSizes, o.Alphas, c.LayerCount, o.Threads);
         int top = vocabSizes.Length - 1;
         var layerReports = layers.Select((l, li) => new LayerReport(l, before[li], ridgeTest[li], testTable.Agreement(top, li, data.Teacher.ArgMax),
             lambdas[li], distillResults[li].InitialKl, distillResults[li].BestKl, distillResults[li].Steps, distillResults[li].Seconds)).ToList();
@@ -174,11 +178,11 @@ internal sealed class Calibrator(LanguageModel lm, CalibrationOptions o, Action<
             shortlist.Add(r);
         }
         Stage("search");
-        var confirmed = Confirm(data, shortlist, distilled, head, vocabSizes, layers, costs, cancellation);
+        var confirmed = Confirm(data, shortlist, distilled, head, searchSizes, layers, costs, cancellation);
         var chosen = confirmed.MaxBy(r => r.Score)!;
         Stage("confirm");
         var chosenOutcome = shortlist[confirmed.IndexOf(chosen)];
-        var sidecar = Contents(chosenOutcome, distilled, head, vocabSizes, costs, layers);
+        var sidecar = Contents(chosenOutcome, distilled, head, searchSizes, costs, layers);
         lm.UseCalibration(sidecar);
         Report("done", 1);
         return new CalibrationReport

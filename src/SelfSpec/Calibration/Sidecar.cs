@@ -12,7 +12,7 @@ namespace SelfSpec.Calibration;
 public sealed class SidecarException(string message) : SelfSpecException(message);
 
 /// <summary>What a calibration sidecar holds (DESIGN 5).</summary>
-internal sealed class SidecarContents
+internal sealed record SidecarContents
 {
     public required string ModelFingerprint { get; init; }
     public required long ModelSize { get; init; }
