@@ -41,13 +41,16 @@ internal sealed record BenchOptions
     public bool Profile { get; init; }
     /// <summary>llama.cpp's flash attention; null leaves llama.cpp's default.</summary>
     public bool? LlamaFlashAttention { get; init; }
+    /// <summary>Calibration sidecar: null = MODEL.selfspec when it exists, "none" = none, else a path.</summary>
+    public string? Sidecar { get; init; }
 
     public const string Usage =
         "usage: SelfSpec.Bench [--model PATH] [--prompts FILE.jsonl] [--max-tokens N] " +
         "[--methods ar,specbound,hybrid,static,lookup,llamacpp] [--threads N] [--limit K] [--out DIR]\n" +
-        "                      [--forward-curve] [--no-curve] [--curve-reps R] [--profile] [--llama-flash-attention on|off|auto]\n" +
+        "                      [--forward-curve] [--no-curve] [--curve-reps R] [--profile] [--llama-flash-attention on|off|auto] [--sidecar PATH|none]\n" +
         "  --forward-curve  only measure the cost of a forward pass over 1..16 positions (logits for every row), SelfSpec and llama.cpp\n" +
         "  --profile        only print where a forward pass over 1 and 8 positions spends its time (run with SELFSPEC_PROFILE=1)\n" +
+        "  --sidecar        calibration sidecar for SelfSpec's methods (default: MODEL.selfspec when present; none: without)\n" +
         "  --no-curve       skip the brief forward-pass curve that otherwise runs before the prompts\n" +
         "  defaults: the bundled model, ../shared/data/spec-bench/questions.dev.jsonl, 256 tokens, ar,llamacpp, all cores, bench-results/";
 
@@ -76,6 +79,7 @@ internal sealed record BenchOptions
                 "--forward-curve" => o with { CurveOnly = true, CurveReps = Math.Max(o.CurveReps, 15) },
                 "--no-curve" => o with { NoCurve = true },
                 "--profile" => o with { Profile = true },
+                "--sidecar" => o with { Sidecar = Value() },
                 "--curve-reps" => o with { CurveReps = Int(1) },
                 "--llama-flash-attention" => o with { LlamaFlashAttention = Value() switch
                 {

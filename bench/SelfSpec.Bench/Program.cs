@@ -43,7 +43,9 @@ internal static class Harness
         double? loadBefore = LoadAverage();
         if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 240;
 
-        using var lm = LanguageModel.Load(modelPath, o.Threads);
+        using var lm = LanguageModel.Load(modelPath, o.Threads, o.Sidecar);
+        if (lm.SidecarWarning != null) AnsiConsole.WriteLine($"warning: {lm.SidecarWarning}");
+        AnsiConsole.WriteLine(lm.SidecarPath != null ? $"calibration sidecar {lm.SidecarPath}" : "no calibration sidecar (default speculation settings)");
         long weightBytes = lm.File.Tensors.Sum(t => t.ByteSize);
         var prompts = PromptSet.Stratified(PromptSet.Load(promptPath), o.Limit);
         PromptSet.Tokenize(lm, prompts);
@@ -98,6 +100,7 @@ internal static class Harness
                 Machine = Machine(),
                 LoadAverageBefore = loadBefore,
                 LoadAverageAfter = LoadAverage(),
+                Sidecar = lm.SidecarPath ?? "none",
                 LlamaFlashAttention = o.LlamaFlashAttention switch { true => "on", false => "off", null => "llama.cpp default" },
                 Started = started,
                 ForwardCurve = curve,

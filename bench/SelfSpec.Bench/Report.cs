@@ -24,6 +24,8 @@ internal sealed record BenchReport
     public double? LoadAverageBefore { get; init; }
     public double? LoadAverageAfter { get; init; }
     public required string LlamaFlashAttention { get; init; }
+    /// <summary>The calibration sidecar SelfSpec's methods used ("none" when they ran with the default settings).</summary>
+    public string Sidecar { get; init; } = "none";
     public bool Noisy => Math.Max(LoadAverageBefore ?? 0, LoadAverageAfter ?? 0) > Environment.ProcessorCount;
     public ForwardCurveResult? ForwardCurve { get; init; }
     public required IReadOnlyList<MethodSummary> Summaries { get; init; }
@@ -112,6 +114,7 @@ internal static class Report
         sb.AppendLine($"- methods (interleaved prompt by prompt): {string.Join(", ", r.Methods)}");
         sb.AppendLine($"- machine: {r.Machine}; started {r.Started:u}; load average {r.LoadAverageBefore:F1} before, {r.LoadAverageAfter:F1} after");
         sb.AppendLine($"- llama.cpp flash attention: {r.LlamaFlashAttention}");
+        sb.AppendLine($"- calibration sidecar: {r.Sidecar}");
         if (r.Noisy) sb.AppendLine($"- **{NoiseWarning(r)}**");
         foreach (var (method, why) in r.Skipped) sb.AppendLine($"- skipped `{method}`: {why}");
         sb.AppendLine();

@@ -15,7 +15,7 @@ internal static class ChatCommand
         var cmd = new Command("chat", "chat with the model on the terminal") { model, threads, maxTokens };
         cmd.SetAction(r => ExitCodes.Guard(() =>
         {
-            using var lm = LanguageModel.Load(ModelLocator.Resolve(r.GetValue(model)), r.GetValue(threads));
+            using var lm = CommonOptions.Load(ModelLocator.Resolve(r.GetValue(model)), r.GetValue(threads), sidecar: null);
             var history = new List<ChatMessage>();
             var options = new GenerationOptions { MaxTokens = r.GetValue(maxTokens) };
             while (true)

@@ -10,6 +10,19 @@ internal static class CommonOptions
         Description = $"GGUF model file (default: ${ModelLocator.EnvironmentVariable}, then the bundled ../shared/models/{ModelLocator.BundledFileName})",
     };
 
+    public static Option<string?> Sidecar() => new("--sidecar")
+    {
+        Description = "calibration sidecar: a path, or 'none' (default: MODEL.selfspec beside the model when it exists)",
+    };
+
+    /// <summary>Loads the model with the sidecar choice; a refused sidecar is a one-line warning on stderr.</summary>
+    public static LanguageModel Load(string path, int threads, string? sidecar)
+    {
+        var lm = LanguageModel.Load(path, threads, sidecar);
+        if (lm.SidecarWarning != null) Console.Error.WriteLine($"selfspec: warning: {lm.SidecarWarning}");
+        return lm;
+    }
+
     public static Option<int> Threads() => new("--threads", "-t")
     {
         Description = "worker threads (0 = one per core)",

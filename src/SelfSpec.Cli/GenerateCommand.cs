@@ -14,6 +14,7 @@ internal static class GenerateCommand
     {
         var model = CommonOptions.Model();
         var threads = CommonOptions.Threads();
+        var sidecar = CommonOptions.Sidecar();
         var prompt = new Option<string?>("--prompt", "-p") { Description = "prompt text (raw: special tokens such as <|im_start|> are parsed)" };
         var promptFile = new Option<string?>("--prompt-file") { Description = "read the prompt from a file" };
         var chat = new Option<bool>("--chat") { Description = "wrap the prompt as a user message in the model's chat template" };
@@ -31,7 +32,7 @@ internal static class GenerateCommand
 
         var cmd = new Command("generate", "generate a continuation of a prompt")
         {
-            model, prompt, promptFile, chat, maxTokens, method, temperature, topK, topP, minP, repeatPenalty, seed, threads, json,
+            model, prompt, promptFile, chat, maxTokens, method, temperature, topK, topP, minP, repeatPenalty, seed, threads, json, sidecar,
         };
         spec.AddTo(cmd);
         cmd.SetAction(r => ExitCodes.Guard(() =>
@@ -47,7 +48,7 @@ internal static class GenerateCommand
             {
                 MaxTokens = r.GetValue(maxTokens),
                 Method = MethodNames.Parse(r.GetValue(method)!),
-                Speculation = spec.Read(r),
+                Speculation = spec.Read(r, SpeculationOptions.Default),
                 Sampling = new SamplingOptions
                 {
                     Temperature = r.GetValue(temperature),
@@ -60,7 +61,8 @@ internal static class GenerateCommand
             };
             options.Validate();
             string path = ModelLocator.Resolve(r.GetValue(model));
-            using var lm = LanguageModel.Load(path, r.GetValue(threads));
+            using var lm = CommonOptions.Load(path, r.GetValue(threads), r.GetValue(sidecar));
+            options = options with { Speculation = spec.Read(r, lm.SpeculationDefaults) };
             int[] tokens = r.GetValue(chat) ? lm.TokenizeChat([new ChatMessage("user", text)]) : lm.Tokenize(text);
             return r.GetValue(json) ? RunJson(lm, tokens, options) : RunStreaming(lm, tokens, options);
         }));
@@ -79,7 +81,7 @@ internal static class GenerateCommand
         stdout.Write(detok.Flush());
         stdout.WriteLine();
         var s = result.Stats;
-        Console.Error.WriteLine($"[{MethodNames.Name(s.Method)}] prompt {s.PromptTokens} tokens at {s.PrefillTokensPerSecond:F1} tokens/s; " +
+        Console.Error.WriteLine($"[{MethodNames.Name(s.Method)}{(lm.SidecarPath != null ? ", calibrated" : "")}] prompt {s.PromptTokens} tokens at {s.PrefillTokensPerSecond:F1} tokens/s; " +
             $"generated {s.GeneratedTokens} tokens at {s.DecodeTokensPerSecond:F1} tokens/s ({result.FinishReason})");
         return ExitCodes.Ok;
     }
@@ -108,6 +110,7 @@ internal static class GenerateCommand
             });
             w.WriteStartObject("stats");
             w.WriteString("method", MethodNames.Name(s.Method));
+            if (lm.SidecarPath != null) w.WriteString("sidecar", lm.SidecarPath); else w.WriteNull("sidecar");
             w.WriteNumber("prompt_tokens", s.PromptTokens);
             w.WriteNumber("generated_tokens", s.GeneratedTokens);
             w.WriteNumber("prefill_tokens_per_s", Math.Round(s.PrefillTokensPerSecond, 2));

@@ -7,6 +7,7 @@ var root = new RootCommand("SelfSpec: exact self-speculative decoding of GGUF mo
     GenerateCommand.Create(),
     InspectCommand.Create(),
     ChatCommand.Create(),
+    CalibrateCommand.Create(),
 };
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)

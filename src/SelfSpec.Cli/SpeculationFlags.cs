@@ -32,17 +32,22 @@ internal sealed class SpeculationFlags
         cmd.Options.Add(_noBound);
     }
 
-    public SpeculationOptions Read(ParseResult r) => new()
+    /// <summary>The settings: <paramref name="defaults"/> (the model's calibrated ones, or the built-in defaults) with the flags given on the command line.</summary>
+    public SpeculationOptions Read(ParseResult r, SpeculationOptions defaults)
     {
-        Alpha = r.GetValue(_alpha),
-        Tau = r.GetValue(_tau),
-        MaxDepth = r.GetValue(_dMax),
-        MaxDrafts = r.GetValue(_wMax),
-        ExitLayers = ParseLayers(r.GetValue(_exitLayers)),
-        StaticExitLayer = r.GetValue(_staticLayer),
-        StaticDraftLength = r.GetValue(_staticLength),
-        PriceBound = !r.GetValue(_noBound),
-    };
+        bool Given(Option o) => r.GetResult(o) is { Implicit: false };
+        return defaults with
+        {
+            Alpha = Given(_alpha) ? r.GetValue(_alpha) : defaults.Alpha,
+            Tau = Given(_tau) ? r.GetValue(_tau) : defaults.Tau,
+            MaxDepth = Given(_dMax) ? r.GetValue(_dMax) : defaults.MaxDepth,
+            MaxDrafts = Given(_wMax) ? r.GetValue(_wMax) : defaults.MaxDrafts,
+            ExitLayers = Given(_exitLayers) ? ParseLayers(r.GetValue(_exitLayers)) : defaults.ExitLayers,
+            StaticExitLayer = Given(_staticLayer) ? r.GetValue(_staticLayer) : defaults.StaticExitLayer,
+            StaticDraftLength = Given(_staticLength) ? r.GetValue(_staticLength) : defaults.StaticDraftLength,
+            PriceBound = !r.GetValue(_noBound) && defaults.PriceBound,
+        };
+    }
 
     private static int[] ParseLayers(string? text)
     {

@@ -1,3 +1,4 @@
+using SelfSpec.Calibration;
 using SelfSpec.Decoding;
 using SelfSpec.Gguf;
 using SelfSpec.Model;
@@ -26,7 +27,16 @@ public sealed class LanguageModel : IDisposable
     public Tokenizer Tokenizer { get; }
     public ChatTemplate ChatTemplate { get; }
     public int Threads => _pool.ThreadCount;
+    /// <summary>The calibration sidecar in use (<c>MODEL.gguf.selfspec</c> or the one asked for), or null.</summary>
+    public string? SidecarPath { get; private set; }
+    /// <summary>Why a sidecar that was found or asked for was refused (decoding then uses the defaults), or null.</summary>
+    public string? SidecarWarning { get; private set; }
+    /// <summary>The speculation settings used when a request gives none: the sidecar's measured ones, else <see cref="SpeculationOptions.Default"/>.</summary>
+    public SpeculationOptions SpeculationDefaults { get; private set; } = SpeculationOptions.Default;
+    internal CalibratedExitHead? ExitHead { get; private set; }
+    internal ExitPriors? ExitPriors { get; private set; }
     internal GgufFile File => _file;
+    internal Transformer Transformer => _transformer;
 
     private LanguageModel(GgufFile file, int threads)
     {
@@ -41,22 +51,66 @@ public sealed class LanguageModel : IDisposable
         _transformer = new Transformer(weights, _pool, MaxBatch, Config.ContextLength);
     }
 
-    /// <summary>Opens a GGUF model. <paramref name="threads"/> 0 means one per processor core.</summary>
+    /// <summary>Sidecar argument of <see cref="Load"/>: do not load any calibration sidecar.</summary>
+    public const string NoSidecar = "none";
+
+    /// <summary>
+    /// Opens a GGUF model. <paramref name="threads"/> 0 means one per processor core. <paramref name="sidecar"/>: null
+    /// loads <c>PATH.selfspec</c> when it exists; <see cref="NoSidecar"/> loads none; otherwise the sidecar at that path.
+    /// A sidecar for another model or a corrupt one is refused: <see cref="SidecarWarning"/> says why, and the
+    /// defaults are used.
+    /// </summary>
     /// <exception cref="GgufFormatException">the file is not a valid GGUF file</exception>
     /// <exception cref="UnsupportedModelException">the architecture, a tensor type or shape is not supported</exception>
-    public static LanguageModel Load(string path, int threads = 0)
+    public static LanguageModel Load(string path, int threads = 0, string? sidecar = null)
     {
         if (threads < 0 || threads > 256) throw new InvalidRequestException($"thread count {threads} must be between 0 (all cores) and 256");
         if (threads == 0) threads = Environment.ProcessorCount;
         var file = GgufFile.Open(path);
         try
         {
-            return new LanguageModel(file, threads);
+            var lm = new LanguageModel(file, threads);
+            if (sidecar != NoSidecar) lm.LoadSidecar(sidecar ?? Sidecar.PathFor(path), required: sidecar != null);
+            return lm;
         }
         catch
         {
             file.Dispose();
             throw;
+        }
+    }
+
+    private void LoadSidecar(string path, bool required)
+    {
+        if (!System.IO.File.Exists(path))
+        {
+            if (required) SidecarWarning = $"calibration sidecar {path} does not exist; using default speculation settings";
+            return;
+        }
+        try
+        {
+            UseCalibration(Sidecar.Read(path, _file, Config));
+            SidecarPath = path;
+        }
+        catch (SidecarException e)
+        {
+            SidecarWarning = $"{e.Message}; using default speculation settings";
+        }
+        catch (IOException e)
+        {
+            SidecarWarning = $"calibration sidecar {path} could not be read ({e.Message}); using default speculation settings";
+        }
+    }
+
+    /// <summary>Uses a calibration's exit head, bound priors and settings (null: back to the model's own head and the defaults).</summary>
+    internal void UseCalibration(SidecarContents? c)
+    {
+        lock (_gate)
+        {
+            ExitHead = c == null ? null : new CalibratedExitHead(_transformer, c.Translators.Select(t => (t.Layer, t.A, t.B)), c.DraftTokens);
+            ExitPriors = c == null ? null : new ExitPriors(c.Rates, c.HeadCostInLayers);
+            SpeculationDefaults = c?.Speculation ?? SpeculationOptions.Default;
+            if (c == null) SidecarPath = null;
         }
     }
 
@@ -76,9 +130,10 @@ public sealed class LanguageModel : IDisposable
             if ((uint)t >= (uint)Config.VocabSize) throw new InvalidRequestException($"prompt token id {t} is outside the vocabulary (0..{Config.VocabSize - 1})");
         lock (_gate)
         {
+            if (options.Speculation == null) options = options with { Speculation = SpeculationDefaults };
             return options.Method == DecodingMethod.Autoregressive
                 ? new Autoregressive(_transformer).Generate(prompt, options, Tokenizer.IsEndOfGeneration, onToken, cancellation)
-                : new SelfSpeculative(_transformer).Generate(prompt, options, Tokenizer.IsEndOfGeneration, onToken, cancellation);
+                : new SelfSpeculative(_transformer, ExitHead, ExitPriors).Generate(prompt, options, Tokenizer.IsEndOfGeneration, onToken, cancellation);
         }
     }
 

@@ -3,20 +3,36 @@ using SelfSpec.Model;
 namespace SelfSpec.Decoding;
 
 /// <summary>
-/// Turns the hidden state of one row after <c>depth</c> layers into logits over the vocabulary (DESIGN 4, exit
-/// heads): logits_l = W_out FinalNorm(A_l h + b_l). The seam for calibration: a translator (A_l, b_l) and a draft
-/// vocabulary plug in behind this interface.
+/// Turns the hidden state of one row after <c>depth</c> layers into logits over a draft vocabulary (DESIGN 4, exit
+/// heads): logits_l = W_V FinalNorm(A_l h + b_l). The model's own head uses the whole vocabulary with A = I, b = 0;
+/// a calibrated head (<see cref="CalibratedExitHead"/>) a fitted translator and the draft vocabulary's rows only.
+/// Verification always uses the full head, so the choice changes speed, never output.
 /// </summary>
 internal interface IExitHead
 {
-    /// <summary>Writes logits (vocab) for the hidden row <paramref name="hidden"/> (embd) that has passed <paramref name="depth"/> layers.</summary>
-    void Logits(int depth, ReadOnlySpan<float> hidden, float[] logits);
+    /// <summary>Entries of the draft logits (the whole vocabulary for the model's own head).</summary>
+    int DraftVocabSize { get; }
+
+    /// <summary>Writes draft logits (<see cref="DraftVocabSize"/>) for the hidden row <paramref name="hidden"/> (embd) that has passed <paramref name="depth"/> layers.</summary>
+    void Logits(int depth, ReadOnlySpan<float> hidden, float[] draftLogits);
+
+    /// <summary>The vocabulary id of draft entry <paramref name="index"/>.</summary>
+    int Token(int index);
+
+    /// <summary>Full-vocabulary logits from draft logits: tokens outside the draft vocabulary get -infinity (probability 0).</summary>
+    void Expand(ReadOnlySpan<float> draftLogits, Span<float> logits);
 }
 
 /// <summary>The model's own final norm and output head on the intermediate state (A = I, b = 0: the logit lens).</summary>
 internal sealed class OwnExitHead(Transformer model) : IExitHead
 {
-    public void Logits(int depth, ReadOnlySpan<float> hidden, float[] logits) => model.FinalLogits(hidden, 1, logits);
+    public int DraftVocabSize => model.Config.VocabSize;
+
+    public void Logits(int depth, ReadOnlySpan<float> hidden, float[] draftLogits) => model.FinalLogits(hidden, 1, draftLogits);
+
+    public int Token(int index) => index;
+
+    public void Expand(ReadOnlySpan<float> draftLogits, Span<float> logits) => draftLogits.CopyTo(logits);
 }
 
 /// <summary>Layer-wise temperature annealing (DESIGN 4): shallow layers are over-confident, so they are read hotter.</summary>

@@ -8,8 +8,11 @@ public sealed record GenerationOptions
     public int MaxTokens { get; init; } = 256;
     public SamplingOptions Sampling { get; init; } = SamplingOptions.Greedy;
     public DecodingMethod Method { get; init; } = DecodingMethod.Autoregressive;
-    /// <summary>Settings of the speculative methods (ignored by the autoregressive one).</summary>
-    public SpeculationOptions Speculation { get; init; } = SpeculationOptions.Default;
+    /// <summary>
+    /// Settings of the speculative methods (ignored by the autoregressive one). Null: the model's calibrated settings
+    /// when a calibration sidecar was loaded (<see cref="LanguageModel.SpeculationDefaults"/>), else <see cref="SpeculationOptions.Default"/>.
+    /// </summary>
+    public SpeculationOptions? Speculation { get; init; }
     /// <summary>Stop at the model's end-of-generation tokens (EOS, EOT, ...). The stop token is not returned.</summary>
     public bool StopAtEndOfGeneration { get; init; } = true;
 
@@ -17,7 +20,7 @@ public sealed record GenerationOptions
     {
         if (MaxTokens < 0) throw new InvalidRequestException($"max tokens {MaxTokens} must not be negative");
         Sampling.Validate();
-        Speculation.Validate();
+        Speculation?.Validate();
     }
 }
 

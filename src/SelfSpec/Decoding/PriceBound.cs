@@ -28,8 +28,12 @@ internal sealed class PriceBound
     // Seconds. Scale-free until the first measurement (only ratios matter to the decision).
     private double _layerRead = 1e-3, _extraRow = Rho * 1e-3, _head = HeadToLayer * 1e-3, _extraHeadRow = Rho * HeadToLayer * 1e-3;
     private bool _layerMeasured, _headMeasured;
+    // An exit check's head: the full head (the model's own) or a calibrated draft head, timed apart from the final head.
+    private double _exitHead = HeadToLayer * 1e-3;
+    private bool _exitHeadMeasured;
 
-    public PriceBound(int layers, float tau)
+    /// <param name="priors">calibrated per-layer rates (replace the own-head priors at those layers), or null</param>
+    public PriceBound(int layers, float tau, ExitPriors? priors = null)
     {
         _layers = layers;
         _exitFires = new Estimate[layers + 1];
@@ -40,7 +44,13 @@ internal sealed class PriceBound
             // Confident exits are right more often than exits on average; how much is unknown until measured.
             _exitAccepts[l] = new Estimate(Math.Min(0.9, 1.5 * agreement));
             _exitFires[l] = new Estimate(Math.Clamp(1 - tau, 0.05, 0.9));
+            if (priors != null && priors.TryGet(l, out double accept, out double fire))
+            {
+                _exitAccepts[l] = new Estimate(Math.Clamp(accept, 0.01, 0.99));
+                _exitFires[l] = new Estimate(Math.Clamp(fire, 0.01, 0.99));
+            }
         }
+        if (priors != null) _exitHead = priors.HeadCostInLayers * 1e-3;
         _lookupFirst = new Estimate[9];
         _lookupNext = new Estimate[9];
         for (int n = 0; n < 9; n++)
@@ -89,6 +99,14 @@ internal sealed class PriceBound
         else _extraHeadRow += Smoothing * (Math.Max(0, (seconds - _head) / (rows - 1)) - _extraHeadRow);
     }
 
+    /// <summary>An exit head call (one row) took <paramref name="seconds"/>.</summary>
+    public void ObserveExitHead(double seconds)
+    {
+        if (seconds <= 0) return;
+        if (!_exitHeadMeasured) { _exitHead = seconds; _exitHeadMeasured = true; return; }
+        Track(ref _exitHead, seconds);
+    }
+
     /// <summary>
     /// Follows the lower envelope of the measurements: other work on the machine only ever adds time, so a drop is
     /// believed at once and a rise slowly.
@@ -98,6 +116,7 @@ internal sealed class PriceBound
 
     private void Rescale(double factor)
     {
+        if (!_exitHeadMeasured) _exitHead *= factor;
         if (_headMeasured) return;
         _head *= factor;
         _extraHeadRow *= factor;
@@ -131,7 +150,7 @@ internal sealed class PriceBound
     public bool ExitCheckWorthIt(int layer)
     {
         double fire = _exitFires[layer].Mean, accept = _exitAccepts[layer].Mean;
-        return Worth(_probAllAccepted * fire * accept, _head + fire * RowCost(layer)) || Explore(ref _lastExitExplore);
+        return Worth(_probAllAccepted * fire * accept, _exitHead + fire * RowCost(layer)) || Explore(ref _lastExitExplore);
     }
 
     /// <summary>Whether a lookup draft (n-gram <paramref name="ngram"/>, first of its copy or a follow-on) below a row at <paramref name="parentDepth"/> pays.</summary>
@@ -145,7 +164,7 @@ internal sealed class PriceBound
     public bool StaticDraftWorthIt(int layer)
     {
         double accept = _exitAccepts[layer].Mean;
-        return Worth(_probAllAccepted * accept, _head + RowCost(layer)) || Explore(ref _lastExitExplore);
+        return Worth(_probAllAccepted * accept, _exitHead + RowCost(layer)) || Explore(ref _lastExitExplore);
     }
 
     /// <summary>At most one declined check a source kind per <see cref="ExploreInterval"/> rounds, so estimates can recover.</summary>
@@ -156,7 +175,7 @@ internal sealed class PriceBound
         return true;
     }
 
-    public void ChargeExitCheck() => _cost += _head;
+    public void ChargeExitCheck() => _cost += _exitHead;
 
     public void AddExitDraft(int layer) => AddDraft(_exitAccepts[layer].Mean, RowCost(layer));
 
@@ -199,5 +218,23 @@ internal sealed class PriceBound
             _hits += hit ? 1 : 0;
             _trials += 1;
         }
+    }
+}
+
+/// <summary>
+/// Calibrated starting estimates for the bound (from a sidecar): per exit layer, how often a fired exit's draft is
+/// accepted and how often the exit fires at the calibrated tau; and the exit head's cost in layer reads.
+/// </summary>
+internal sealed class ExitPriors(IReadOnlyDictionary<int, (double Accept, double Fire)> rates, double headCostInLayers)
+{
+    public double HeadCostInLayers => headCostInLayers;
+
+    public IReadOnlyDictionary<int, (double Accept, double Fire)> Rates => rates;
+
+    public bool TryGet(int layer, out double accept, out double fire)
+    {
+        bool found = rates.TryGetValue(layer, out var r);
+        (accept, fire) = r;
+        return found;
     }
 }

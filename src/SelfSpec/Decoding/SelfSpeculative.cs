@@ -23,11 +23,15 @@ internal sealed class SelfSpeculative
 {
     private readonly Transformer _model;
     private readonly IExitHead _exitHead;
+    private readonly ExitPriors? _priors;
 
-    public SelfSpeculative(Transformer model, IExitHead? exitHead = null)
+    /// <param name="exitHead">the exit head (default: the model's own head)</param>
+    /// <param name="priors">calibrated starting estimates for the price bound, or null for the own-head priors</param>
+    public SelfSpeculative(Transformer model, IExitHead? exitHead = null, ExitPriors? priors = null)
     {
         _model = model;
         _exitHead = exitHead ?? new OwnExitHead(model);
+        _priors = priors;
     }
 
     public GenerationResult Generate(int[] prompt, GenerationOptions options, Func<int, bool> isEndOfGeneration,
@@ -58,7 +62,8 @@ internal sealed class SelfSpeculative
         private readonly DecodeStats _stats;
         private readonly float[] _hidden;      // (MaxBatch x embd) prefill chunk, then the round's rows
         private readonly float[] _logits;      // (maxRows x vocab) final logits of the round's rows
-        private readonly float[] _exitLogits;  // (vocab)
+        private readonly float[] _exitLogits;  // (vocab) first token's logits; a draft's full-vocabulary logits when sampling
+        private readonly float[] _draftLogits; // (draft vocab) exit head output
         private readonly float[] _q;           // (maxRows x vocab) draft distributions when sampling
         private readonly bool[] _oneHot;       // (maxRows) draft i+1 was copied (q one-hot)
         private readonly int[] _depth, _positions, _source, _ngram; // (maxRows)
@@ -78,7 +83,7 @@ internal sealed class SelfSpeculative
             _m = owner._model;
             _exitHead = owner._exitHead;
             _options = options;
-            _spec = options.Speculation;
+            _spec = options.Speculation ?? SpeculationOptions.Default;
             _method = options.Method;
             var c = _m.Config;
             _layers = c.LayerCount;
@@ -93,11 +98,12 @@ internal sealed class SelfSpeculative
             _cache = new KvCache(c, capacity);
             _sampler = new Sampler(options.Sampling, _vocab);
             _verifier = new Verifier(_sampler, _spec.Acceptance, _vocab);
-            _bound = new PriceBound(_layers, _spec.Tau);
+            _bound = new PriceBound(_layers, _spec.Tau, owner._priors);
             _stats = new DecodeStats { Method = _method, PromptTokens = prompt.Length };
             _hidden = new float[_m.MaxBatch * _embd];
             _logits = new float[_maxRows * _vocab];
             _exitLogits = new float[_vocab];
+            _draftLogits = new float[_exitHead.DraftVocabSize];
             _q = options.Sampling.IsGreedy ? [] : new float[_maxRows * _vocab];
             _oneHot = new bool[_maxRows];
             _depth = new int[_maxRows];
@@ -306,13 +312,13 @@ internal sealed class SelfSpeculative
         {
             AdvanceTo(k, layer);
             long t0 = Stopwatch.GetTimestamp();
-            _exitHead.Logits(layer, _hidden.AsSpan(k * _embd, _embd), _exitLogits);
+            _exitHead.Logits(layer, _hidden.AsSpan(k * _embd, _embd), _draftLogits);
             double seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
             _stats.HeadSeconds += seconds;
             _stats.ExitHeadCalls++;
-            _bound.ObserveHead(1, seconds);
+            _bound.ObserveExitHead(seconds);
             _bound.ChargeExitCheck();
-            return ExitConfidence.Confidence(_exitLogits, ExitConfidence.Temperature(_spec.Alpha, layer, _layers));
+            return ExitConfidence.Confidence(_draftLogits, ExitConfidence.Temperature(_spec.Alpha, layer, _layers));
         }
 
         /// <summary>The draft from row k's exit logits: the argmax, or a sample from q (kept for the acceptance test).</summary>
@@ -323,8 +329,10 @@ internal sealed class SelfSpeculative
             _follows[k] = false;
             _oneHot[k] = false;
             _stats.ExitLayerHistogram[layer] = _stats.ExitLayerHistogram.GetValueOrDefault(layer) + 1;
-            if (_options.Sampling.IsGreedy) return Sampler.ArgMax(_exitLogits);
+            if (_options.Sampling.IsGreedy) return _exitHead.Token(Sampler.ArgMax(_draftLogits));
             long t0 = Stopwatch.GetTimestamp();
+            // q over the full vocabulary, zero outside the draft vocabulary: the distribution the draft is drawn from.
+            _exitHead.Expand(_draftLogits, _exitLogits);
             var q = _q.AsSpan(k * _vocab, _vocab);
             _sampler.Distribution(_exitLogits, CollectionsMarshal.AsSpan(_tokens), q);
             int token = _sampler.Draw(q);

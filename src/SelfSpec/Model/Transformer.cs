@@ -42,6 +42,8 @@ internal sealed class Transformer
     public int MaxBatch { get; }
     public ModelConfig Config => _c;
     public WorkerPool Pool => _pool;
+    /// <summary>The weights (calibration reads the final norm and output head).</summary>
+    public ModelWeights Weights => _w;
 
     public Transformer(ModelWeights weights, WorkerPool pool, int maxBatch, int maxContext)
     {

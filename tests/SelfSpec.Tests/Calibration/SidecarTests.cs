@@ -1,0 +1,206 @@
+using SelfSpec.Calibration;
+using SelfSpec.Decoding;
+using SelfSpec.Quantization;
+using SelfSpec.Sampling;
+
+namespace SelfSpec.Tests.Calibration;
+
+/// <summary>The calibration sidecar: round trip, refusal of other models' and corrupt files, exact output with any sidecar.</summary>
+public sealed class SidecarTests : IDisposable
+{
+    private static readonly TinyModels.Shape Shape = new(Layers: 4, Embedding: 256, FeedForward: 256, Heads: 2, KvHeads: 1, Tied: true);
+    private readonly string _dir = TinyModels.TempDirectory();
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    /// <summary>A sidecar with random translators at layers 1 and 2 and a draft vocabulary of every other token.</summary>
+    private static SidecarContents Random(LanguageModel lm, int seed, float tau = 0.05f, int draftStride = 2)
+    {
+        var rng = new Random(seed);
+        var c = lm.Config;
+        int d = c.EmbeddingDim;
+        Translator Make(int layer)
+        {
+            var a = new float[d * d];
+            for (int i = 0; i < a.Length; i++) a[i] = (float)(rng.NextDouble() - 0.5) * 0.1f;
+            for (int i = 0; i < d; i++) a[i * d + i] += 1f;
+            return new Translator(layer, d, a, Enumerable.Range(0, d).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray());
+        }
+        return new SidecarContents
+        {
+            ModelFingerprint = Sidecar.Fingerprint(lm.Path),
+            ModelSize = lm.FileSize,
+            Layers = c.LayerCount,
+            Embedding = d,
+            Vocab = c.VocabSize,
+            Speculation = SpeculationOptions.Default with { Alpha = 0.5f, Tau = tau, MaxDrafts = 5, MaxDepth = 3, ExitLayers = [1, 2] },
+            Translators = [Make(1), Make(2)],
+            DraftTokens = Enumerable.Range(0, c.VocabSize).Where(t => t % draftStride == 0).Reverse().ToArray(),
+            Rates = new Dictionary<int, (double, double)> { [1] = (0.6, 0.5), [2] = (0.7, 0.4) },
+            HeadCostInLayers = 0.5,
+            Summary = "{\"test\":true}",
+        };
+    }
+
+    [Fact]
+    public void SidecarRoundTripsAndLoadsAutomatically()
+    {
+        string model = TinyModels.Write(_dir, GgmlType.Q8_0, seed: 3, Shape);
+        SidecarContents written;
+        using (var lm = LanguageModel.Load(model, threads: 1, LanguageModel.NoSidecar))
+        {
+            written = Random(lm, 1);
+            Sidecar.Write(Sidecar.PathFor(model), written);
+        }
+        using var loaded = LanguageModel.Load(model, threads: 1);
+        Assert.Null(loaded.SidecarWarning);
+        Assert.Equal(Sidecar.PathFor(model), loaded.SidecarPath);
+        Assert.Equal(written.Speculation, loaded.SpeculationDefaults with { ExitLayers = written.Speculation.ExitLayers });
+        Assert.Equal(written.Speculation.ExitLayers, loaded.SpeculationDefaults.ExitLayers);
+        Assert.NotNull(loaded.ExitHead);
+        Assert.Equal(written.DraftTokens.Length, loaded.ExitHead!.DraftVocabSize);
+
+        using var file = SelfSpec.Gguf.GgufFile.Open(model);
+        var read = Sidecar.Read(Sidecar.PathFor(model), file, loaded.Config);
+        Assert.Equal(written.DraftTokens, read.DraftTokens);
+        Assert.Equal(written.Translators.Select(t => t.Layer), read.Translators.Select(t => t.Layer));
+        for (int i = 0; i < 2; i++)
+        {
+            Assert.Equal(written.Translators[i].A, read.Translators[i].A);
+            Assert.Equal(written.Translators[i].B, read.Translators[i].B);
+        }
+        Assert.Equal(0.6, read.Rates[1].Accept, 6);
+        Assert.Equal(0.4, read.Rates[2].Fire, 6);
+        Assert.Equal(written.HeadCostInLayers, read.HeadCostInLayers, 6);
+        Assert.Equal(written.Summary, read.Summary);
+
+        // The calibrated head maps draft entries back to vocabulary ids, and expands to -inf outside the draft vocabulary.
+        Assert.Equal(written.DraftTokens[3], loaded.ExitHead.Token(3));
+        var full = new float[loaded.Config.VocabSize];
+        var draft = Enumerable.Range(0, loaded.ExitHead.DraftVocabSize).Select(i => (float)i).ToArray();
+        loaded.ExitHead.Expand(draft, full);
+        Assert.Equal(3f, full[written.DraftTokens[3]]);
+        Assert.Equal(float.NegativeInfinity, full[1]);
+
+        // "none" loads nothing even though the sidecar exists.
+        using var plain = LanguageModel.Load(model, threads: 1, LanguageModel.NoSidecar);
+        Assert.Null(plain.SidecarPath);
+        Assert.Same(SpeculationOptions.Default, plain.SpeculationDefaults);
+    }
+
+    [Fact]
+    public void SidecarOfAnotherModelIsRefusedWithAClearMessage()
+    {
+        string model = TinyModels.Write(_dir, GgmlType.Q8_0, seed: 3, Shape);
+        string other = TinyModels.Write(Path.Combine(_dir, "other"), GgmlType.Q8_0, seed: 4, Shape);
+        using (var lm = LanguageModel.Load(other, threads: 1, LanguageModel.NoSidecar))
+            Sidecar.Write(Sidecar.PathFor(model), Random(lm, 1));
+        using var loaded = LanguageModel.Load(model, threads: 1);
+        Assert.Null(loaded.SidecarPath);
+        Assert.Null(loaded.ExitHead);
+        Assert.Same(SpeculationOptions.Default, loaded.SpeculationDefaults);
+        Assert.Contains("belongs to another model", loaded.SidecarWarning);
+    }
+
+    [Theory]
+    [InlineData("truncate")]
+    [InlineData("flip-tensor")]
+    [InlineData("flip-metadata")]
+    [InlineData("garbage")]
+    public void CorruptSidecarIsRefused(string damage)
+    {
+        string model = TinyModels.Write(_dir, GgmlType.Q8_0, seed: 3, Shape);
+        string path = Sidecar.PathFor(model);
+        using (var lm = LanguageModel.Load(model, threads: 1, LanguageModel.NoSidecar))
+            Sidecar.Write(path, Random(lm, 1));
+        byte[] bytes = File.ReadAllBytes(path);
+        switch (damage)
+        {
+            case "truncate": bytes = bytes[..(bytes.Length / 2)]; break;
+            case "flip-tensor": bytes[^100] ^= 0x40; break;
+            case "flip-metadata":
+                int at = System.Text.Encoding.UTF8.GetBytes(System.Text.Encoding.Latin1.GetString(bytes)).Length > 0
+                    ? System.Text.Encoding.Latin1.GetString(bytes).IndexOf("{\"test\":true}", StringComparison.Ordinal) : -1;
+                Assert.True(at > 0);
+                bytes[at + 3] ^= 0x01;
+                break;
+            default: bytes = new byte[4096]; new Random(1).NextBytes(bytes); break;
+        }
+        File.WriteAllBytes(path, bytes);
+        using var loaded = LanguageModel.Load(model, threads: 1);
+        Assert.Null(loaded.SidecarPath);
+        Assert.Null(loaded.ExitHead);
+        Assert.NotNull(loaded.SidecarWarning);
+        Assert.Contains("using default speculation settings", loaded.SidecarWarning);
+        // Still decodes, with the defaults.
+        var r = loaded.Generate([1, 2, 3], new GenerationOptions { MaxTokens = 5, Method = DecodingMethod.Hybrid });
+        Assert.NotEmpty(r.OutputTokens);
+    }
+
+    [Fact]
+    public void GreedyOutputWithASidecarEqualsAutoregressive()
+    {
+        string model = TinyModels.Write(_dir, GgmlType.Q4_1, seed: 8, Shape);
+        using (var lm = LanguageModel.Load(model, threads: 1, LanguageModel.NoSidecar))
+            Sidecar.Write(Sidecar.PathFor(model), Random(lm, 2, tau: 0.01f));
+        using var loaded = LanguageModel.Load(model, threads: 2);
+        Assert.NotNull(loaded.ExitHead);
+        var rng = new Random(5);
+        int[] random = Enumerable.Range(0, 12).Select(_ => rng.Next(0, 256)).ToArray();
+        int[] pattern = [.. random[..5], .. random[..5], .. random[..5]];
+        int drafted = 0;
+        foreach (int[] prompt in new[] { random, pattern })
+        {
+            var expected = loaded.Generate(prompt, new GenerationOptions { MaxTokens = 40, StopAtEndOfGeneration = false });
+            foreach (var method in new[] { DecodingMethod.SpecBound, DecodingMethod.Hybrid, DecodingMethod.Static })
+                foreach (var spec in new SpeculationOptions?[] { null, loaded.SpeculationDefaults with { PriceBound = false, StaticExitLayer = 2 } })
+                {
+                    var actual = loaded.Generate(prompt, new GenerationOptions { MaxTokens = 40, Method = method, Speculation = spec, StopAtEndOfGeneration = false });
+                    Assert.Equal(expected.OutputTokens, actual.OutputTokens);
+                    drafted += actual.Stats.ExitLayerHistogram.Values.Sum();
+                }
+        }
+        Assert.True(drafted > 20, $"the calibrated exits must draft (drafted {drafted})");
+    }
+
+    [Fact]
+    public void SamplingWithADraftVocabularyStaysLossless()
+    {
+        // The draft distribution q is zero outside the draft vocabulary; speculative sampling must still reproduce p.
+        // Check: the first two tokens, sampled many times with the calibrated exits forced to draft, follow the
+        // model's own joint distribution as closely as two plain sampling runs follow each other.
+        string model = TinyModels.Write(_dir, GgmlType.Q8_0, seed: 12, Shape);
+        using (var lm = LanguageModel.Load(model, threads: 1, LanguageModel.NoSidecar))
+            Sidecar.Write(Sidecar.PathFor(model), Random(lm, 3, tau: 0f, draftStride: 20)); // 14 draft tokens: q far from p
+        using var loaded = LanguageModel.Load(model, threads: 1);
+        int[] prompt = [5, 6, 7, 8];
+        var sampling = new SamplingOptions { Temperature = 20f, TopK = 6 };
+        const int runs = 2000;
+        var spec = new int[runs];
+        var ar = new int[runs];
+        var ar2 = new int[runs];
+        int drafted = 0;
+        for (int i = 0; i < runs; i++)
+        {
+            var s = sampling with { Seed = (ulong)(1000 + i) };
+            var r = loaded.Generate(prompt, new GenerationOptions
+            {
+                MaxTokens = 3, Method = DecodingMethod.SpecBound, Sampling = s, StopAtEndOfGeneration = false,
+                Speculation = loaded.SpeculationDefaults with { PriceBound = false, Tau = 0f },
+            });
+            drafted += r.Stats.Drafted;
+            // The second token is the first one drafted by the calibrated head, then accepted or resampled.
+            spec[i] = r.OutputTokens[0] * 1000 + r.OutputTokens[1];
+            var a = loaded.Generate(prompt, new GenerationOptions { MaxTokens = 2, Sampling = s with { Seed = (ulong)(900_000 + i) }, StopAtEndOfGeneration = false });
+            ar[i] = a.OutputTokens[0] * 1000 + a.OutputTokens[1];
+            var b = loaded.Generate(prompt, new GenerationOptions { MaxTokens = 2, Sampling = s with { Seed = (ulong)(500_000 + i) }, StopAtEndOfGeneration = false });
+            ar2[i] = b.OutputTokens[0] * 1000 + b.OutputTokens[1];
+        }
+        Assert.True(drafted > runs / 2, $"drafted {drafted}");
+        static double Tv(int[] x, int[] y) => x.Concat(y).Distinct().Sum(t => Math.Abs(x.Count(v => v == t) - y.Count(v => v == t))) / (2.0 * x.Length);
+        double tv = Tv(spec, ar), baseline = Tv(ar2, ar);
+        // Two plain runs differ by sampling noise only; speculative sampling must stay within that noise.
+        Assert.True(baseline > 0.01, $"plain sampling must vary ({baseline})");
+        Assert.True(tv < 1.5 * baseline + 0.02, $"total variation of (token 1, token 2): speculative vs plain {tv:F3}, plain vs plain {baseline:F3}");
+    }
+}
