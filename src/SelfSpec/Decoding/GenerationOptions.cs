@@ -7,7 +7,11 @@ public sealed record GenerationOptions
 {
     public int MaxTokens { get; init; } = 256;
     public SamplingOptions Sampling { get; init; } = SamplingOptions.Greedy;
-    public DecodingMethod Method { get; init; } = DecodingMethod.Autoregressive;
+    /// <summary>
+    /// How tokens are produced; every method gives the same greedy output. Default hybrid (DESIGN 6): prompt lookup
+    /// and early exits under the price bound, which falls back to plain steps whenever drafting does not pay.
+    /// </summary>
+    public DecodingMethod Method { get; init; } = DecodingMethod.Hybrid;
     /// <summary>
     /// Settings of the speculative methods (ignored by the autoregressive one). Null: the model's calibrated settings
     /// when a calibration sidecar was loaded (<see cref="LanguageModel.SpeculationDefaults"/>), else <see cref="SpeculationOptions.Default"/>.

@@ -50,7 +50,7 @@ public sealed class CalibratorPipelineTests : IDisposable
         Assert.Equal(report.Chosen.Spec.ExitLayers, calibrated.SpeculationDefaults.ExitLayers);
         foreach (var (_, prompt) in prompts.Take(3))
         {
-            var expected = calibrated.Generate(prompt, new GenerationOptions { MaxTokens = 32 });
+            var expected = calibrated.Generate(prompt, new GenerationOptions { Method = DecodingMethod.Autoregressive, MaxTokens = 32 });
             foreach (var method in new[] { DecodingMethod.SpecBound, DecodingMethod.Hybrid })
             {
                 var forced = calibrated.SpeculationDefaults with { PriceBound = false, Tau = 0.05f };

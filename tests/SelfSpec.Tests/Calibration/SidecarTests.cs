@@ -151,7 +151,7 @@ public sealed class SidecarTests : IDisposable
         int drafted = 0;
         foreach (int[] prompt in new[] { random, pattern })
         {
-            var expected = loaded.Generate(prompt, new GenerationOptions { MaxTokens = 40, StopAtEndOfGeneration = false });
+            var expected = loaded.Generate(prompt, new GenerationOptions { Method = DecodingMethod.Autoregressive, MaxTokens = 40, StopAtEndOfGeneration = false });
             foreach (var method in new[] { DecodingMethod.SpecBound, DecodingMethod.Hybrid, DecodingMethod.Static })
                 foreach (var spec in new SpeculationOptions?[] { null, loaded.SpeculationDefaults with { PriceBound = false, StaticExitLayer = 2 } })
                 {
@@ -191,9 +191,9 @@ public sealed class SidecarTests : IDisposable
             drafted += r.Stats.Drafted;
             // The second token is the first one drafted by the calibrated head, then accepted or resampled.
             spec[i] = r.OutputTokens[0] * 1000 + r.OutputTokens[1];
-            var a = loaded.Generate(prompt, new GenerationOptions { MaxTokens = 2, Sampling = s with { Seed = (ulong)(900_000 + i) }, StopAtEndOfGeneration = false });
+            var a = loaded.Generate(prompt, new GenerationOptions { Method = DecodingMethod.Autoregressive, MaxTokens = 2, Sampling = s with { Seed = (ulong)(900_000 + i) }, StopAtEndOfGeneration = false });
             ar[i] = a.OutputTokens[0] * 1000 + a.OutputTokens[1];
-            var b = loaded.Generate(prompt, new GenerationOptions { MaxTokens = 2, Sampling = s with { Seed = (ulong)(500_000 + i) }, StopAtEndOfGeneration = false });
+            var b = loaded.Generate(prompt, new GenerationOptions { Method = DecodingMethod.Autoregressive, MaxTokens = 2, Sampling = s with { Seed = (ulong)(500_000 + i) }, StopAtEndOfGeneration = false });
             ar2[i] = b.OutputTokens[0] * 1000 + b.OutputTokens[1];
         }
         Assert.True(drafted > runs / 2, $"drafted {drafted}");

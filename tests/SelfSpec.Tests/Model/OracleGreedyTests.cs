@@ -32,7 +32,7 @@ public sealed class OracleGreedyTests(ITestOutputHelper output)
         foreach (var q in SpecBench.Stratified40())
         {
             int[] prompt = lm.Tokenize(SpecBench.ChatMl(q.Turns[0]));
-            int[] ours = lm.Generate(prompt, new GenerationOptions { MaxTokens = maxTokens }).OutputTokens;
+            int[] ours = lm.Generate(prompt, new GenerationOptions { Method = DecodingMethod.Autoregressive, MaxTokens = maxTokens }).OutputTokens;
             int[] fa = flash.Greedy(prompt, maxTokens, lm.Tokenizer.IsEndOfGeneration);
             int[] noFa = noFlash.Greedy(prompt, maxTokens, lm.Tokenizer.IsEndOfGeneration);
             int p = CommonPrefix(ours, fa), pn = CommonPrefix(ours, noFa), ps = CommonPrefix(fa, noFa);
