@@ -112,7 +112,7 @@ internal static unsafe class PackedQ4MatMul
                     byte q = wg[16 * j + i];
                     sumi += (q & 0x0F) * ((sbyte*)ag)[16 * j + i] + (q >> 4) * ((sbyte*)ag)[64 + 16 * j + i];
                 }
-                float dw = ((float*)(wg + 64))[j], mw = ((float*)(wg + 80))[j];
+                float dw = (float)((Half*)(wg + 64))[j], mw = (float)((Half*)(wg + 72))[j];
                 float da = ((float*)(ag + 128))[4 * j], sa = ((float*)(ag + 192))[j];
                 sum += dw * da * sumi + mw * sa;
             }
@@ -246,9 +246,20 @@ internal static unsafe class PackedQ4MatMul
     private static Vector512<float> SpreadScales(Vector256<float> scales) =>
         Avx512F.PermuteVar16x32(scales.ToVector512Unsafe(), Vector512.Create(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3));
 
-    /// <summary>The group's scales d (lower 4 lanes) and mins m (upper 4 lanes).</summary>
+    /// <summary>
+    /// Widens the group's 8 halves (d[4], m[4]) to float exactly: the half's exponent and mantissa moved into a
+    /// float's bits and scaled by 2^112 (right for normal and subnormal halves), then the sign. Scales are finite.
+    /// d is in the lower 4 lanes, m in the upper 4. The kernels are compiled fully optimized before any class
+    /// initializer runs, so a static readonly here would cost an initialization check in the loop, and the
+    /// helper call behind it makes the JIT spill every accumulator.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Scales(byte* p) => Vector256.Load((float*)p);
+    private static Vector256<float> Scales(byte* p)
+    {
+        Vector256<uint> h = Avx2.ConvertToVector256Int32(Vector128.Load((ushort*)p)).AsUInt32();
+        Vector256<float> magnitude = Vector256.ShiftLeft(h & Vector256.Create(0x7FFFu), 13).AsSingle() * Vector256.Create((112u + 127) << 23).AsSingle(); // 2^112: a constant, not a static (below)
+        return magnitude | Vector256.ShiftLeft(h & Vector256.Create(0x8000u), 16).AsSingle();
+    }
 
     /// <summary>
     /// The one step every AVX-512 kernel runs per (weight group, activation group), with both scales spread over

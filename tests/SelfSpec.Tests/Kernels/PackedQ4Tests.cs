@@ -123,7 +123,7 @@ public sealed unsafe class PackedQ4Tests
     }
 
     [Fact]
-    public void KernelsHandleEveryKindOfScale()
+    public void KernelsWidenEveryKindOfHalfScaleExactly()
     {
         // Q4_1 blocks whose scales and mins are subnormal, negative, zero, tiny and large halves.
         Half[] values = [(Half)6e-8f, (Half)1e-5f, (Half)(-1e-5f), (Half)0f, (Half)(-0.5f), (Half)3f, (Half)60000f, (Half)(-6.1e-5f)];
@@ -145,6 +145,16 @@ public sealed unsafe class PackedQ4Tests
         PackedQ4MatMul.RowsReference(packed, a, 1, reference, 0, outDim);
         for (int o = 0; o < outDim; o++)
             Assert.True(Math.Abs(fast[o] - reference[o]) <= 1e-4 * (Math.Abs(reference[o]) + 1), $"[{o}]: {fast[o]} vs {reference[o]}");
+    }
+
+    [Fact]
+    public void Q4_0WithScalesTooLargeForTheOffsetStaysUnpacked()
+    {
+        var block = new byte[BlockQ4_0.Size];
+        BitConverter.TryWriteBytes(block, (Half)10000f); // -8 d = -80000 is not a finite half
+        Assert.False(PackedQ4Matrix.CanPack(GgmlType.Q4_0, block, 32, 1));
+        BitConverter.TryWriteBytes(block, (Half)100f);
+        Assert.True(PackedQ4Matrix.CanPack(GgmlType.Q4_0, block, 32, 1));
     }
 
     [Fact]
