@@ -55,7 +55,9 @@ internal static class Harness
             return 0;
         }
         var methods = o.CurveOnly ? [] : o.Methods;
-        bool wantPeer = methods.Any(m => m.IsLlamaCpp) || !o.NoCurve;
+        // The peer joins the curve only when it is among --methods: its worker threads spin after each call and
+        // slow the engine measured next, so a clean curve of SelfSpec alone is `--forward-curve --methods ar`.
+        bool wantPeer = o.Methods.Any(m => m.IsLlamaCpp);
         AnsiConsole.WriteLine($"model {modelPath} ({lm.FileSize / 1e6:F1} MB, {weightBytes / 1e6:F1} MB of tensors), {o.Threads} threads");
         AnsiConsole.WriteLine(o.CurveOnly
             ? "forward-pass curve only"
