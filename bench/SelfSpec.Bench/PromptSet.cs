@@ -34,23 +34,9 @@ internal static class PromptSet
 
     public static List<BenchPrompt> Load(string path)
     {
-        if (!File.Exists(path)) throw new InvalidRequestException($"prompt file {path} does not exist");
         var prompts = new List<BenchPrompt>();
-        int lineNumber = 0;
-        foreach (string line in File.ReadLines(path))
+        foreach (var (lineNumber, root) in SelfSpec.Calibration.JsonLines.Read(path))
         {
-            lineNumber++;
-            if (string.IsNullOrWhiteSpace(line)) continue;
-            JsonElement root;
-            try
-            {
-                using var doc = JsonDocument.Parse(line);
-                root = doc.RootElement.Clone();
-            }
-            catch (JsonException e)
-            {
-                throw new InvalidRequestException($"{path}:{lineNumber}: not valid JSON ({e.Message})");
-            }
             int index = prompts.Count;
             if (root.ValueKind == JsonValueKind.String)
             {

@@ -12,23 +12,9 @@ internal static class PromptFile
 {
     public static List<(string Task, int[] Tokens)> Load(string path, LanguageModel lm)
     {
-        if (!File.Exists(path)) throw new InvalidRequestException($"prompt file {path} does not exist");
         var prompts = new List<(string, int[])>();
-        int lineNumber = 0;
-        foreach (string line in File.ReadLines(path))
+        foreach (var (lineNumber, root) in JsonLines.Read(path))
         {
-            lineNumber++;
-            if (string.IsNullOrWhiteSpace(line)) continue;
-            JsonElement root;
-            try
-            {
-                using var doc = JsonDocument.Parse(line);
-                root = doc.RootElement.Clone();
-            }
-            catch (JsonException e)
-            {
-                throw new InvalidRequestException($"{path}:{lineNumber}: not valid JSON ({e.Message})");
-            }
             if (root.ValueKind == JsonValueKind.String)
             {
                 prompts.Add(("raw", lm.Tokenize(root.GetString()!)));
