@@ -49,7 +49,7 @@ internal sealed record BenchOptions
         "[--methods ar,specbound,hybrid,static,lookup,llamacpp] [--threads N] [--limit K] [--out DIR]\n" +
         "                      [--forward-curve] [--no-curve] [--curve-reps R] [--profile] [--llama-flash-attention on|off|auto] [--sidecar PATH|none]\n" +
         "  --forward-curve  only measure the cost of a forward pass over 1..16 positions (logits for every row), SelfSpec and llama.cpp (SelfSpec alone unless --methods lists llamacpp)\n" +
-        "  --profile        only print where a forward pass over 1 and 8 positions spends its time (run with SELFSPEC_PROFILE=1)\n" +
+        "  --profile        only print where a forward pass over 1, 2 and 8 positions spends its time (run with SELFSPEC_PROFILE=1)\n" +
         "  --sidecar        calibration sidecar for SelfSpec's methods (default: MODEL.selfspec when present; none: without)\n" +
         "  --no-curve       skip the brief forward-pass curve that otherwise runs before the prompts\n" +
         "  defaults: the bundled model, ../shared/data/spec-bench/questions.dev.jsonl, 256 tokens, ar,llamacpp, all cores, bench-results/";
