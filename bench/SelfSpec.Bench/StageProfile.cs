@@ -24,23 +24,21 @@ internal static class StageProfile
 
     private static void Print(SelfSpecForwardTimer timer, int n, int context, int threads, int reps)
     {
+        for (int i = 0; i < 50; i++) timer.Seconds(n);
+        ForwardProfile.Reset();
+        double total = 0;
+        for (int i = 0; i < reps; i++) total += timer.Seconds(n);
+        var table = new Table().AddColumns("stage", "ms a pass", "share", "calls a pass");
+        var stages = ForwardProfile.Snapshot();
+        double timed = 0;
+        foreach (var (stage, seconds, calls) in stages)
         {
-            for (int i = 0; i < 50; i++) timer.Seconds(n);
-            ForwardProfile.Reset();
-            double total = 0;
-            for (int i = 0; i < reps; i++) total += timer.Seconds(n);
-            var table = new Table().AddColumns("stage", "ms a pass", "share", "calls a pass");
-            var stages = ForwardProfile.Snapshot();
-            double timed = 0;
-            foreach (var (stage, seconds, calls) in stages)
-            {
-                timed += seconds;
-                table.AddRow(stage.ToString(), $"{seconds / reps * 1e3:F3}", $"{seconds / total:P1}", $"{calls / (double)reps:F0}");
-            }
-            table.AddRow("(untimed: embed, loop, timer)", $"{(total - timed) / reps * 1e3:F3}", $"{(total - timed) / total:P1}", "");
-            table.AddRow("total", $"{total / reps * 1e3:F3}", "100%", "");
-            AnsiConsole.WriteLine($"forward pass over {n} position(s) after {context} of context, logits for every row, {threads} threads, mean of {reps}:");
-            AnsiConsole.Write(table);
+            timed += seconds;
+            table.AddRow(stage.ToString(), $"{seconds / reps * 1e3:F3}", $"{seconds / total:P1}", $"{calls / (double)reps:F0}");
         }
+        table.AddRow("(untimed: embed, loop, timer)", $"{(total - timed) / reps * 1e3:F3}", $"{(total - timed) / total:P1}", "");
+        table.AddRow("total", $"{total / reps * 1e3:F3}", "100%", "");
+        AnsiConsole.WriteLine($"forward pass over {n} position(s) after {context} of context, logits for every row, {threads} threads, mean of {reps}:");
+        AnsiConsole.Write(table);
     }
 }

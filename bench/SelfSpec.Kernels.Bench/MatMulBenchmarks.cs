@@ -8,6 +8,23 @@ namespace SelfSpec.Kernels.Bench;
 public sealed record MatMulCase(GgmlType Type, int InDim, int OutDim)
 {
     public override string ToString() => $"{Type} {InDim}x{OutDim}";
+
+    /// <summary>Random weights of this shape in this type (rows quantized from uniform [-0.05, 0.05)), and a random batch of inputs.</summary>
+    public (byte[] Weights, float[] Inputs) RandomData(int batch, int seed)
+    {
+        var rng = new Random(seed);
+        int wb = checked((int)GgmlTypeInfo.RowBytes(Type, InDim));
+        var weights = new byte[(long)wb * OutDim];
+        var row = new float[InDim];
+        for (int o = 0; o < OutDim; o++)
+        {
+            for (int i = 0; i < row.Length; i++) row[i] = (float)(rng.NextDouble() * 2 - 1) * 0.05f;
+            Quantize.Row(Type, row, weights.AsSpan(o * wb, wb));
+        }
+        var x = new float[batch * InDim];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+        return (weights, x);
+    }
 }
 
 /// <summary>
@@ -43,17 +60,7 @@ public class MatMulBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var rng = new Random(1234);
-        int wb = checked((int)GgmlTypeInfo.RowBytes(Case.Type, Case.InDim));
-        _weights = new byte[(long)wb * Case.OutDim];
-        var row = new float[Case.InDim];
-        for (int o = 0; o < Case.OutDim; o++)
-        {
-            for (int i = 0; i < row.Length; i++) row[i] = (float)(rng.NextDouble() * 2 - 1) * 0.05f;
-            Quantize.Row(Case.Type, row, _weights.AsSpan(o * wb, wb));
-        }
-        var x = new float[Batch * Case.InDim];
-        for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+        (_weights, var x) = Case.RandomData(Batch, 1234);
         _act = new byte[Batch * MatMul.ActivationRowBytes(Case.Type, Case.InDim)];
         MatMul.QuantizeActivations(Case.Type, x, Batch, Case.InDim, _act);
         _out = new float[Batch * Case.OutDim];

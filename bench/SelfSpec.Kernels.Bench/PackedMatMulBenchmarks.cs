@@ -33,17 +33,7 @@ public class PackedMatMulBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var rng = new Random(1234);
-        int wb = checked((int)GgmlTypeInfo.RowBytes(Case.Type, Case.InDim));
-        _weights = new byte[(long)wb * Case.OutDim];
-        var row = new float[Case.InDim];
-        for (int o = 0; o < Case.OutDim; o++)
-        {
-            for (int i = 0; i < row.Length; i++) row[i] = (float)(rng.NextDouble() * 2 - 1) * 0.05f;
-            Quantize.Row(Case.Type, row, _weights.AsSpan(o * wb, wb));
-        }
-        var x = new float[Batch * Case.InDim];
-        for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+        (_weights, var x) = Case.RandomData(Batch, 1234);
         _act = new byte[Batch * MatMul.ActivationRowBytes(Case.Type, Case.InDim)];
         MatMul.QuantizeActivations(Case.Type, x, Batch, Case.InDim, _act);
         _packed = PackedQ4Matrix.Pack(Case.Type, _weights, Case.InDim, Case.OutDim);

@@ -18,4 +18,13 @@ internal abstract class PackedMatrix
     public abstract void QuantizeActivations(ReadOnlySpan<float> x, int n, Span<byte> dst);
     /// <summary>output[b, o] = dot(row o, input row b) for o in [colStart, colEnd); output is (batch x OutDim).</summary>
     public abstract void Rows(ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd);
+
+    /// <summary>The argument check every packed product runs before touching memory through raw pointers.</summary>
+    public void CheckProduct(ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd)
+    {
+        if (batch < 0 || colStart < 0 || colEnd < colStart || colEnd > OutDim)
+            throw new ArgumentOutOfRangeException(nameof(colEnd), $"{GetType().Name}: bad range batch={batch} columns [{colStart}, {colEnd}) of {OutDim}.");
+        if (activations.Length < (long)batch * ActivationRowBytes || output.Length < (long)batch * OutDim)
+            throw new ArgumentException($"{GetType().Name}: activations {activations.Length} bytes, output {output.Length} floats for batch {batch}.");
+    }
 }

@@ -31,7 +31,7 @@ internal static unsafe class PackedQ4MatMul
     public static void Rows(PackedQ4Matrix w, ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd)
     {
         int outDim = w.OutDim, groups = w.Groups, wb = w.RowBytes, ab = PackedActivations.RowBytes(w.InDim);
-        Check(w, activations, batch, output, colStart, colEnd);
+        w.CheckProduct(activations, batch, output, colStart, colEnd);
         byte* pw0 = w.Data;
         fixed (byte* pa0 = activations)
         fixed (float* py = output)
@@ -91,7 +91,7 @@ internal static unsafe class PackedQ4MatMul
     /// <summary>Same contract as <see cref="Rows"/>, with the scalar reference dot product.</summary>
     public static void RowsReference(PackedQ4Matrix w, ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd)
     {
-        Check(w, activations, batch, output, colStart, colEnd);
+        w.CheckProduct(activations, batch, output, colStart, colEnd);
         int ab = PackedActivations.RowBytes(w.InDim);
         fixed (byte* pa0 = activations)
         {
@@ -99,14 +99,6 @@ internal static unsafe class PackedQ4MatMul
                 for (int b = 0; b < batch; b++)
                     output[b * w.OutDim + o] = DotReference(w.Data + (long)o * w.RowBytes, pa0 + (long)b * ab, w.Groups);
         }
-    }
-
-    private static void Check(PackedQ4Matrix w, ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd)
-    {
-        if (batch < 0 || colStart < 0 || colEnd < colStart || colEnd > w.OutDim)
-            throw new ArgumentOutOfRangeException(nameof(colEnd), $"PackedQ4MatMul: bad range batch={batch} columns [{colStart}, {colEnd}) of {w.OutDim}.");
-        if (activations.Length < (long)batch * PackedActivations.RowBytes(w.InDim) || output.Length < (long)batch * w.OutDim)
-            throw new ArgumentException($"PackedQ4MatMul: activations {activations.Length} bytes, output {output.Length} floats for batch {batch}.");
     }
 
     /// <summary>One weight row against one activation row, the fastest path this machine has.</summary>

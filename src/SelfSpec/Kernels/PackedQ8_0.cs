@@ -131,7 +131,7 @@ internal static unsafe class PackedQ8_0MatMul
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Rows(PackedQ8_0Matrix w, ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd)
     {
-        Check(w, activations, batch, output, colStart, colEnd);
+        w.CheckProduct(activations, batch, output, colStart, colEnd);
         int outDim = w.OutDim, groups = w.Groups, wb = w.RowBytes, ab = PackedQ8_0Activations.RowBytes(w.InDim);
         byte* pw0 = w.Data;
         fixed (byte* pa0 = activations)
@@ -164,7 +164,7 @@ internal static unsafe class PackedQ8_0MatMul
 
     public static void RowsReference(PackedQ8_0Matrix w, ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd)
     {
-        Check(w, activations, batch, output, colStart, colEnd);
+        w.CheckProduct(activations, batch, output, colStart, colEnd);
         int ab = PackedQ8_0Activations.RowBytes(w.InDim);
         fixed (byte* pa0 = activations)
         {
@@ -172,14 +172,6 @@ internal static unsafe class PackedQ8_0MatMul
                 for (int b = 0; b < batch; b++)
                     output[b * w.OutDim + o] = DotReference(w.Data + (long)o * w.RowBytes, pa0 + (long)b * ab, w.Groups);
         }
-    }
-
-    private static void Check(PackedQ8_0Matrix w, ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd)
-    {
-        if (batch < 0 || colStart < 0 || colEnd < colStart || colEnd > w.OutDim)
-            throw new ArgumentOutOfRangeException(nameof(colEnd), $"PackedQ8_0MatMul: bad range batch={batch} columns [{colStart}, {colEnd}) of {w.OutDim}.");
-        if (activations.Length < (long)batch * PackedQ8_0Activations.RowBytes(w.InDim) || output.Length < (long)batch * w.OutDim)
-            throw new ArgumentException($"PackedQ8_0MatMul: activations {activations.Length} bytes, output {output.Length} floats for batch {batch}.");
     }
 
     /// <summary>The plain formula: sum over blocks of dw * da * sum(x * y), left to right.</summary>
