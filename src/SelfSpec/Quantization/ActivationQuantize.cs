@@ -157,13 +157,13 @@ internal static unsafe class ActivationQuantize
         {
             int sum = Vector256.Sum((q0 + q1) + (q2 + q3));
             q.Store((sbyte*)(y + 4));
-            *(Half*)y = (Half)d;
-            *(Half*)(y + 2) = (Half)(sum * d);
+            *(ushort*)y = HalfBits.FromSingle(d);
+            *(ushort*)(y + 2) = HalfBits.FromSingle(sum * d);
         }
         else
         {
             q.Store((sbyte*)(y + 2));
-            *(Half*)y = (Half)d;
+            *(ushort*)y = HalfBits.FromSingle(d);
         }
     }
 

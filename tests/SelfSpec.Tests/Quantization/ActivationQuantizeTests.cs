@@ -110,4 +110,26 @@ public sealed class ActivationQuantizeTests
             }
         }
     }
+
+    [Fact]
+    public void HalfConversionEqualsTheLibraryOnEveryExponentAndEveryTie()
+    {
+        // Every 8,191st float bit pattern (all exponents, both signs, NaN and infinity), plus each half-range
+        // boundary and the exact ties (13 dropped bits = 0x1000) around every representable half.
+        for (long bits = 0; bits <= uint.MaxValue; bits += 8191) Check((uint)bits);
+        foreach (uint edge in new uint[] { 0x3880_0000, 0x477F_F000, 0x477F_E000, 0x7F80_0000, 0x3380_0000 })
+            for (uint delta = 0; delta < 64; delta++) { Check(edge + delta); Check(edge - delta); Check((edge + delta) | 0x8000_0000); }
+        for (uint h = 0; h < 0x7C00; h++)
+        {
+            uint f = BitConverter.SingleToUInt32Bits((float)BitConverter.UInt16BitsToHalf((ushort)h));
+            Check(f + 0x1000); Check(f + 0x0FFF); Check(f + 0x1001); Check((f + 0x1000) | 0x8000_0000);
+        }
+
+        static void Check(uint bits)
+        {
+            float f = BitConverter.UInt32BitsToSingle(bits);
+            ushort expected = HalfBits.Reference(f), actual = HalfBits.FromSingle(f);
+            if (expected != actual) Assert.Fail($"float bits 0x{bits:X8}: half 0x{actual:X4}, library 0x{expected:X4}");
+        }
+    }
 }
