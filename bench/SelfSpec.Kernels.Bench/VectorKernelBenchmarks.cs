@@ -29,7 +29,8 @@ public class RowKernelBenchmarks
 public class AttentionBenchmarks
 {
     private const int HeadDim = 64, KvDim = 192;
-    private float[] _q = [], _k = [], _v = [], _scores = [], _out = new float[HeadDim];
+    private float[] _q = [], _k = [], _v = [], _scores = [], _out = new float[3 * HeadDim];
+    private ushort[] _keyBlocks = [], _valueRows = [];
 
     [Params(128, 1024)]
     public int Context { get; set; }
@@ -37,15 +38,25 @@ public class AttentionBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _q = RowKernelBenchmarks.Fill(HeadDim, 5);
+        _q = RowKernelBenchmarks.Fill(3 * HeadDim, 5);
         _k = RowKernelBenchmarks.Fill(Context * KvDim, 6);
         _v = RowKernelBenchmarks.Fill(Context * KvDim, 7);
-        _scores = new float[Context];
+        _scores = new float[4 * (Attention.ScoreFloats(Context) + HeadDim)];
+        _keyBlocks = new ushort[KvLayout.KeyHeadElements(Context, HeadDim)];
+        _valueRows = new ushort[Context * HeadDim];
+        for (int j = 0; j < Context; j++)
+            for (int d = 0; d < HeadDim; d++)
+            {
+                _keyBlocks[KvLayout.KeyBlock(j, HeadDim) + 16 * d] = BitConverter.HalfToUInt16Bits((Half)_k[j * KvDim + d]);
+                _valueRows[KvLayout.ValueRow(j, HeadDim) + d] = BitConverter.HalfToUInt16Bits((Half)_v[j * KvDim + d]);
+            }
     }
 
+    /// <summary>One head, plain double-precision reference over float keys.</summary>
     [Benchmark(Baseline = true)]
-    public void Reference() => Attention.Reference(_q, _k, _v, Context, KvDim, HeadDim, 0.125f, _out);
+    public void Reference() => Attention.Reference(_q.AsSpan(0, HeadDim), _k, _v, Context, KvDim, 0.125f, _out);
 
+    /// <summary>The three query heads that share a kv head, in one call.</summary>
     [Benchmark]
-    public void Fast() => Attention.Head(_q, _k, _v, Context, KvDim, HeadDim, 0.125f, _scores, _out);
+    public void ThreeHeads() => Attention.Heads(_q, 3, HeadDim, _keyBlocks, _valueRows, Context, 0.125f, _scores, _out);
 }

@@ -1,19 +1,29 @@
+using System.Runtime.InteropServices;
+using SelfSpec.Kernels;
+
 namespace SelfSpec.Model;
 
 /// <summary>
-/// Keys and values of every computed position, per layer, head-major: (kvHeads x capacity x headDim) each, so
-/// attention streams one head's keys contiguously. Values are stored rounded to half precision, as llama.cpp's
-/// default F16 cache stores them, but kept as float so attention reads them without conversion. Rollback is a length change (<see cref="Truncate"/>); entries past
-/// <see cref="Length"/> are scratch that the next forward pass overwrites.
+/// Keys and values of every computed position, per layer and kv head, in half precision as llama.cpp's default
+/// F16 cache stores them, laid out for the attention kernel (<see cref="KvLayout"/>): keys in blocks of 16
+/// positions so one vector holds 16 positions' scores, values one row per position. Half precision halves the
+/// bytes attention streams per token. A value beyond half range is stored as infinity and attends as 65536 (the
+/// kernel's widening assumes finite halves); a model producing one has already diverged. Rollback is a length
+/// change (<see cref="Truncate"/>); entries past <see cref="Length"/> are scratch that the next forward pass overwrites.
 /// </summary>
 public sealed class KvCache
 {
-    internal readonly float[][] Keys;
-    internal readonly float[][] Values;
+    /// <summary>Per layer: (kvHeads x <see cref="KeyHeadElements"/>) half bits.</summary>
+    internal readonly ushort[][] Keys;
+    /// <summary>Per layer: (kvHeads x capacity x headDim) half bits.</summary>
+    internal readonly ushort[][] Values;
 
     public int Capacity { get; }
     public int KvDim { get; }
     public int HeadDim { get; }
+    internal int KvHeads { get; }
+    /// <summary>Key elements per kv head: capacity rounded up to whole 16-position blocks, times headDim.</summary>
+    internal int KeyHeadElements { get; }
     /// <summary>Number of leading positions whose keys and values are exact at every layer.</summary>
     public int Length { get; private set; }
 
@@ -24,12 +34,14 @@ public sealed class KvCache
         Capacity = capacity;
         KvDim = config.KvDim;
         HeadDim = config.HeadDim;
-        Keys = new float[config.LayerCount][];
-        Values = new float[config.LayerCount][];
+        KvHeads = config.KvHeadCount;
+        KeyHeadElements = KvLayout.KeyHeadElements(capacity, HeadDim);
+        Keys = new ushort[config.LayerCount][];
+        Values = new ushort[config.LayerCount][];
         for (int l = 0; l < config.LayerCount; l++)
         {
-            Keys[l] = new float[(long)capacity * KvDim];
-            Values[l] = new float[(long)capacity * KvDim];
+            Keys[l] = new ushort[(long)KvHeads * KeyHeadElements];
+            Values[l] = new ushort[(long)capacity * KvDim];
         }
     }
 
@@ -45,8 +57,28 @@ public sealed class KvCache
         return (int)Math.Min(config.ContextLength, (long)promptLength + Math.Max(1, maxTokens));
     }
 
-    /// <summary>Where kv head <paramref name="head"/> of <paramref name="position"/> starts in a layer's array.</summary>
-    internal int Offset(int head, int position) => (head * Capacity + position) * HeadDim;
+    /// <summary>A kv head's keys at a layer (the kernel reads the first whole blocks of them).</summary>
+    internal ReadOnlySpan<ushort> HeadKeys(int layer, int head) => Keys[layer].AsSpan(head * KeyHeadElements, KeyHeadElements);
+
+    /// <summary>A kv head's value rows at a layer.</summary>
+    internal ReadOnlySpan<ushort> HeadValues(int layer, int head) => Values[layer].AsSpan(head * Capacity * HeadDim, Capacity * HeadDim);
+
+    /// <summary>Stores one position's keys and values at a layer, every kv head: (kvDim) halves each.</summary>
+    internal void Write(int layer, int position, ReadOnlySpan<Half> keys, ReadOnlySpan<Half> values)
+    {
+        if ((uint)position >= (uint)Capacity || keys.Length != KvDim || values.Length != KvDim)
+            throw new ArgumentException($"position {position} or row sizes do not fit the cache");
+        var k = MemoryMarshal.Cast<Half, ushort>(keys);
+        var v = MemoryMarshal.Cast<Half, ushort>(values);
+        var layerKeys = Keys[layer];
+        int keyBlock = KvLayout.KeyBlock(position, HeadDim);
+        for (int h = 0; h < KvHeads; h++)
+        {
+            int baseOffset = h * KeyHeadElements + keyBlock;
+            for (int d = 0; d < HeadDim; d++) layerKeys[baseOffset + d * KvLayout.BlockPositions] = k[h * HeadDim + d];
+            v.Slice(h * HeadDim, HeadDim).CopyTo(Values[layer].AsSpan((h * Capacity + position) * HeadDim, HeadDim));
+        }
+    }
 
     /// <summary>Marks positions [0, length) as committed.</summary>
     public void Commit(int length)
@@ -62,5 +94,5 @@ public sealed class KvCache
         Length = length;
     }
 
-    public long ByteSize => 2L * Keys.Length * Capacity * KvDim * sizeof(float);
+    public long ByteSize => (long)Keys.Length * ((long)KvHeads * KeyHeadElements + (long)Capacity * KvDim) * sizeof(ushort);
 }

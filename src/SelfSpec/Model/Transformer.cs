@@ -33,8 +33,9 @@ internal sealed class Transformer
     private readonly float[] _up;          // (batch x ff)
     private readonly float[] _proj;        // (batch x embd) output of attn_output / ffn_down before the residual add
     private readonly float[] _cos, _sin;   // (batch x ropeDim/2)
-    private readonly Half[] _half;         // (qDim) scratch of the half-precision rounding
-    private readonly float[][] _scores;    // (threads) x (context) attention scratch
+    private readonly Half[] _half;         // (qDim) scratch of the query's half-precision rounding
+    private readonly Half[] _keyHalf, _valueHalf; // (kvDim) one position's keys and values as the cache stores them
+    private readonly float[][] _scores;    // (threads) x (attention scratch) scores of up to 4 heads
 
     private readonly MatMulJob _matmul;
     private readonly AttentionJob _attention;
@@ -66,9 +67,11 @@ internal sealed class Transformer
         _proj = new float[maxBatch * _c.EmbeddingDim];
         _cos = new float[maxBatch * _c.RopeDim / 2];
         _sin = new float[maxBatch * _c.RopeDim / 2];
-        _half = new Half[Math.Max(_c.QueryDim, _c.KvDim)];
+        _half = new Half[_c.QueryDim];
+        _keyHalf = new Half[_c.KvDim];
+        _valueHalf = new Half[_c.KvDim];
         _scores = new float[pool.ThreadCount][];
-        for (int i = 0; i < _scores.Length; i++) _scores[i] = new float[maxContext];
+        for (int i = 0; i < _scores.Length; i++) _scores[i] = new float[4 * (Attention.ScoreFloats(maxContext) + _c.HeadDim)];
         _matmul = new MatMulJob();
         _attention = new AttentionJob(this);
     }
@@ -128,8 +131,6 @@ internal sealed class Transformer
         t = ForwardProfile.Lap(ForwardStage.Norm, t);
         Project(_norm, n, (lw.Query, _q), (lw.Key, _k), (lw.Value, _v));
         t = ForwardProfile.Start();
-        var keyCache = cache.Keys[layer];
-        var valueCache = cache.Values[layer];
         int half = _c.RopeDim / 2;
         for (int i = 0; i < n; i++)
         {
@@ -145,16 +146,12 @@ internal sealed class Transformer
             Rope.Apply(k, _c.KvHeadCount, _c.HeadDim, _c.RopeDim, _c.RopeLayout, cos, sin);
             // llama.cpp keeps K and V in half precision and converts Q to half for the K.Q product.
             HalfRounding.Apply(q, q, _half);
-            HalfRounding.Apply(k, k, _half);
-            HalfRounding.Apply(v, v, _half);
-            for (int h = 0; h < _c.KvHeadCount; h++)
-            {
-                k.Slice(h * _c.HeadDim, _c.HeadDim).CopyTo(keyCache.AsSpan(cache.Offset(h, positions[i]), _c.HeadDim));
-                v.Slice(h * _c.HeadDim, _c.HeadDim).CopyTo(valueCache.AsSpan(cache.Offset(h, positions[i]), _c.HeadDim));
-            }
+            System.Numerics.Tensors.TensorPrimitives.ConvertToHalf(k, _keyHalf);
+            System.Numerics.Tensors.TensorPrimitives.ConvertToHalf(v, _valueHalf);
+            cache.Write(layer, positions[i], _keyHalf, _valueHalf);
         }
         t = ForwardProfile.Lap(ForwardStage.RopeAndCache, t);
-        _attention.Set(positions, cache, keyCache, valueCache);
+        _attention.Set(positions, cache, layer);
         _pool.Run(_attention);
         ForwardProfile.Lap(ForwardStage.Attention, t);
         Project(_attn, n, (lw.Output, _proj));
@@ -267,21 +264,22 @@ internal sealed class Transformer
         }
     }
 
-    /// <summary>Attention for every (row, head) pair of the batch, split across workers.</summary>
+    /// <summary>
+    /// Attention for every (row, query head) pair of the batch, split across workers in contiguous ranges; within
+    /// a range, the heads of one row that share a kv head run as one call so they share the widened keys and values.
+    /// </summary>
     private sealed class AttentionJob(Transformer t) : IParallelWork
     {
-        private int[] _positions = new int[t.MaxBatch];
-        private int _n;
-        private float[] _keys = [], _values = [];
+        private readonly int[] _positions = new int[t.MaxBatch];
+        private int _n, _layer;
         private KvCache? _cache;
 
-        public void Set(ReadOnlySpan<int> positions, KvCache cache, float[] keys, float[] values)
+        public void Set(ReadOnlySpan<int> positions, KvCache cache, int layer)
         {
             positions.CopyTo(_positions);
             _n = positions.Length;
             _cache = cache;
-            _keys = keys;
-            _values = values;
+            _layer = layer;
         }
 
         public void Execute(int worker, int workers)
@@ -289,13 +287,15 @@ internal sealed class Transformer
             var c = t._c;
             int heads = c.HeadCount, headDim = c.HeadDim, group = heads / c.KvHeadCount;
             var (start, end) = WorkerPool.Split(_n * heads, worker, workers);
-            var scores = t._scores[worker];
-            for (int job = start; job < end; job++)
+            var scratch = t._scores[worker];
+            for (int job = start; job < end;)
             {
-                int row = job / heads, h = job % heads;
-                int offset = row * c.QueryDim + h * headDim;
-                Attention.Head(t._q.AsSpan(offset, headDim), _keys, _values, _positions[row] + 1, headDim,
-                    _cache!.Offset(h / group, 0), t._attentionScale, scores, t._attn.AsSpan(offset, headDim));
+                int row = job / heads, h = job % heads, kvHead = h / group;
+                int runEnd = Math.Min(end, row * heads + (kvHead + 1) * group);
+                int offset = row * c.QueryDim + h * headDim, length = (runEnd - job) * headDim;
+                Attention.Heads(t._q.AsSpan(offset, length), runEnd - job, headDim, _cache!.HeadKeys(_layer, kvHead), _cache.HeadValues(_layer, kvHead),
+                    _positions[row] + 1, t._attentionScale, scratch, t._attn.AsSpan(offset, length));
+                job = runEnd;
             }
         }
     }

@@ -57,23 +57,74 @@ public sealed class ElementwiseKernelTests
         }
     }
 
-    [Fact]
-    public void AttentionAgreesWithReference()
+    /// <summary>Half-rounded random keys and values of one kv head, as floats and in the cache's layout.</summary>
+    private static (float[] Keys, float[] Values, ushort[] KeyBlocks, ushort[] ValueRows) RandomKv(Random rng, int count, int headDim, int capacity)
     {
-        var rng = new Random(3);
-        const int headDim = 64, kvDim = 192;
+        var keys = RandomVector(rng, count * headDim, 2f).Select(x => (float)(Half)x).ToArray();
+        var values = RandomVector(rng, count * headDim).Select(x => (float)(Half)x).ToArray();
+        var keyBlocks = new ushort[KvLayout.KeyHeadElements(capacity, headDim)];
+        var valueRows = new ushort[capacity * headDim];
+        // Positions past count hold garbage, as a cache's scratch does: the kernel must not let it leak in.
+        for (int i = 0; i < keyBlocks.Length; i++) keyBlocks[i] = BitConverter.HalfToUInt16Bits((Half)(rng.NextDouble() * 60000));
+        for (int i = 0; i < valueRows.Length; i++) valueRows[i] = BitConverter.HalfToUInt16Bits((Half)(rng.NextDouble() * 60000));
+        for (int j = 0; j < count; j++)
+            for (int d = 0; d < headDim; d++)
+            {
+                keyBlocks[KvLayout.KeyBlock(j, headDim) + 16 * d] = BitConverter.HalfToUInt16Bits((Half)keys[j * headDim + d]);
+                valueRows[KvLayout.ValueRow(j, headDim) + d] = BitConverter.HalfToUInt16Bits((Half)values[j * headDim + d]);
+            }
+        return (keys, values, keyBlocks, valueRows);
+    }
+
+    [Theory]
+    [InlineData(64)]
+    [InlineData(32)]
+    [InlineData(16)]
+    [InlineData(8)]
+    [InlineData(128)]
+    public void AttentionAgreesWithReference(int headDim)
+    {
+        var rng = new Random(3 + headDim);
         foreach (int count in new[] { 1, 2, 3, 7, 16, 17, 63, 64, 65, 200, 257 })
+            foreach (int heads in new[] { 1, 3, 5 })
+            {
+                var (keys, values, keyBlocks, valueRows) = RandomKv(rng, count, headDim, count + 20);
+                var q = RandomVector(rng, heads * headDim, 2f).Select(x => (float)(Half)x).ToArray();
+                var fast = new float[heads * headDim];
+                var scratch = new float[4 * (Attention.ScoreFloats(count) + headDim)];
+                Attention.Heads(q, heads, headDim, keyBlocks, valueRows, count, 0.125f, scratch, fast);
+                var reference = new float[headDim];
+                for (int h = 0; h < heads; h++)
+                {
+                    Attention.Reference(q.AsSpan(h * headDim, headDim), keys, values, count, headDim, 0.125f, reference);
+                    for (int i = 0; i < headDim; i++) Assert.Equal(reference[i], fast[h * headDim + i], 2e-5f);
+                }
+            }
+    }
+
+    [Fact]
+    public void AttentionOfAHeadIsTheSameBitsInEveryTile()
+    {
+        // A head's output may not depend on which heads share its call (tile sizes 1-4 and a tail of 5 = 4 + 1).
+        var rng = new Random(11);
+        const int headDim = 64, heads = 5;
+        foreach (int count in new[] { 1, 15, 16, 33, 300 })
         {
-            var keys = RandomVector(rng, count * kvDim, 2f);
-            var values = RandomVector(rng, count * kvDim);
-            var q = RandomVector(rng, headDim, 2f);
-            var fast = new float[headDim];
-            var reference = new float[headDim];
-            var scores = new float[count];
-            Attention.Head(q, keys, values, count, kvDim, 64, 0.125f, scores, fast);
-            Attention.Reference(q, keys, values, count, kvDim, 64, 0.125f, reference);
-            for (int i = 0; i < headDim; i++) Assert.Equal(reference[i], fast[i], 2e-5f);
+            var (_, _, keyBlocks, valueRows) = RandomKv(rng, count, headDim, 320);
+            var q = RandomVector(rng, heads * headDim, 2f).Select(x => (float)(Half)x).ToArray();
+            var scratch = new float[4 * (Attention.ScoreFloats(count) + headDim)];
+            var together = new float[heads * headDim];
+            Attention.Heads(q, heads, headDim, keyBlocks, valueRows, count, 0.125f, scratch, together);
+            for (int first = 0; first < heads; first++)
+                for (int size = 1; first + size <= heads && size <= 4; size++)
+                {
+                    var part = new float[size * headDim];
+                    Attention.Heads(q.AsSpan(first * headDim, size * headDim), size, headDim, keyBlocks, valueRows, count, 0.125f, scratch, part);
+                    Assert.Equal(BitsOf(together.AsSpan(first * headDim, size * headDim)), BitsOf(part));
+                }
         }
+
+        static int[] BitsOf(ReadOnlySpan<float> x) => System.Runtime.InteropServices.MemoryMarshal.Cast<float, int>(x).ToArray();
     }
 
     [Fact]
