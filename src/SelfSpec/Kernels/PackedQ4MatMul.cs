@@ -4,7 +4,7 @@
 // (low and high halves of the blocks), one widening add to 16 int32 lanes (4 a block), one conversion, one
 // fused multiply-add by the blocks' dw*da spread over their lanes, and one 4-lane fused multiply-add of the
 // offset terms mw*sa. The file-layout kernel (VecDotQ4_1) needs about three times the instructions.
-// Batch invariance: the tiles (4 weight rows x 1 or 2 activation rows, 1 x 2 for small batches) run exactly the one-row Step per
+// Batch invariance: the tiles (4 weight rows x 1 or 2 activation rows; 1 x 4 and 1 x 2 for small batches) run exactly the one-row Step per
 // (weight row, activation row) pair in the same group order with their own accumulators, and reduce the same
 // way; so any batch, row place and column split gives the same bits (tests check). The AVX2 path (used when
 // AVX-512 is off) has its own fixed order; the scalar reference is the plain per-block formula.
@@ -55,6 +55,8 @@ internal static unsafe class PackedQ4MatMul
                 int b = 0;
                 if (Avx512BW.IsSupported)
                 {
+                    for (; b + 4 <= batch; b += 4)
+                        Tile1x4(pw, pa0 + (long)b * ab, ab, groups, py + (long)b * outDim + o, outDim);
                     for (; b + 2 <= batch; b += 2)
                         Tile1x2(pw, pa0 + (long)b * ab, ab, groups, py + (long)b * outDim + o, outDim);
                 }
@@ -86,6 +88,37 @@ internal static unsafe class PackedQ4MatMul
         }
         y[0] = FloatSum.Sum(acc0) + FloatSum.Sum(m0);
         y[yStride] = FloatSum.Sum(acc1) + FloatSum.Sum(m1);
+    }
+
+    /// <summary>One weight row against 4 activation rows: the row's unpacking and scales are shared by all four.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile1x4(byte* w, byte* pa, int aStride, int groups, float* y, int yStride)
+    {
+        byte* pb = pa + aStride, pc = pb + aStride, pd = pc + aStride;
+        Vector512<float> acc0 = Vector512<float>.Zero, acc1 = acc0, acc2 = acc0, acc3 = acc0;
+        Vector128<float> m0 = Vector128<float>.Zero, m1 = m0, m2 = m0, m3 = m0;
+        for (int g = 0; g < groups; g++)
+        {
+            var v = Vector512.Load(w + g * WG);
+            var sc = Scales(w + g * WG + 64);
+            var lo = Low(v);
+            var hi = High(v);
+            var dw = SpreadScales(sc);
+            var mw = sc.GetUpper();
+            int off = g * AG;
+            acc0 = Step(lo, hi, dw, pa + off, acc0);
+            m0 = MinStep(mw, pa + off, m0);
+            acc1 = Step(lo, hi, dw, pb + off, acc1);
+            m1 = MinStep(mw, pb + off, m1);
+            acc2 = Step(lo, hi, dw, pc + off, acc2);
+            m2 = MinStep(mw, pc + off, m2);
+            acc3 = Step(lo, hi, dw, pd + off, acc3);
+            m3 = MinStep(mw, pd + off, m3);
+        }
+        y[0] = FloatSum.Sum(acc0) + FloatSum.Sum(m0);
+        y[yStride] = FloatSum.Sum(acc1) + FloatSum.Sum(m1);
+        y[2 * yStride] = FloatSum.Sum(acc2) + FloatSum.Sum(m2);
+        y[3 * yStride] = FloatSum.Sum(acc3) + FloatSum.Sum(m3);
     }
 
     /// <summary>Same contract as <see cref="Rows"/>, with the scalar reference dot product.</summary>

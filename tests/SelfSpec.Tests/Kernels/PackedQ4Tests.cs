@@ -67,8 +67,8 @@ public sealed unsafe class PackedQ4Tests
     public void BatchAndSplitInvariantBitwise(GgmlType t)
     {
         const int inDim = 576, outDim = 37; // 4.5 groups a row (padding), tiles of 4 columns plus a remainder
-        // Small batches stream one weight row at a time (1 x 2 tiles); 17 and more run the 4 x 2 / 4 x 1 tiles.
-        foreach (int batch in new[] { 1, 2, 3, 4, 5, 8, 9, 17, 20 })
+        // Small batches stream one weight row at a time (1 x 4 and 1 x 2 tiles, one-row dots); 17 and more run the 4 x 2 / 4 x 1 tiles.
+        foreach (int batch in new[] { 1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17, 20 })
         {
             var (_, packed, x) = Setup(t, inDim, outDim, batch, 300 + batch);
             byte[] a = PackedActivationRows(t, x, batch, inDim);
