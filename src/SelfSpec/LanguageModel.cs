@@ -20,6 +20,7 @@ public sealed class LanguageModel : IDisposable
     private readonly WorkerPool _pool;
     private readonly Transformer _transformer;
     private readonly Lock _gate = new();
+    private readonly DecodeCosts _costs; // timed forward and head costs by batch size, for the price bound
 
     public string Path => _file.Path;
     public long FileSize => _file.FileSize;
@@ -49,6 +50,7 @@ public sealed class LanguageModel : IDisposable
         ChatTemplate = ChatTemplate.FromGguf(file);
         _pool = new WorkerPool(threads);
         _transformer = new Transformer(weights, _pool, MaxBatch, Config.ContextLength);
+        _costs = new DecodeCosts(MaxBatch);
     }
 
     /// <summary>Sidecar argument of <see cref="Load"/>: do not load any calibration sidecar.</summary>
@@ -133,7 +135,7 @@ public sealed class LanguageModel : IDisposable
             if (options.Speculation == null) options = options with { Speculation = SpeculationDefaults };
             return options.Method == DecodingMethod.Autoregressive
                 ? new Autoregressive(_transformer).Generate(prompt, options, Tokenizer.IsEndOfGeneration, onToken, cancellation)
-                : new SelfSpeculative(_transformer, ExitHead, ExitPriors).Generate(prompt, options, Tokenizer.IsEndOfGeneration, onToken, cancellation);
+                : new SelfSpeculative(_transformer, _costs, ExitHead, ExitPriors).Generate(prompt, options, Tokenizer.IsEndOfGeneration, onToken, cancellation);
         }
     }
 

@@ -3,10 +3,11 @@ namespace SelfSpec.Decoding;
 /// <summary>
 /// The bound that knows the price (DESIGN 4, EVIDENCE 5). Keeps running estimates, updated from every verification,
 /// of how often drafts from each source are accepted (each exit layer; prompt lookup by n-gram length, first and
-/// follow-on drafts apart), how often a candidate exit fires, and timed costs: one layer read for a row, each extra
-/// row through a layer, a head call and each extra head row. A round's expected committed tokens E = 1 + sum of
-/// the probabilities that drafts 1..i are all accepted; its expected cost C = the plain step plus what each draft
-/// and head call adds. One more step is taken only if its gain per second beats the round's: dE / dC &gt; E / C.
+/// follow-on drafts apart) and how often a candidate exit fires; and the timed costs of <see cref="DecodeCosts"/>
+/// (per layer and head call, by batch size, kept across generations). A round's expected committed tokens E = 1 +
+/// sum of the probabilities that drafts 1..i are all accepted; its expected cost C = the plain step plus what each
+/// draft (one more row in the round's calls, at the round's current size) and exit-head call adds. One more step is
+/// taken only if its gain per second beats the round's: dE / dC &gt; E / C.
 /// </summary>
 internal sealed class PriceBound
 {
@@ -14,9 +15,7 @@ internal sealed class PriceBound
     private static readonly (double Fraction, double Agreement)[] OwnHeadAgreement =
         [(0.1, 0.049), (0.2, 0.049), (0.3, 0.057), (0.4, 0.075), (0.5, 0.094), (0.6, 0.121), (0.67, 0.187), (0.73, 0.26), (0.8, 0.378), (0.87, 0.438), (0.93, 0.554), (0.97, 0.622), (1.0, 0.7)];
     private const double PriorWeight = 4;
-    private const double Rho = 0.35;          // extra row / layer read (EVIDENCE 5, llama.cpp-like kernels)
     private const double HeadToLayer = 13.6;  // tied Q8_0 head of SmolLM2-135M vs one Q4_1 layer (EVIDENCE 5)
-    private const double Smoothing = 0.1;
     /// <summary>A source the bound has declined is tried anyway once per this many rounds, so estimates can recover.</summary>
     public const int ExploreInterval = 64;
 
@@ -25,17 +24,16 @@ internal sealed class PriceBound
     private readonly Estimate[] _lookupFirst, _lookupNext;  // by n-gram length
     private int _lastExitExplore, _lastLookupExplore;
 
-    // Seconds. Scale-free until the first measurement (only ratios matter to the decision).
-    private double _layerRead = 1e-3, _extraRow = Rho * 1e-3, _head = HeadToLayer * 1e-3, _extraHeadRow = Rho * HeadToLayer * 1e-3;
-    private bool _layerMeasured, _headMeasured;
-    // An exit check's head: the full head (the model's own) or a calibrated draft head, timed apart from the final head.
-    private double _exitHead = HeadToLayer * 1e-3;
-    private bool _exitHeadMeasured;
+    private readonly DecodeCosts _costs;
+    // An exit check's head (the full head, or a calibrated draft head) in layer reads, until timed.
+    private readonly double _exitHeadPrior;
 
+    /// <param name="costs">the model's timed costs (shared by its generations; this bound adds its measurements)</param>
     /// <param name="priors">calibrated per-layer rates (replace the own-head priors at those layers), or null</param>
-    public PriceBound(int layers, float tau, ExitPriors? priors = null)
+    public PriceBound(int layers, float tau, DecodeCosts costs, ExitPriors? priors = null)
     {
         _layers = layers;
+        _costs = costs;
         _exitFires = new Estimate[layers + 1];
         _exitAccepts = new Estimate[layers + 1];
         for (int l = 0; l <= layers; l++)
@@ -50,7 +48,7 @@ internal sealed class PriceBound
                 _exitFires[l] = new Estimate(Math.Clamp(fire, 0.01, 0.99));
             }
         }
-        if (priors != null) _exitHead = priors.HeadCostInLayers * 1e-3;
+        _exitHeadPrior = priors?.HeadCostInLayers ?? HeadToLayer;
         _lookupFirst = new Estimate[9];
         _lookupNext = new Estimate[9];
         for (int n = 0; n < 9; n++)
@@ -65,62 +63,13 @@ internal sealed class PriceBound
     // ---- measurements ----
 
     /// <summary>A forward call of <paramref name="rows"/> rows through <paramref name="layerCount"/> layers took <paramref name="seconds"/>.</summary>
-    public void ObserveForward(int rows, int layerCount, double seconds)
-    {
-        if (rows <= 0 || layerCount <= 0 || seconds <= 0) return;
-        double perLayer = seconds / layerCount;
-        if (!_layerMeasured)
-        {
-            // Split by the prior ratio until single rows are seen.
-            double read = perLayer / (1 + (rows - 1) * Rho);
-            Rescale(read / _layerRead);
-            _layerRead = read;
-            _extraRow = Rho * read;
-            if (rows == 1) _layerMeasured = true;
-            return;
-        }
-        if (rows == 1) Track(ref _layerRead, perLayer);
-        else _extraRow += Smoothing * (Math.Max(0, (perLayer - _layerRead) / (rows - 1)) - _extraRow);
-        if (rows == 1) _layerMeasured = true;
-    }
+    public void ObserveForward(int rows, int layerCount, double seconds) => _costs.ObserveForward(rows, layerCount, seconds);
 
     /// <summary>A head call over <paramref name="rows"/> rows took <paramref name="seconds"/>.</summary>
-    public void ObserveHead(int rows, double seconds)
-    {
-        if (rows <= 0 || seconds <= 0) return;
-        if (!_headMeasured && rows == 1)
-        {
-            _head = seconds;
-            _extraHeadRow = Rho * seconds;
-            _headMeasured = true;
-            return;
-        }
-        if (rows == 1) Track(ref _head, seconds);
-        else _extraHeadRow += Smoothing * (Math.Max(0, (seconds - _head) / (rows - 1)) - _extraHeadRow);
-    }
+    public void ObserveHead(int rows, double seconds) => _costs.ObserveHead(rows, seconds);
 
     /// <summary>An exit head call (one row) took <paramref name="seconds"/>.</summary>
-    public void ObserveExitHead(double seconds)
-    {
-        if (seconds <= 0) return;
-        if (!_exitHeadMeasured) { _exitHead = seconds; _exitHeadMeasured = true; return; }
-        Track(ref _exitHead, seconds);
-    }
-
-    /// <summary>
-    /// Follows the lower envelope of the measurements: other work on the machine only ever adds time, so a drop is
-    /// believed at once and a rise slowly.
-    /// </summary>
-    private static void Track(ref double estimate, double observed) =>
-        estimate += (observed < estimate ? 0.5 : Smoothing / 2) * (observed - estimate);
-
-    private void Rescale(double factor)
-    {
-        if (!_exitHeadMeasured) _exitHead *= factor;
-        if (_headMeasured) return;
-        _head *= factor;
-        _extraHeadRow *= factor;
-    }
+    public void ObserveExitHead(double seconds) => _costs.ObserveExitHead(seconds);
 
     public void ObserveExitCheck(int layer, bool fired) => _exitFires[layer].Add(fired);
 
@@ -132,17 +81,25 @@ internal sealed class PriceBound
     // ---- the round's running account ----
 
     private double _expected, _probAllAccepted, _cost;
+    private int _rows;
 
     /// <summary>Starts a round: a plain step commits one token for a full pass and a head call.</summary>
     public void BeginRound()
     {
         _expected = 1;
         _probAllAccepted = 1;
-        _cost = _layers * _layerRead + _head;
+        _rows = 1;
+        _cost = _layers * _costs.Layer(1) + _costs.Head(1);
     }
 
-    /// <summary>What one more row adds to verification when it starts below a row at depth <paramref name="parentDepth"/>.</summary>
-    private double RowCost(int parentDepth) => parentDepth * _layerRead + (_layers - parentDepth) * _extraRow + _extraHeadRow;
+    /// <summary>
+    /// What one more row adds to the round when it starts below a row at depth <paramref name="parentDepth"/>: it
+    /// runs alone up to there (an exit draft's catch-up), then rides along in the round's calls and final head.
+    /// </summary>
+    private double RowCost(int parentDepth) =>
+        parentDepth * _costs.Layer(1) + (_layers - parentDepth) * _costs.MarginalLayer(_rows) + _costs.MarginalHead(_rows);
+
+    private double ExitHeadCost => _costs.ExitHead(_exitHeadPrior);
 
     private bool Worth(double gain, double cost) => gain * _cost > _expected * cost;
 
@@ -150,7 +107,7 @@ internal sealed class PriceBound
     public bool ExitCheckWorthIt(int layer)
     {
         double fire = _exitFires[layer].Mean, accept = _exitAccepts[layer].Mean;
-        return Worth(_probAllAccepted * fire * accept, _exitHead + fire * RowCost(layer)) || Explore(ref _lastExitExplore);
+        return Worth(_probAllAccepted * fire * accept, ExitHeadCost + fire * RowCost(layer)) || Explore(ref _lastExitExplore);
     }
 
     /// <summary>Whether a lookup draft (n-gram <paramref name="ngram"/>, first of its copy or a follow-on) below a row at <paramref name="parentDepth"/> pays.</summary>
@@ -164,7 +121,7 @@ internal sealed class PriceBound
     public bool StaticDraftWorthIt(int layer)
     {
         double accept = _exitAccepts[layer].Mean;
-        return Worth(_probAllAccepted * accept, _exitHead + RowCost(layer)) || Explore(ref _lastExitExplore);
+        return Worth(_probAllAccepted * accept, ExitHeadCost + RowCost(layer)) || Explore(ref _lastExitExplore);
     }
 
     /// <summary>At most one declined check a source kind per <see cref="ExploreInterval"/> rounds, so estimates can recover.</summary>
@@ -175,7 +132,7 @@ internal sealed class PriceBound
         return true;
     }
 
-    public void ChargeExitCheck() => _cost += _exitHead;
+    public void ChargeExitCheck() => _cost += ExitHeadCost;
 
     public void AddExitDraft(int layer) => AddDraft(_exitAccepts[layer].Mean, RowCost(layer));
 
@@ -187,13 +144,14 @@ internal sealed class PriceBound
         _probAllAccepted *= accept;
         _expected += _probAllAccepted;
         _cost += cost;
+        _rows++;
     }
 
     /// <summary>Acceptance estimate of drafts exiting at <paramref name="layer"/> (for reports).</summary>
     public double ExitAcceptance(int layer) => _exitAccepts[layer].Mean;
 
-    /// <summary>Measured cost of an extra row through a layer relative to a layer read (rho of EVIDENCE 5).</summary>
-    public double MeasuredRho => _extraRow / _layerRead;
+    /// <summary>Measured cost of a second row through a layer relative to a one-row layer call (rho of EVIDENCE 5).</summary>
+    public double MeasuredRho => _costs.Rho(1);
 
     private static double Interpolate(double fraction)
     {

@@ -24,12 +24,15 @@ internal sealed class SelfSpeculative
     private readonly Transformer _model;
     private readonly IExitHead _exitHead;
     private readonly ExitPriors? _priors;
+    private readonly DecodeCosts _costs;
 
+    /// <param name="costs">the model's timed costs, kept across generations (null: a fresh table)</param>
     /// <param name="exitHead">the exit head (default: the model's own head)</param>
     /// <param name="priors">calibrated starting estimates for the price bound, or null for the own-head priors</param>
-    public SelfSpeculative(Transformer model, IExitHead? exitHead = null, ExitPriors? priors = null)
+    public SelfSpeculative(Transformer model, DecodeCosts? costs = null, IExitHead? exitHead = null, ExitPriors? priors = null)
     {
         _model = model;
+        _costs = costs ?? new DecodeCosts(model.MaxBatch);
         _exitHead = exitHead ?? new OwnExitHead(model);
         _priors = priors;
     }
@@ -98,7 +101,7 @@ internal sealed class SelfSpeculative
             _cache = new KvCache(c, capacity);
             _sampler = new Sampler(options.Sampling, _vocab);
             _verifier = new Verifier(_sampler, _spec.Acceptance, _vocab);
-            _bound = new PriceBound(_layers, _spec.Tau, owner._priors);
+            _bound = new PriceBound(_layers, _spec.Tau, owner._costs, owner._priors);
             _stats = new DecodeStats { Method = _method, PromptTokens = prompt.Length };
             _hidden = new float[_m.MaxBatch * _embd];
             _logits = new float[_maxRows * _vocab];

@@ -54,10 +54,10 @@ internal static unsafe class Attention
                 TensorPrimitives.Multiply(new ReadOnlySpan<float>(q0 + h * headDim, t * headDim), Shift, new Span<float>(shifted, t * headDim));
                 switch (t)
                 {
-                    case 1: Tile<One>(shifted, headDim, k0, v0, count, scoreFloats, scale, s0, o0 + h * headDim); break;
-                    case 2: Tile<Two>(shifted, headDim, k0, v0, count, scoreFloats, scale, s0, o0 + h * headDim); break;
-                    case 3: Tile<Three>(shifted, headDim, k0, v0, count, scoreFloats, scale, s0, o0 + h * headDim); break;
-                    default: Tile<Four>(shifted, headDim, k0, v0, count, scoreFloats, scale, s0, o0 + h * headDim); break;
+                    case 1: Tile<TileOf1>(shifted, headDim, k0, v0, count, scoreFloats, scale, s0, o0 + h * headDim); break;
+                    case 2: Tile<TileOf2>(shifted, headDim, k0, v0, count, scoreFloats, scale, s0, o0 + h * headDim); break;
+                    case 3: Tile<TileOf3>(shifted, headDim, k0, v0, count, scoreFloats, scale, s0, o0 + h * headDim); break;
+                    default: Tile<TileOf4>(shifted, headDim, k0, v0, count, scoreFloats, scale, s0, o0 + h * headDim); break;
                 }
             }
         }
@@ -324,14 +324,6 @@ internal static unsafe class Attention
             output[d] = (float)acc;
         }
     }
-
-    // Tile sizes as types: the JIT compiles one copy of each kernel per size with T.Count a constant, so the
-    // unused accumulators and their branches disappear.
-    private interface ITileSize { static abstract int Count { get; } }
-    private struct One : ITileSize { public static int Count => 1; }
-    private struct Two : ITileSize { public static int Count => 2; }
-    private struct Three : ITileSize { public static int Count => 3; }
-    private struct Four : ITileSize { public static int Count => 4; }
 }
 
 /// <summary>

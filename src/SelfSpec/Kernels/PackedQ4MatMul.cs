@@ -4,7 +4,7 @@
 // (low and high halves of the blocks), one widening add to 16 int32 lanes (4 a block), one conversion, one
 // fused multiply-add by the blocks' dw*da spread over their lanes, and one 4-lane fused multiply-add of the
 // offset terms mw*sa. The file-layout kernel (VecDotQ4_1) needs about three times the instructions.
-// Batch invariance: the tiles (4 weight rows x 1 or 2 activation rows; 1 x 4 and 1 x 2 for small batches) run exactly the one-row Step per
+// Batch invariance: the tiles (4 weight rows x 1 or 2 activation rows; 1 weight row x 1-4 for small batches) run exactly the one-row Step per
 // (weight row, activation row) pair in the same group order with their own accumulators, and reduce the same
 // way; so any batch, row place and column split gives the same bits (tests check). The AVX2 path (used when
 // AVX-512 is off) has its own fixed order; the scalar reference is the plain per-block formula.
@@ -20,7 +20,7 @@ internal static unsafe class PackedQ4MatMul
     private const int WG = PackedQ4Matrix.WeightGroupBytes, AG = PackedActivations.GroupBytes;
 
     /// <summary>
-    /// Batches up to this size run one weight row at a time (1 x 2 tiles and one-row dots); larger ones (prefill) in
+    /// Batches up to this size run one weight row at a time (1 weight row x up to 4 activation rows); larger ones (prefill) in
     /// 4 x 2 tiles. Measured on SmolLM2-135M, 2 threads, a forward pass with logits for every row: one row 4.2 ms
     /// streamed against 5.2 ms in 4 x 1 tiles (four interleaved weight rows defeat the hardware prefetcher); 8 rows
     /// 17.0 against 18.4 ms; 16 rows 32.1 against 34.2 ms; prefill of 64-row chunks 523 tok/s streamed against 554 in tiles.
@@ -52,47 +52,35 @@ internal static unsafe class PackedQ4MatMul
             for (; o < colEnd; o++)
             {
                 byte* pw = pw0 + (long)o * wb;
-                int b = 0;
-                if (Avx512BW.IsSupported)
+                if (!Avx512BW.IsSupported)
                 {
-                    for (; b + 4 <= batch; b += 4)
-                        Tile1x4(pw, pa0 + (long)b * ab, ab, groups, py + (long)b * outDim + o, outDim);
-                    for (; b + 2 <= batch; b += 2)
-                        Tile1x2(pw, pa0 + (long)b * ab, ab, groups, py + (long)b * outDim + o, outDim);
+                    for (int b = 0; b < batch; b++)
+                        py[(long)b * outDim + o] = Dot(pw, pa0 + (long)b * ab, groups);
+                    continue;
                 }
-                for (; b < batch; b++)
-                    py[(long)b * outDim + o] = Dot(pw, pa0 + (long)b * ab, groups);
+                for (int b = 0, t; b < batch; b += t)
+                {
+                    t = TileSizes.Next(batch - b);
+                    byte* a = pa0 + (long)b * ab;
+                    float* y = py + (long)b * outDim + o;
+                    switch (t)
+                    {
+                        case 1: y[0] = Stream<TileOf1>(pw, a, ab, groups, y, outDim); break;
+                        case 2: Stream<TileOf2>(pw, a, ab, groups, y, outDim); break;
+                        case 3: Stream<TileOf3>(pw, a, ab, groups, y, outDim); break;
+                        default: Stream<TileOf4>(pw, a, ab, groups, y, outDim); break;
+                    }
+                }
             }
         }
     }
 
-    /// <summary>One weight row against 2 activation rows: the row streams in order and is unpacked once for both.</summary>
+    /// <summary>
+    /// One weight row against T.Count (1-4) activation rows: the row streams in order and is unpacked once for all
+    /// of them. Writes every row's output (T.Count outputs yStride apart) and returns the first.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile1x2(byte* w, byte* pa, int aStride, int groups, float* y, int yStride)
-    {
-        byte* pb = pa + aStride;
-        Vector512<float> acc0 = Vector512<float>.Zero, acc1 = acc0;
-        Vector128<float> m0 = Vector128<float>.Zero, m1 = m0;
-        for (int g = 0; g < groups; g++)
-        {
-            var v = Vector512.Load(w + g * WG);
-            var sc = Scales(w + g * WG + 64);
-            var lo = Low(v);
-            var hi = High(v);
-            var dw = SpreadScales(sc);
-            var mw = sc.GetUpper();
-            acc0 = Step(lo, hi, dw, pa + g * AG, acc0);
-            m0 = MinStep(mw, pa + g * AG, m0);
-            acc1 = Step(lo, hi, dw, pb + g * AG, acc1);
-            m1 = MinStep(mw, pb + g * AG, m1);
-        }
-        y[0] = FloatSum.Sum(acc0) + FloatSum.Sum(m0);
-        y[yStride] = FloatSum.Sum(acc1) + FloatSum.Sum(m1);
-    }
-
-    /// <summary>One weight row against 4 activation rows: the row's unpacking and scales are shared by all four.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile1x4(byte* w, byte* pa, int aStride, int groups, float* y, int yStride)
+    private static float Stream<T>(byte* w, byte* pa, int aStride, int groups, float* y, int yStride) where T : struct, ITileSize
     {
         byte* pb = pa + aStride, pc = pb + aStride, pd = pc + aStride;
         Vector512<float> acc0 = Vector512<float>.Zero, acc1 = acc0, acc2 = acc0, acc3 = acc0;
@@ -108,17 +96,31 @@ internal static unsafe class PackedQ4MatMul
             int off = g * AG;
             acc0 = Step(lo, hi, dw, pa + off, acc0);
             m0 = MinStep(mw, pa + off, m0);
-            acc1 = Step(lo, hi, dw, pb + off, acc1);
-            m1 = MinStep(mw, pb + off, m1);
-            acc2 = Step(lo, hi, dw, pc + off, acc2);
-            m2 = MinStep(mw, pc + off, m2);
-            acc3 = Step(lo, hi, dw, pd + off, acc3);
-            m3 = MinStep(mw, pd + off, m3);
+            if (T.Count > 1)
+            {
+                acc1 = Step(lo, hi, dw, pb + off, acc1);
+                m1 = MinStep(mw, pb + off, m1);
+            }
+            if (T.Count > 2)
+            {
+                acc2 = Step(lo, hi, dw, pc + off, acc2);
+                m2 = MinStep(mw, pc + off, m2);
+            }
+            if (T.Count > 3)
+            {
+                acc3 = Step(lo, hi, dw, pd + off, acc3);
+                m3 = MinStep(mw, pd + off, m3);
+            }
         }
-        y[0] = FloatSum.Sum(acc0) + FloatSum.Sum(m0);
-        y[yStride] = FloatSum.Sum(acc1) + FloatSum.Sum(m1);
-        y[2 * yStride] = FloatSum.Sum(acc2) + FloatSum.Sum(m2);
-        y[3 * yStride] = FloatSum.Sum(acc3) + FloatSum.Sum(m3);
+        float first = FloatSum.Sum(acc0) + FloatSum.Sum(m0);
+        if (T.Count > 1)
+        {
+            y[0] = first;
+            y[yStride] = FloatSum.Sum(acc1) + FloatSum.Sum(m1);
+        }
+        if (T.Count > 2) y[2 * yStride] = FloatSum.Sum(acc2) + FloatSum.Sum(m2);
+        if (T.Count > 3) y[3 * yStride] = FloatSum.Sum(acc3) + FloatSum.Sum(m3);
+        return first;
     }
 
     /// <summary>Same contract as <see cref="Rows"/>, with the scalar reference dot product.</summary>
@@ -135,26 +137,9 @@ internal static unsafe class PackedQ4MatMul
     }
 
     /// <summary>One weight row against one activation row, the fastest path this machine has.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot(byte* w, byte* a, int groups)
     {
-        if (Avx512BW.IsSupported)
-        {
-            Vector512<float> acc = Vector512<float>.Zero;
-            Vector128<float> macc = Vector128<float>.Zero;
-            for (int g = 0; g < groups; g++)
-            {
-                var v = Vector512.Load(w + g * WG);
-                var sc = Scales(w + g * WG + 64);
-                var lo = Low(v);
-                var hi = High(v);
-                var dw = SpreadScales(sc);
-                var mw = sc.GetUpper();
-                acc = Step(lo, hi, dw, a + g * AG, acc);
-                macc = MinStep(mw, a + g * AG, macc);
-            }
-            return FloatSum.Sum(acc) + FloatSum.Sum(macc);
-        }
+        if (Avx512BW.IsSupported) return Stream<TileOf1>(w, a, 0, groups, null, 0);
         if (Avx2.IsSupported && Fma.IsSupported) return Dot256(w, a, groups);
         return DotReference(w, a, groups);
     }

@@ -11,7 +11,7 @@
 // unsigned operand; no pair sum reaches int16 saturation (127 * 127 * 2 < 32767).
 // Per (weight group, activation group) the step is: select, vpmaddubsw, vpmaddwd with ones (8 lanes a block),
 // conversion, multiply by the weight scales spread over their lanes, fused multiply-add by the activation's.
-// Batch invariance: the tiles (4 weight rows x 1 or 2 activation rows, 1 x 2 for small batches) and the one-row dot run the same Step
+// Batch invariance: the tiles (4 weight rows x 1 or 2 activation rows; 1 weight row x 1-4 for small batches) and the one-row dot run the same Step
 // per pair with their own accumulators in the same group order, and reduce the same way.
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -129,10 +129,10 @@ internal static unsafe class PackedQ8_0MatMul
     private const int AG = PackedQ8_0Activations.GroupBytes;
 
     /// <summary>
-    /// Batches up to this size run one weight row at a time (the row streams in order and stays in L1 for every
-    /// activation row: one-row dots for 1-2 rows, 1 x 2 tiles from 3); larger ones in 4 x 2 tiles. Measured on
-    /// the 576 x 49152 head, 2 threads, 8 rows: 3.9-4.2 ms in 1 x 2 tiles against 4.4-4.7 ms in 4 x 2 tiles
-    /// (interleaved weight rows defeat the hardware prefetcher); 2 rows as two dots 1.1-1.3 ms, no better in a tile.
+    /// Batches up to this size run one weight row at a time against up to 4 activation rows (the row streams in
+    /// order and is prepared once); larger ones in 4 x 2 tiles. Measured on the 576 x 49152 head, 2 threads,
+    /// 8 rows: 3.9-4.2 ms one weight row at a time against 4.4-4.7 ms in 4 x 2 tiles (interleaved weight rows
+    /// defeat the hardware prefetcher).
     /// </summary>
     private const int MaxStreamedBatch = 16;
 
@@ -161,14 +161,25 @@ internal static unsafe class PackedQ8_0MatMul
             for (; o < colEnd; o++)
             {
                 byte* pw = pw0 + (long)o * wb;
-                int b = 0;
-                if (Avx512BW.IsSupported && batch > 2)
+                if (!Avx512BW.IsSupported)
                 {
-                    for (; b + 2 <= batch; b += 2)
-                        Tile1x2(pw, pa0 + (long)b * ab, ab, groups, py + (long)b * outDim + o, outDim);
+                    for (int b = 0; b < batch; b++)
+                        py[(long)b * outDim + o] = DotReference(pw, pa0 + (long)b * ab, groups);
+                    continue;
                 }
-                for (; b < batch; b++)
-                    py[(long)b * outDim + o] = Dot(pw, pa0 + (long)b * ab, groups);
+                for (int b = 0, t; b < batch; b += t)
+                {
+                    t = TileSizes.Next(batch - b);
+                    byte* a = pa0 + (long)b * ab;
+                    float* y = py + (long)b * outDim + o;
+                    switch (t)
+                    {
+                        case 1: y[0] = Stream<TileOf1>(pw, a, ab, groups, y, outDim); break;
+                        case 2: Stream<TileOf2>(pw, a, ab, groups, y, outDim); break;
+                        case 3: Stream<TileOf3>(pw, a, ab, groups, y, outDim); break;
+                        default: Stream<TileOf4>(pw, a, ab, groups, y, outDim); break;
+                    }
+                }
             }
         }
     }
@@ -202,38 +213,40 @@ internal static unsafe class PackedQ8_0MatMul
         return sum;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static float Dot(byte* w, byte* a, int groups)
-    {
-        if (!Avx512BW.IsSupported) return DotReference(w, a, groups);
-        float* scales = (float*)(w + groups * 64);
-        Vector512<float> acc = Vector512<float>.Zero;
-        for (int g = 0; g < groups; g++)
-        {
-            var x = Vector512.Load((sbyte*)(w + g * 64));
-            acc = Step(Avx512BW.Abs(x), Negative(x), Spread(scales + 2 * g), a + g * AG, acc);
-        }
-        return FloatSum.Sum(acc);
-    }
+    public static float Dot(byte* w, byte* a, int groups) =>
+        Avx512BW.IsSupported ? Stream<TileOf1>(w, a, 0, groups, null, 0) : DotReference(w, a, groups);
 
-    /// <summary>One weight row against 2 activation rows: the row is read and prepared once for both.</summary>
+    /// <summary>
+    /// One weight row against T.Count (1-4) activation rows: the row is read and prepared once for all of them.
+    /// Writes every row's output (T.Count outputs yStride apart) and returns the first.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile1x2(byte* w, byte* pa, int aStride, int groups, float* y, int yStride)
+    private static float Stream<T>(byte* w, byte* pa, int aStride, int groups, float* y, int yStride) where T : struct, ITileSize
     {
-        byte* pb = pa + aStride;
+        byte* pb = pa + aStride, pc = pb + aStride, pd = pc + aStride;
         float* scales = (float*)(w + groups * 64);
-        Vector512<float> acc0 = Vector512<float>.Zero, acc1 = acc0;
+        Vector512<float> acc0 = Vector512<float>.Zero, acc1 = acc0, acc2 = acc0, acc3 = acc0;
         for (int g = 0; g < groups; g++)
         {
             var x = Vector512.Load((sbyte*)(w + g * 64));
             var ax = Avx512BW.Abs(x);
             var negative = Negative(x);
             var dw = Spread(scales + 2 * g);
-            acc0 = Step(ax, negative, dw, pa + g * AG, acc0);
-            acc1 = Step(ax, negative, dw, pb + g * AG, acc1);
+            int off = g * AG;
+            acc0 = Step(ax, negative, dw, pa + off, acc0);
+            if (T.Count > 1) acc1 = Step(ax, negative, dw, pb + off, acc1);
+            if (T.Count > 2) acc2 = Step(ax, negative, dw, pc + off, acc2);
+            if (T.Count > 3) acc3 = Step(ax, negative, dw, pd + off, acc3);
         }
-        y[0] = FloatSum.Sum(acc0);
-        y[yStride] = FloatSum.Sum(acc1);
+        float first = FloatSum.Sum(acc0);
+        if (T.Count > 1)
+        {
+            y[0] = first;
+            y[yStride] = FloatSum.Sum(acc1);
+        }
+        if (T.Count > 2) y[2 * yStride] = FloatSum.Sum(acc2);
+        if (T.Count > 3) y[3 * yStride] = FloatSum.Sum(acc3);
+        return first;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
