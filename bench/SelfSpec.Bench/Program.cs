@@ -84,7 +84,7 @@ internal static class Harness
             var runs = new List<PromptRun>();
             if (methods.Count > 0)
             {
-                WarmUp(lm, peer, methods, prompts[0], skipped);
+                WarmUp(lm, peer, methods, prompts[0], skipped, o);
                 RunPrompts(lm, peer, o, methods, prompts, runs, skipped);
             }
             var names = methods.Select(m => m.Name).ToList();
@@ -136,14 +136,14 @@ internal static class Harness
     }
 
     /// <summary>Compiles every path once (a few tokens on the first prompt, not recorded) and finds the methods this build lacks.</summary>
-    private static void WarmUp(LanguageModel lm, LlamaCppPeer? peer, IReadOnlyList<BenchMethod> methods, BenchPrompt prompt, Dictionary<string, string> skipped)
+    private static void WarmUp(LanguageModel lm, LlamaCppPeer? peer, IReadOnlyList<BenchMethod> methods, BenchPrompt prompt, Dictionary<string, string> skipped, BenchOptions o)
     {
         foreach (var m in methods)
         {
             if (skipped.ContainsKey(m.Name)) continue;
             try
             {
-                RunOne(lm, peer, m, prompt, 32);
+                RunOne(lm, peer, m, prompt, 32, o);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
@@ -166,7 +166,7 @@ internal static class Harness
                     if (skipped.ContainsKey(m.Name)) { step($"{p.Id} {m.Name} skipped"); continue; }
                     try
                     {
-                        var r = RunOne(lm, peer, m, p, o.MaxTokens);
+                        var r = RunOne(lm, peer, m, p, o.MaxTokens, o);
                         mine.Add(r);
                         step($"q{p.Id} {p.Task}: {m.Name} {r.Generated} tokens, {r.DecodeTokensPerSecond:F1} tok/s");
                     }
@@ -184,11 +184,12 @@ internal static class Harness
         });
     }
 
-    private static PromptRun RunOne(LanguageModel lm, LlamaCppPeer? peer, BenchMethod m, BenchPrompt p, int maxTokens)
+    private static PromptRun RunOne(LanguageModel lm, LlamaCppPeer? peer, BenchMethod m, BenchPrompt p, int maxTokens, BenchOptions o)
     {
         if (m.Decoding is DecodingMethod method)
         {
-            var g = lm.Generate(p.Tokens, new GenerationOptions { MaxTokens = maxTokens, Method = method });
+            var options = new GenerationOptions { MaxTokens = maxTokens, Method = method, Speculation = o.Speculation(lm.SpeculationDefaults) };
+            var g = lm.Generate(p.Tokens, options);
             var s = g.Stats;
             return new PromptRun
             {
@@ -197,6 +198,10 @@ internal static class Harness
                 PrefillSeconds = s.PrefillSeconds, DecodeSeconds = s.DecodeSeconds,
                 Rounds = s.Rounds, Drafted = s.Drafted, Accepted = s.Accepted,
                 ExitLayerHistogram = new Dictionary<int, int>(s.ExitLayerHistogram),
+                DraftedBySource = new Dictionary<string, int>(s.DraftedBySource),
+                AcceptedBySource = new Dictionary<string, int>(s.AcceptedBySource),
+                DraftSeconds = s.DraftSeconds, VerifySeconds = s.VerifySeconds, HeadSeconds = s.HeadSeconds,
+                SamplingSeconds = s.SamplingSeconds, Rho = s.Rho,
             };
         }
         if (peer == null) throw new InvalidRequestException("llama.cpp is not loaded");

@@ -90,6 +90,8 @@ internal static class Report
         AnsiConsole.Write(table);
         foreach (var s in r.Summaries.Where(s => s.Task == Summary.Overall && s.ExitLayerHistogram.Count > 0))
             AnsiConsole.WriteLine($"exit layers ({s.Method}): {Histogram(s.ExitLayerHistogram)}");
+        foreach (var s in r.Summaries.Where(s => s.Task == Summary.Overall && s.VerifyShare != null))
+            AnsiConsole.WriteLine($"{s.Method}: {TimeSplit(s)}; acceptance {Sources(s)}");
     }
 
     private static string[] CurveRow(ForwardCurveResult c, int n) =>
@@ -104,6 +106,12 @@ internal static class Report
         "other processes shared the CPU, so absolute figures and ratios are noisy";
 
     private static string Histogram(SortedDictionary<int, long> h) => string.Join(" ", h.Select(kv => $"L{kv.Key}:{kv.Value}"));
+
+    private static string TimeSplit(MethodSummary s) =>
+        $"decode time: draft {F(s.DraftShare, "P1")}, verify {F(s.VerifyShare, "P1")}, exit heads {F(s.HeadShare, "P1")}, sampling {F(s.SamplingShare, "P1")}; rho {F(s.MeanRho, "F2")}";
+
+    private static string Sources(MethodSummary s) => s.AcceptanceBySource.Count == 0 ? "-" :
+        string.Join(", ", s.AcceptanceBySource.Select(kv => $"{kv.Key} {kv.Value.Accepted}/{kv.Value.Drafted} ({kv.Value.Rate.ToString("P1", CultureInfo.InvariantCulture)})"));
 
     public static string Markdown(BenchReport r)
     {
@@ -131,6 +139,18 @@ internal static class Report
         {
             sb.AppendLine("## Exit-layer histograms").AppendLine();
             foreach (var s in hist) sb.AppendLine($"- {s.Task}, {s.Method}: {Histogram(s.ExitLayerHistogram)}");
+            sb.AppendLine();
+        }
+        var split = r.Summaries.Where(s => s.VerifyShare != null).ToList();
+        if (split.Count > 0)
+        {
+            sb.AppendLine("## Where decode time goes, and acceptance by draft source").AppendLine();
+            sb.AppendLine("Shares of decode seconds (draft = forward calls while drafting, catch-up included; verify = the staircase forward " +
+                "and the final head; exit heads; sampling = choosing and accepting tokens); rho = measured cost of a second row through a " +
+                "layer relative to a one-row call, mean over prompts.").AppendLine();
+            sb.AppendLine("| task | method | draft | verify | exit heads | sampling | rho | accepted / drafted by source |").AppendLine("|---|---|---:|---:|---:|---:|---:|---|");
+            foreach (var s in split)
+                sb.AppendLine($"| {s.Task} | {s.Method} | {F(s.DraftShare, "P1")} | {F(s.VerifyShare, "P1")} | {F(s.HeadShare, "P1")} | {F(s.SamplingShare, "P1")} | {F(s.MeanRho, "F2")} | {Sources(s)} |");
             sb.AppendLine();
         }
         if (r.ForwardCurve is { } c)

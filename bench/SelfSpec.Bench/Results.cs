@@ -17,6 +17,16 @@ internal sealed record PromptRun
     public int Drafted { get; init; }
     public int Accepted { get; init; }
     public IReadOnlyDictionary<int, int> ExitLayerHistogram { get; init; } = new Dictionary<int, int>();
+    /// <summary>Drafts and accepted drafts by source ("lookup", "layer 12").</summary>
+    public IReadOnlyDictionary<string, int> DraftedBySource { get; init; } = new Dictionary<string, int>();
+    public IReadOnlyDictionary<string, int> AcceptedBySource { get; init; } = new Dictionary<string, int>();
+    /// <summary>Where decode time went (SelfSpec's methods): drafting forwards, verification (forward + final head), exit heads, sampling.</summary>
+    public double DraftSeconds { get; init; }
+    public double VerifySeconds { get; init; }
+    public double HeadSeconds { get; init; }
+    public double SamplingSeconds { get; init; }
+    /// <summary>Measured cost of a second row through a layer relative to a one-row layer call (0 when not measured).</summary>
+    public double Rho { get; init; }
     /// <summary>Greedy output identical, token for token, to <c>ar</c>'s on the same prompt (null without an <c>ar</c> run).</summary>
     public bool? EqualsAr { get; set; }
 
@@ -24,6 +34,12 @@ internal sealed record PromptRun
     /// <summary>Tokens produced by the decode loop (the first comes from prefill), as <c>DecodeStats</c> counts them.</summary>
     public int DecodeTokens => Math.Max(0, Output.Length - 1);
     public double DecodeTokensPerSecond => DecodeSeconds > 0 ? DecodeTokens / DecodeSeconds : 0;
+}
+
+/// <summary>How the drafts of one source fared.</summary>
+internal sealed record SourceAcceptance(long Drafted, long Accepted)
+{
+    public double Rate => Drafted > 0 ? (double)Accepted / Drafted : 0;
 }
 
 /// <summary>A task's (or the overall) figures for one method.</summary>
@@ -50,6 +66,15 @@ internal sealed record MethodSummary
     public long Drafted { get; init; }
     public long Accepted { get; init; }
     public required SortedDictionary<int, long> ExitLayerHistogram { get; init; }
+    /// <summary>Per draft source: drafts, accepted drafts, acceptance rate.</summary>
+    public required SortedDictionary<string, SourceAcceptance> AcceptanceBySource { get; init; }
+    /// <summary>Shares of decode time: drafting forwards, verification, exit heads, sampling; the rest is bookkeeping.</summary>
+    public double? DraftShare { get; init; }
+    public double? VerifyShare { get; init; }
+    public double? HeadShare { get; init; }
+    public double? SamplingShare { get; init; }
+    /// <summary>Mean over prompts of the measured rho (second row / one-row layer cost), where measured.</summary>
+    public double? MeanRho { get; init; }
     /// <summary>Prompts whose greedy output equals <c>ar</c>'s, out of those compared.</summary>
     public int ExactMatches { get; init; }
     public int ExactCompared { get; init; }

@@ -39,6 +39,15 @@ internal static class Summary
         long drafted = mine.Sum(r => (long)r.Drafted), accepted = mine.Sum(r => (long)r.Accepted);
         long rounds = mine.Sum(r => (long)r.Rounds);
         var compared = mine.Where(r => r.EqualsAr != null).ToList();
+        var bySource = new SortedDictionary<string, SourceAcceptance>(StringComparer.Ordinal);
+        foreach (var r in mine)
+            foreach (var (source, n) in r.DraftedBySource)
+            {
+                var sofar = bySource.GetValueOrDefault(source) ?? new SourceAcceptance(0, 0);
+                bySource[source] = new SourceAcceptance(sofar.Drafted + n, sofar.Accepted + r.AcceptedBySource.GetValueOrDefault(source));
+            }
+        double? Share(Func<PromptRun, double> part) => decodeSeconds > 0 && mine.Any(r => part(r) > 0) ? mine.Sum(part) / decodeSeconds : null;
+        var rhos = mine.Where(r => r.Rho > 0).Select(r => r.Rho).ToList();
         return new MethodSummary
         {
             Task = task,
@@ -57,6 +66,12 @@ internal static class Summary
             Drafted = drafted,
             Accepted = accepted,
             ExitLayerHistogram = histogram,
+            AcceptanceBySource = bySource,
+            DraftShare = Share(r => r.DraftSeconds),
+            VerifyShare = Share(r => r.VerifySeconds),
+            HeadShare = Share(r => r.HeadSeconds),
+            SamplingShare = Share(r => r.SamplingSeconds),
+            MeanRho = rhos.Count > 0 ? rhos.Average() : null,
             ExactMatches = compared.Count(r => r.EqualsAr == true),
             ExactCompared = compared.Count,
             AchievedGBPerSecond = tps * weightBytes / 1e9,
