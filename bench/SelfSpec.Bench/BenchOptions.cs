@@ -68,7 +68,7 @@ internal sealed record BenchOptions
         "                      [--forward-curve] [--no-curve] [--curve-reps R] [--profile] [--llama-flash-attention on|off|auto] [--sidecar PATH|none]\n" +
         "                      [--w-max N] [--static-layer L] [--static-length N] [--min-ngram N] [--no-bound]\n" +
         "  --forward-curve  only measure the cost of a forward pass over 1..16 positions (logits for every row), SelfSpec and llama.cpp (SelfSpec alone unless --methods lists llamacpp)\n" +
-        "  --profile        only print where a forward pass over 1, 2 and 8 positions spends its time (run with SELFSPEC_PROFILE=1)\n" +
+        "  --profile        only print where a forward pass over 1, 2, 3, 4 and 8 positions spends its time (run with SELFSPEC_PROFILE=1)\n" +
         "  --sidecar        calibration sidecar for SelfSpec's methods (default: MODEL.selfspec when present; none: without)\n" +
         "  --no-curve       skip the brief forward-pass curve that otherwise runs before the prompts\n" +
         "  --w-max, --static-layer, --static-length, --min-ngram (lookup and hybrid), --no-bound: override the speculation settings (sweeps)\n" +

@@ -202,6 +202,7 @@ internal static class Harness
                 AcceptedBySource = new Dictionary<string, int>(s.AcceptedBySource),
                 DraftSeconds = s.DraftSeconds, VerifySeconds = s.VerifySeconds, HeadSeconds = s.HeadSeconds,
                 SamplingSeconds = s.SamplingSeconds, Rho = s.Rho,
+                LayerMsByRows = s.LayerMillisecondsByRows, HeadMsByRows = s.HeadMillisecondsByRows,
             };
         }
         if (peer == null) throw new InvalidRequestException("llama.cpp is not loaded");

@@ -92,6 +92,7 @@ internal static class Report
             AnsiConsole.WriteLine($"exit layers ({s.Method}): {Histogram(s.ExitLayerHistogram)}");
         foreach (var s in r.Summaries.Where(s => s.Task == Summary.Overall && s.VerifyShare != null))
             AnsiConsole.WriteLine($"{s.Method}: {TimeSplit(s)}; acceptance {Sources(s)}");
+        if (CostTable(r) is string costs) AnsiConsole.WriteLine(costs);
     }
 
     private static string[] CurveRow(ForwardCurveResult c, int n) =>
@@ -106,6 +107,12 @@ internal static class Report
         "other processes shared the CPU, so absolute figures and ratios are noisy";
 
     private static string Histogram(SortedDictionary<int, long> h) => string.Join(" ", h.Select(kv => $"L{kv.Key}:{kv.Value}"));
+
+    /// <summary>The price bound's timed costs by batch size after the last speculative run (they are the model's, shared by all methods).</summary>
+    private static string? CostTable(BenchReport r) => r.Runs.LastOrDefault(x => x.LayerMsByRows.Length > 0) is { } last
+        ? $"timed costs after the last run (ms, 1, 2, ... rows): per layer {string.Join(" ", last.LayerMsByRows.Select(v => F(v, "F3")))}; " +
+          $"head {string.Join(" ", last.HeadMsByRows.Select(v => F(v, "F3")))}"
+        : null;
 
     private static string TimeSplit(MethodSummary s) =>
         $"decode time: draft {F(s.DraftShare, "P1")}, verify {F(s.VerifyShare, "P1")}, exit heads {F(s.HeadShare, "P1")}, sampling {F(s.SamplingShare, "P1")}; rho {F(s.MeanRho, "F2")}";
@@ -152,6 +159,7 @@ internal static class Report
             foreach (var s in split)
                 sb.AppendLine($"| {s.Task} | {s.Method} | {F(s.DraftShare, "P1")} | {F(s.VerifyShare, "P1")} | {F(s.HeadShare, "P1")} | {F(s.SamplingShare, "P1")} | {F(s.MeanRho, "F2")} | {Sources(s)} |");
             sb.AppendLine();
+            if (CostTable(r) is string costs) sb.AppendLine(costs).AppendLine();
         }
         if (r.ForwardCurve is { } c)
         {

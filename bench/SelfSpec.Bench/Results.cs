@@ -27,6 +27,9 @@ internal sealed record PromptRun
     public double SamplingSeconds { get; init; }
     /// <summary>Measured cost of a second row through a layer relative to a one-row layer call (0 when not measured).</summary>
     public double Rho { get; init; }
+    /// <summary>The price bound's cost table after this run: ms per layer of a call of 1, 2, ... rows; ms of the final head.</summary>
+    public double[] LayerMsByRows { get; init; } = [];
+    public double[] HeadMsByRows { get; init; } = [];
     /// <summary>Greedy output identical, token for token, to <c>ar</c>'s on the same prompt (null without an <c>ar</c> run).</summary>
     public bool? EqualsAr { get; set; }
 

@@ -18,7 +18,7 @@ internal static class StageProfile
         foreach (int context in new[] { 100, 600 })
         {
             using var timer = new SelfSpecForwardTimer(lm, threads, ForwardCurve.Prefix(seed, context), 8);
-            foreach (int n in new[] { 1, 2, 8 }) Print(timer, n, context, threads, reps);
+            foreach (int n in new[] { 1, 2, 3, 4, 8 }) Print(timer, n, context, threads, reps);
         }
     }
 

@@ -133,6 +133,14 @@ internal static class GenerateCommand
             w.WriteStartObject("accepted_by_source");
             foreach (var (source, count) in s.AcceptedBySource) w.WriteNumber(source, count);
             w.WriteEndObject();
+            w.WriteStartObject("cost_ms");
+            w.WriteStartArray("layer_by_rows");
+            foreach (double ms in s.LayerMillisecondsByRows) w.WriteNumberValue(ms);
+            w.WriteEndArray();
+            w.WriteStartArray("head_by_rows");
+            foreach (double ms in s.HeadMillisecondsByRows) w.WriteNumberValue(ms);
+            w.WriteEndArray();
+            w.WriteEndObject();
             w.WriteStartObject("time_s");
             w.WriteNumber("prefill", Math.Round(s.PrefillSeconds, 6));
             w.WriteNumber("decode", Math.Round(s.DecodeSeconds, 6));

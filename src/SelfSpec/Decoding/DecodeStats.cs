@@ -32,6 +32,13 @@ public sealed class DecodeStats
     public double HeadSeconds { get; set; }
     /// <summary>Measured cost of one extra row through a layer relative to a one-row layer call (rho of EVIDENCE 5); 0 when not measured.</summary>
     public double Rho { get; set; }
+    /// <summary>
+    /// The price bound's cost table at the end of the generation (timed on this machine, kept across the model's
+    /// generations): milliseconds per layer of a forward call of 1, 2, ... rows, and of the final head over as many rows.
+    /// Empty for autoregressive decoding.
+    /// </summary>
+    public double[] LayerMillisecondsByRows { get; set; } = [];
+    public double[] HeadMillisecondsByRows { get; set; } = [];
     /// <summary>Decode time choosing, accepting and resampling tokens.</summary>
     public double SamplingSeconds { get; set; }
 

@@ -62,6 +62,7 @@ internal sealed class SelfSpeculative
         private readonly Sampler _sampler;
         private readonly Verifier _verifier;
         private readonly PriceBound _bound;
+        private readonly DecodeCosts _costs;
         private readonly DecodeStats _stats;
         private readonly float[] _hidden;      // (MaxBatch x embd) prefill chunk, then the round's rows
         private readonly float[] _logits;      // (maxRows x vocab) final logits of the round's rows
@@ -101,7 +102,8 @@ internal sealed class SelfSpeculative
             _cache = new KvCache(c, capacity);
             _sampler = new Sampler(options.Sampling, _vocab);
             _verifier = new Verifier(_sampler, _spec.Acceptance, _vocab);
-            _bound = new PriceBound(_layers, _spec.Tau, owner._costs, owner._priors);
+            _costs = owner._costs;
+            _bound = new PriceBound(_layers, _spec.Tau, _costs, owner._priors);
             _stats = new DecodeStats { Method = _method, PromptTokens = prompt.Length };
             _hidden = new float[_m.MaxBatch * _embd];
             _logits = new float[_maxRows * _vocab];
@@ -148,6 +150,8 @@ internal sealed class SelfSpeculative
             _stats.DecodeSeconds = clock.Elapsed.TotalSeconds;
             _stats.GeneratedTokens = _output.Count;
             _stats.Rho = Math.Round(_bound.MeasuredRho, 4);
+            _stats.LayerMillisecondsByRows = [.. Enumerable.Range(1, _maxRows).Select(n => Math.Round(_costs.Layer(n) * 1e3, 4))];
+            _stats.HeadMillisecondsByRows = [.. Enumerable.Range(1, _maxRows).Select(n => Math.Round(_costs.Head(n) * 1e3, 4))];
             return new GenerationResult(prompt, [.. _output], _finish, _stats);
         }
 
