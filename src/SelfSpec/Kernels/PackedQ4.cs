@@ -21,6 +21,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using SelfSpec.Quantization;
 
 namespace SelfSpec.Kernels;
@@ -123,12 +124,77 @@ internal static unsafe class PackedActivations
 
     public static int RowBytes(int inDim) => (inDim + PackedQ4Matrix.GroupElements - 1) / PackedQ4Matrix.GroupElements * GroupBytes;
 
-    /// <summary>Quantizes n rows of x (n x inDim) for products with a packed matrix made from <paramref name="sourceType"/>.</summary>
+    /// <summary>
+    /// Quantizes n rows of x (n x inDim) for products with a packed matrix made from <paramref name="sourceType"/>:
+    /// each block of 32 exactly as ggml's Q8_1 (<see cref="ActivationQuantize.Q8_1"/>), written straight into the
+    /// packed layout with AVX-512 (one pass, no intermediate blocks); <see cref="QuantizeReference"/> elsewhere.
+    /// </summary>
     public static void Quantize(GgmlType sourceType, ReadOnlySpan<float> x, int n, int inDim, Span<byte> dst)
     {
         int rowBytes = RowBytes(inDim);
+        Check(x, n, inDim, dst, rowBytes);
+        if (!Avx512F.IsSupported)
+        {
+            QuantizeReference(sourceType, x, n, inDim, dst);
+            return;
+        }
+        int nb = inDim / 32;
+        bool q4_0 = sourceType == GgmlType.Q4_0;
+        fixed (float* x0 = x)
+        fixed (byte* dst0 = dst)
+        {
+            for (int row = 0; row < n; row++)
+            {
+                byte* outRow = dst0 + (long)row * rowBytes;
+                if (nb % PackedQ4Matrix.BlocksPerGroup != 0) new Span<byte>(outRow + rowBytes - GroupBytes, GroupBytes).Clear();
+                float* xr = x0 + (long)row * inDim;
+                for (int b = 0; b < nb; b++)
+                {
+                    var v0 = Vector512.Load(xr + 32 * b);
+                    var v1 = Vector512.Load(xr + 32 * b + 16);
+                    var m = Vector512.Max(Vector512.Abs(v0), Vector512.Abs(v1));
+                    var m8 = Vector256.Max(m.GetLower(), m.GetUpper());
+                    var m4 = Vector128.Max(m8.GetLower(), m8.GetUpper());
+                    float amax = MathF.Max(MathF.Max(m4[0], m4[1]), MathF.Max(m4[2], m4[3]));
+                    float d = amax / 127;
+                    float id = d != 0 ? 1.0f / d : 0.0f;
+                    var vid = Vector512.Create(id);
+                    Vector512<int> q0 = RoundAway(v0 * vid), q1 = RoundAway(v1 * vid);
+                    byte* group = outRow + b / PackedQ4Matrix.BlocksPerGroup * GroupBytes;
+                    int j = b % PackedQ4Matrix.BlocksPerGroup;
+                    Avx512F.ConvertToVector128SByte(q0).Store((sbyte*)(group + 16 * j));
+                    Avx512F.ConvertToVector128SByte(q1).Store((sbyte*)(group + 64 + 16 * j));
+                    int sum = Vector512.Sum(q0 + q1);
+                    float dv = Fp16Table.Value(HalfBits.FromSingle(d));
+                    float s = q4_0 ? dv * sum : Fp16Table.Value(HalfBits.FromSingle(sum * d));
+                    Vector128.Create(dv).Store((float*)(group + 128) + 4 * j);
+                    ((float*)(group + 192))[j] = s;
+                }
+            }
+        }
+    }
+
+    /// <summary>roundf semantics (ties away from zero), as <see cref="ActivationQuantize"/> rounds: exact for |v| well below 2^23.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> RoundAway(Vector512<float> v)
+    {
+        Vector512<float> t = Vector512.Truncate(v);
+        Vector512<float> step = Vector512.Create(1f) | (v & Vector512.Create(-0f));
+        Vector512<float> up = Vector512.GreaterThanOrEqual(Vector512.Abs(v - t), Vector512.Create(0.5f));
+        return Vector512.ConvertToInt32(t + (step & up));
+    }
+
+    private static void Check(ReadOnlySpan<float> x, int n, int inDim, Span<byte> dst, int rowBytes)
+    {
         if (inDim % 32 != 0 || x.Length < (long)n * inDim || dst.Length < (long)n * rowBytes)
             throw new ArgumentException($"PackedActivations: {n} rows of {inDim} need {(long)n * inDim} floats and {(long)n * rowBytes} bytes");
+    }
+
+    /// <summary>Same contract as <see cref="Quantize"/>: ggml's Q8_1 blocks (<see cref="ActivationQuantize.Q8_1"/>), then repacked.</summary>
+    public static void QuantizeReference(GgmlType sourceType, ReadOnlySpan<float> x, int n, int inDim, Span<byte> dst)
+    {
+        int rowBytes = RowBytes(inDim);
+        Check(x, n, inDim, dst, rowBytes);
         int nb = inDim / 32;
         bool q4_0 = sourceType == GgmlType.Q4_0;
         int scratchBytes = nb * BlockQ8_1.Size;

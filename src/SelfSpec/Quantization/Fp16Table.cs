@@ -19,4 +19,8 @@ internal static unsafe class Fp16Table
     /// <summary>The fp16 value stored little-endian at p, as float.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public static float Load(byte* p) => Base[*(ushort*)p];
+
+    /// <summary>The fp16 value with bits <paramref name="bits"/>, as float.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public static float Value(ushort bits) => Base[bits];
 }

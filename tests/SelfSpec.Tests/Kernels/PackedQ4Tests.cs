@@ -99,6 +99,36 @@ public sealed unsafe class PackedQ4Tests
         }
     }
 
+    [Theory]
+    [InlineData(GgmlType.Q4_0)]
+    [InlineData(GgmlType.Q4_1)]
+    public void FusedActivationQuantizationEqualsTheReferenceBitwise(GgmlType t)
+    {
+        var rng = new Random(17);
+        foreach (int inDim in new[] { 32, 64, 96, 128, 160, 576, 1536 })
+            for (int trial = 0; trial < 20; trial++)
+            {
+                const int n = 3;
+                var x = QuantTestData.Floats(rng, n * inDim);
+                // Exact rounding ties (k + 0.5 steps of amax / 127), zero blocks, tiny blocks (subnormal half scales) and huge values.
+                for (int i = 0; i < x.Length; i++)
+                    switch (rng.Next(12))
+                    {
+                        case 0: x[i] = (rng.Next(-127, 127) + 0.5f) / 127f; break;
+                        case 1: x[i] = 0; break;
+                        case 2: x[i] *= 1e-6f; break;
+                        case 3: x[i] *= 1e4f; break;
+                    }
+                if (trial % 5 == 0) Array.Clear(x, 0, Math.Min(32, x.Length));
+                var fast = new byte[n * PackedActivations.RowBytes(inDim)];
+                var reference = new byte[fast.Length];
+                rng.NextBytes(fast); // stale bytes the quantizer must overwrite, padding included
+                PackedActivations.Quantize(t, x, n, inDim, fast);
+                PackedActivations.QuantizeReference(t, x, n, inDim, reference);
+                Assert.Equal(reference, fast);
+            }
+    }
+
     [Fact]
     public void ActivationsHoldTheQ8_1BlocksInPackedOrder()
     {
