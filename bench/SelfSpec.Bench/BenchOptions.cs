@@ -48,6 +48,7 @@ internal sealed record BenchOptions
     public int? StaticExitLayer { get; init; }
     public int? StaticDraftLength { get; init; }
     public int? MinNgram { get; init; }
+    public int? MaxNgram { get; init; }
     public bool NoPriceBound { get; init; }
 
     /// <summary>The model's speculation defaults with this run's overrides.</summary>
@@ -57,7 +58,7 @@ internal sealed record BenchOptions
         StaticExitLayer = StaticExitLayer ?? defaults.StaticExitLayer,
         StaticDraftLength = StaticDraftLength ?? defaults.StaticDraftLength,
         LookupMinNgram = MinNgram ?? defaults.LookupMinNgram,
-        LookupMaxNgram = Math.Max(MinNgram ?? 1, defaults.LookupMaxNgram),
+        LookupMaxNgram = Math.Max(MinNgram ?? 1, MaxNgram ?? defaults.LookupMaxNgram),
         HybridMinNgram = MinNgram ?? defaults.HybridMinNgram,
         PriceBound = defaults.PriceBound && !NoPriceBound,
     };
@@ -66,12 +67,12 @@ internal sealed record BenchOptions
         "usage: SelfSpec.Bench [--model PATH] [--prompts FILE.jsonl] [--max-tokens N] " +
         "[--methods ar,specbound,hybrid,static,lookup,llamacpp] [--threads N] [--limit K] [--out DIR]\n" +
         "                      [--forward-curve] [--no-curve] [--curve-reps R] [--profile] [--llama-flash-attention on|off|auto] [--sidecar PATH|none]\n" +
-        "                      [--w-max N] [--static-layer L] [--static-length N] [--min-ngram N] [--no-bound]\n" +
+        "                      [--w-max N] [--static-layer L] [--static-length N] [--min-ngram N] [--max-ngram N] [--no-bound]\n" +
         "  --forward-curve  only measure the cost of a forward pass over 1..16 positions (logits for every row), SelfSpec and llama.cpp (SelfSpec alone unless --methods lists llamacpp)\n" +
         "  --profile        only print where a forward pass over 1, 2, 3, 4 and 8 positions spends its time (run with SELFSPEC_PROFILE=1)\n" +
         "  --sidecar        calibration sidecar for SelfSpec's methods (default: MODEL.selfspec when present; none: without)\n" +
         "  --no-curve       skip the brief forward-pass curve that otherwise runs before the prompts\n" +
-        "  --w-max, --static-layer, --static-length, --min-ngram (lookup and hybrid), --no-bound: override the speculation settings (sweeps)\n" +
+        "  --w-max, --static-layer, --static-length, --min-ngram (lookup and hybrid), --max-ngram, --no-bound: override the speculation settings (sweeps)\n" +
         "  defaults: the bundled model, ../shared/data/spec-bench/questions.dev.jsonl, 256 tokens, ar,llamacpp, all cores, bench-results/";
 
     public static BenchOptions Parse(string[] args)
@@ -104,6 +105,7 @@ internal sealed record BenchOptions
                 "--static-layer" => o with { StaticExitLayer = Int(1) },
                 "--static-length" => o with { StaticDraftLength = Int(1) },
                 "--min-ngram" => o with { MinNgram = Int(1) },
+                "--max-ngram" => o with { MaxNgram = Int(1) },
                 "--no-bound" => o with { NoPriceBound = true },
                 "--curve-reps" => o with { CurveReps = Int(1) },
                 "--llama-flash-attention" => o with { LlamaFlashAttention = Value() switch

@@ -1,8 +1,8 @@
 namespace SelfSpec.Decoding;
 
 /// <summary>
-/// Prompt lookup drafting: find the most recent earlier occurrence of the sequence's last n tokens (n from the
-/// longest down to the shortest) and propose the tokens that followed it.
+/// Prompt lookup drafting: find the most recent earlier occurrence of the longest suffix of the sequence (up to
+/// maxNgram tokens, at least minNgram) and propose the tokens that followed it.
 /// </summary>
 internal static class PromptLookup
 {
@@ -10,22 +10,32 @@ internal static class PromptLookup
     /// Copies up to <paramref name="draft"/>.Length continuation tokens into <paramref name="draft"/>; returns the number
     /// copied (0 when nothing matches) and the matched n-gram length.
     /// </summary>
+    /// <remarks>
+    /// One backward scan: every earlier position holding the last token is a candidate end of a match, extended
+    /// backwards while the tokens agree (up to maxNgram). The longest wins, the most recent among equals, which is
+    /// what trying n = maxNgram down to minNgram, each from the end, would pick, in one pass instead of one per n.
+    /// </remarks>
     public static (int Count, int Ngram) Find(ReadOnlySpan<int> sequence, int minNgram, int maxNgram, Span<int> draft)
     {
-        int len = sequence.Length;
-        for (int n = Math.Min(maxNgram, len - 1); n >= minNgram; n--)
+        int len = sequence.Length, last = len - 1;
+        if (len < 2 || draft.IsEmpty) return (0, 0);
+        int best = 0, bestEnd = -1;
+        int token = sequence[last];
+        // A match must end before the last token, so at least one token follows it.
+        for (int end = len - 2; end >= 0; end--)
         {
-            var tail = sequence[(len - n)..];
-            // The match must end before the tail itself starts repeating, and leave at least one token to copy.
-            for (int start = len - n - 1; start >= 0; start--)
-            {
-                if (!sequence.Slice(start, n).SequenceEqual(tail)) continue;
-                int from = start + n;
-                int count = Math.Min(draft.Length, len - from);
-                sequence.Slice(from, count).CopyTo(draft);
-                return (count, n);
-            }
+            if (sequence[end] != token) continue;
+            int m = 1;
+            while (m < maxNgram && end - m >= 0 && sequence[end - m] == sequence[last - m]) m++;
+            if (m <= best) continue;
+            best = m;
+            bestEnd = end;
+            if (m == maxNgram) break;
         }
-        return (0, 0);
+        if (best < minNgram) return (0, 0);
+        int from = bestEnd + 1;
+        int count = Math.Min(draft.Length, len - from);
+        sequence.Slice(from, count).CopyTo(draft);
+        return (count, best);
     }
 }
