@@ -58,21 +58,15 @@ internal static unsafe class PackedQ4MatMul
                         py[(long)b * outDim + o] = Dot(pw, pa0 + (long)b * ab, groups);
                     continue;
                 }
-                for (int b = 0, t; b < batch; b += t)
-                {
-                    t = TileSizes.Next(batch - b);
-                    byte* a = pa0 + (long)b * ab;
-                    float* y = py + (long)b * outDim + o;
-                    switch (t)
-                    {
-                        case 1: y[0] = Stream<TileOf1>(pw, a, ab, groups, y, outDim); break;
-                        case 2: Stream<TileOf2>(pw, a, ab, groups, y, outDim); break;
-                        case 3: Stream<TileOf3>(pw, a, ab, groups, y, outDim); break;
-                        default: Stream<TileOf4>(pw, a, ab, groups, y, outDim); break;
-                    }
-                }
+                RowStream.Run<Streamer>(pw, pa0, ab, batch, groups, py + o, outDim);
             }
         }
+    }
+
+    private struct Streamer : IRowStreamKernel
+    {
+        public static float Stream<T>(byte* w, byte* a, int aStride, int groups, float* y, int yStride) where T : struct, ITileSize =>
+            PackedQ4MatMul.Stream<T>(w, a, aStride, groups, y, yStride);
     }
 
     /// <summary>

@@ -167,19 +167,7 @@ internal static unsafe class PackedQ8_0MatMul
                         py[(long)b * outDim + o] = DotReference(pw, pa0 + (long)b * ab, groups);
                     continue;
                 }
-                for (int b = 0, t; b < batch; b += t)
-                {
-                    t = TileSizes.Next(batch - b);
-                    byte* a = pa0 + (long)b * ab;
-                    float* y = py + (long)b * outDim + o;
-                    switch (t)
-                    {
-                        case 1: y[0] = Stream<TileOf1>(pw, a, ab, groups, y, outDim); break;
-                        case 2: Stream<TileOf2>(pw, a, ab, groups, y, outDim); break;
-                        case 3: Stream<TileOf3>(pw, a, ab, groups, y, outDim); break;
-                        default: Stream<TileOf4>(pw, a, ab, groups, y, outDim); break;
-                    }
-                }
+                RowStream.Run<Streamer>(pw, pa0, ab, batch, groups, py + o, outDim);
             }
         }
     }
@@ -215,6 +203,12 @@ internal static unsafe class PackedQ8_0MatMul
 
     public static float Dot(byte* w, byte* a, int groups) =>
         Avx512BW.IsSupported ? Stream<TileOf1>(w, a, 0, groups, null, 0) : DotReference(w, a, groups);
+
+    private struct Streamer : IRowStreamKernel
+    {
+        public static float Stream<T>(byte* w, byte* a, int aStride, int groups, float* y, int yStride) where T : struct, ITileSize =>
+            PackedQ8_0MatMul.Stream<T>(w, a, aStride, groups, y, yStride);
+    }
 
     /// <summary>
     /// One weight row against T.Count (1-4) activation rows: the row is read and prepared once for all of them.
