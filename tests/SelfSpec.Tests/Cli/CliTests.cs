@@ -30,6 +30,15 @@ public sealed class CliTests : IDisposable
         foreach (string key in new[] { "prefill_tokens_per_s", "decode_tokens_per_s", "rounds", "drafted", "accepted", "mean_accepted_length", "acceptance_rate", "exit_layer_histogram" })
             Assert.True(stats.TryGetProperty(key, out _), $"stats lacks {key}");
         Assert.True(stats.GetProperty("decode_tokens_per_s").GetDouble() > 0);
+        // The price bound's timed cost table: one entry per batch size a round can use, costs never decreasing.
+        var costs = stats.GetProperty("cost_ms");
+        double[] layer = costs.GetProperty("layer_by_rows").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+        double[] head = costs.GetProperty("head_by_rows").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+        Assert.True(layer.Length >= 2 && head.Length == layer.Length, $"{layer.Length} layer and {head.Length} head entries");
+        Assert.True(layer[0] > 0 && head[0] > 0);
+        for (int i = 1; i < layer.Length; i++) Assert.True(layer[i] >= layer[i - 1] && head[i] >= head[i - 1]);
+        foreach (string part in new[] { "draft", "verify", "heads", "sampling" })
+            Assert.True(stats.GetProperty("time_s").GetProperty(part).GetDouble() >= 0);
     }
 
     [Fact]
