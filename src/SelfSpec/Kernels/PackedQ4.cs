@@ -82,14 +82,21 @@ internal sealed unsafe class PackedQ4Matrix : PackedMatrix
     }
 
     /// <summary>Repacks <paramref name="outDim"/> rows of Q4_0 or Q4_1 blocks (the file's bytes).</summary>
-    public static PackedQ4Matrix Pack(GgmlType type, ReadOnlySpan<byte> rows, int inDim, int outDim)
+    public static PackedQ4Matrix Pack(GgmlType type, ReadOnlySpan<byte> rows, int inDim, int outDim) =>
+        TryPack(type, rows, inDim, outDim) ?? throw new ArgumentException("a Q4_0 scale is too large for the packed layout");
+
+    /// <summary>
+    /// As <see cref="Pack"/>, but null where the values do not fit the layout (<see cref="CanPack(GgmlType, ReadOnlySpan{byte}, int, int)"/>):
+    /// loading asks this way so the scan of the scales runs once.
+    /// </summary>
+    public static PackedQ4Matrix? TryPack(GgmlType type, ReadOnlySpan<byte> rows, int inDim, int outDim)
     {
         if (!CanPack(type)) throw new ArgumentException($"only Q4_0 and Q4_1 are packed, not {type}");
         if (inDim % 32 != 0) throw new ArgumentException($"row length {inDim} is not a whole number of blocks");
         int blockBytes = type == GgmlType.Q4_1 ? BlockQ4_1.Size : BlockQ4_0.Size;
         int fileRowBytes = inDim / 32 * blockBytes;
         if (rows.Length < (long)fileRowBytes * outDim) throw new ArgumentException("too few bytes for the matrix");
-        if (!CanPack(type, rows, inDim, outDim)) throw new ArgumentException("a Q4_0 scale is too large for the packed layout");
+        if (!CanPack(type, rows, inDim, outDim)) return null;
         var p = new PackedQ4Matrix(type, inDim, outDim);
         byte* dst0 = p.Data;
         fixed (byte* src0 = rows)

@@ -43,7 +43,7 @@ internal readonly unsafe struct WeightMatrix
         if (Packed != null || InDim % 32 != 0) return this;
         PackedMatrix? packed = Type switch
         {
-            GgmlType.Q4_0 or GgmlType.Q4_1 when PackedQ4Matrix.CanPack(Type, bytes, InDim, OutDim) => PackedQ4Matrix.Pack(Type, bytes, InDim, OutDim),
+            GgmlType.Q4_0 or GgmlType.Q4_1 => PackedQ4Matrix.TryPack(Type, bytes, InDim, OutDim),
             GgmlType.Q8_0 when PackedQ8_0Matrix.Supported => PackedQ8_0Matrix.Pack(bytes, InDim, OutDim),
             _ => null,
         };
