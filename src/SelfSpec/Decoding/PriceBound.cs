@@ -28,7 +28,7 @@ internal sealed class PriceBound
     // An exit check's head (the full head, or a calibrated draft head) in layer reads, until timed.
     private readonly double _exitHeadPrior;
 
-    /// <param name="costs">the model's timed costs (shared by its generations; this bound adds its measurements)</param>
+    /// <param name="costs">the model's timed costs (shared by its generations; the decoding loop records into them)</param>
     /// <param name="priors">calibrated per-layer rates (replace the own-head priors at those layers), or null</param>
     public PriceBound(int layers, float tau, DecodeCosts costs, ExitPriors? priors = null)
     {
@@ -60,16 +60,7 @@ internal sealed class PriceBound
 
     public int Round { get; set; }
 
-    // ---- measurements ----
-
-    /// <summary>A forward call of <paramref name="rows"/> rows through <paramref name="layerCount"/> layers took <paramref name="seconds"/>.</summary>
-    public void ObserveForward(int rows, int layerCount, double seconds) => _costs.ObserveForward(rows, layerCount, seconds);
-
-    /// <summary>A head call over <paramref name="rows"/> rows took <paramref name="seconds"/>.</summary>
-    public void ObserveHead(int rows, double seconds) => _costs.ObserveHead(rows, seconds);
-
-    /// <summary>An exit head call (one row) took <paramref name="seconds"/>.</summary>
-    public void ObserveExitHead(double seconds) => _costs.ObserveExitHead(seconds);
+    // ---- acceptance measurements (the decoding loop records timings in DecodeCosts itself) ----
 
     public void ObserveExitCheck(int layer, bool fired) => _exitFires[layer].Add(fired);
 
@@ -149,9 +140,6 @@ internal sealed class PriceBound
 
     /// <summary>Acceptance estimate of drafts exiting at <paramref name="layer"/> (for reports).</summary>
     public double ExitAcceptance(int layer) => _exitAccepts[layer].Mean;
-
-    /// <summary>Measured cost of a second row through a layer relative to a one-row layer call (rho of EVIDENCE 5).</summary>
-    public double MeasuredRho => _costs.Rho(1);
 
     private static double Interpolate(double fraction)
     {

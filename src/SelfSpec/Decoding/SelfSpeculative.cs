@@ -149,7 +149,7 @@ internal sealed class SelfSpeculative
             }
             _stats.DecodeSeconds = clock.Elapsed.TotalSeconds;
             _stats.GeneratedTokens = _output.Count;
-            _stats.Rho = Math.Round(_bound.MeasuredRho, 4);
+            _stats.Rho = Math.Round(_costs.Rho(1), 4);
             _stats.LayerMillisecondsByRows = [.. Enumerable.Range(1, _maxRows).Select(n => Math.Round(_costs.Layer(n) * 1e3, 4))];
             _stats.HeadMillisecondsByRows = [.. Enumerable.Range(1, _maxRows).Select(n => Math.Round(_costs.Head(n) * 1e3, 4))];
             return new GenerationResult(prompt, [.. _output], _finish, _stats);
@@ -166,13 +166,13 @@ internal sealed class SelfSpeculative
                 _m.Embed(prompt.AsSpan(start, n), _hidden);
                 long t0 = Stopwatch.GetTimestamp();
                 _m.Forward(_positions.AsSpan(0, n), _hidden.AsSpan(0, n * _embd), 0, _layers, _cache);
-                _bound.ObserveForward(n, _layers, Stopwatch.GetElapsedTime(t0).TotalSeconds);
+                _costs.ObserveForward(n, _layers, Stopwatch.GetElapsedTime(t0).TotalSeconds);
                 last = n - 1;
             }
             _cache.Commit(prompt.Length);
             long t1 = Stopwatch.GetTimestamp();
             _m.FinalLogits(_hidden.AsSpan(last * _embd, _embd), 1, _exitLogits);
-            _bound.ObserveHead(1, Stopwatch.GetElapsedTime(t1).TotalSeconds);
+            _costs.ObserveHead(1, Stopwatch.GetElapsedTime(t1).TotalSeconds);
         }
 
         /// <summary>Commits one token with plain decoding's checks, in its order. Returns false when generation ends.</summary>
@@ -213,7 +213,7 @@ internal sealed class SelfSpeculative
             _m.FinalLogits(_hidden.AsSpan(0, _rows * _embd), _rows, _logits);
             double head = Stopwatch.GetElapsedTime(t0).TotalSeconds;
             _stats.VerifySeconds += head;
-            _bound.ObserveHead(_rows, head);
+            _costs.ObserveHead(_rows, head);
 
             t0 = Stopwatch.GetTimestamp();
             var (accepted, next) = _verifier.Accept(_logits, drafts, CollectionsMarshal.AsSpan(_tokens), p + 1, _q, _oneHot);
@@ -323,7 +323,7 @@ internal sealed class SelfSpeculative
             double seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
             _stats.HeadSeconds += seconds;
             _stats.ExitHeadCalls++;
-            _bound.ObserveExitHead(seconds);
+            _costs.ObserveExitHead(seconds);
             _bound.ChargeExitCheck();
             return ExitConfidence.Confidence(_draftLogits, ExitConfidence.Temperature(_spec.Alpha, layer, _layers));
         }
@@ -374,7 +374,7 @@ internal sealed class SelfSpeculative
                 _m.Forward(_positions.AsSpan(a, n), _hidden.AsSpan(a * _embd, n * _embd), from, to, _cache);
                 double seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
                 if (_drafting) _stats.DraftSeconds += seconds; else _stats.VerifySeconds += seconds;
-                _bound.ObserveForward(n, to - from, seconds);
+                _costs.ObserveForward(n, to - from, seconds);
                 _stats.LayerRows += (long)n * (to - from);
                 for (int i = a; i <= j; i++) _depth[i] = to;
             }
