@@ -160,13 +160,11 @@ internal static unsafe class PackedActivations
                     var v0 = Vector512.Load(xr + 32 * b);
                     var v1 = Vector512.Load(xr + 32 * b + 16);
                     var m = Vector512.Max(Vector512.Abs(v0), Vector512.Abs(v1));
-                    var m8 = Vector256.Max(m.GetLower(), m.GetUpper());
-                    var m4 = Vector128.Max(m8.GetLower(), m8.GetUpper());
-                    float amax = MathF.Max(MathF.Max(m4[0], m4[1]), MathF.Max(m4[2], m4[3]));
+                    float amax = ActivationQuantize.HMax(Vector256.Max(m.GetLower(), m.GetUpper()));
                     float d = amax / 127;
                     float id = d != 0 ? 1.0f / d : 0.0f;
                     var vid = Vector512.Create(id);
-                    Vector512<int> q0 = RoundAway(v0 * vid), q1 = RoundAway(v1 * vid);
+                    Vector512<int> q0 = ActivationQuantize.RoundAway(v0 * vid), q1 = ActivationQuantize.RoundAway(v1 * vid);
                     byte* group = outRow + b / PackedQ4Matrix.BlocksPerGroup * GroupBytes;
                     int j = b % PackedQ4Matrix.BlocksPerGroup;
                     Avx512F.ConvertToVector128SByte(q0).Store((sbyte*)(group + 16 * j));
@@ -179,16 +177,6 @@ internal static unsafe class PackedActivations
                 }
             }
         }
-    }
-
-    /// <summary>roundf semantics (ties away from zero), as <see cref="ActivationQuantize"/> rounds: exact for |v| well below 2^23.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<int> RoundAway(Vector512<float> v)
-    {
-        Vector512<float> t = Vector512.Truncate(v);
-        Vector512<float> step = Vector512.Create(1f) | (v & Vector512.Create(-0f));
-        Vector512<float> up = Vector512.GreaterThanOrEqual(Vector512.Abs(v - t), Vector512.Create(0.5f));
-        return Vector512.ConvertToInt32(t + (step & up));
     }
 
     private static void Check(ReadOnlySpan<float> x, int n, int inDim, Span<byte> dst, int rowBytes)

@@ -169,7 +169,7 @@ internal static unsafe class ActivationQuantize
 
     /// <summary>roundf semantics (ties away from zero), exactly, for |v| well below 2^23.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> RoundAway(Vector256<float> v)
+    internal static Vector256<int> RoundAway(Vector256<float> v)
     {
         Vector256<float> t = Vector256.Truncate(v);
         Vector256<float> step = Vector256.Create(1f) | (v & Vector256.Create(-0f)); // +-1 with v's sign
@@ -177,8 +177,18 @@ internal static unsafe class ActivationQuantize
         return Vector256.ConvertToInt32(t + (step & up));
     }
 
+    /// <summary>The same rounding, 16 lanes (the packed activation quantizer's).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float HMax(Vector256<float> m)
+    internal static Vector512<int> RoundAway(Vector512<float> v)
+    {
+        Vector512<float> t = Vector512.Truncate(v);
+        Vector512<float> step = Vector512.Create(1f) | (v & Vector512.Create(-0f));
+        Vector512<float> up = Vector512.GreaterThanOrEqual(Vector512.Abs(v - t), Vector512.Create(0.5f));
+        return Vector512.ConvertToInt32(t + (step & up));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float HMax(Vector256<float> m)
     {
         Vector128<float> h = Vector128.Max(m.GetLower(), m.GetUpper());
         return MathF.Max(MathF.Max(h[0], h[1]), MathF.Max(h[2], h[3]));
