@@ -63,58 +63,56 @@ internal static unsafe class PackedQ4MatMul
         }
     }
 
+    /// <summary>The small-batch kernel, as the type <see cref="RowStream"/> runs.</summary>
     private struct Streamer : IRowStreamKernel
     {
-        public static float Stream<T>(byte* w, byte* a, int aStride, int groups, float* y, int yStride) where T : struct, ITileSize =>
-            PackedQ4MatMul.Stream<T>(w, a, aStride, groups, y, yStride);
-    }
-
-    /// <summary>
-    /// One weight row against T.Count (1-4) activation rows: the row streams in order and is unpacked once for all
-    /// of them. Writes every row's output (T.Count outputs yStride apart) and returns the first.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float Stream<T>(byte* w, byte* pa, int aStride, int groups, float* y, int yStride) where T : struct, ITileSize
-    {
-        byte* pb = pa + aStride, pc = pb + aStride, pd = pc + aStride;
-        Vector512<float> acc0 = Vector512<float>.Zero, acc1 = acc0, acc2 = acc0, acc3 = acc0;
-        Vector128<float> m0 = Vector128<float>.Zero, m1 = m0, m2 = m0, m3 = m0;
-        for (int g = 0; g < groups; g++)
+        /// <summary>
+        /// One weight row against T.Count (1-4) activation rows: the row streams in order and is unpacked once for all
+        /// of them. Writes every row's output (T.Count outputs yStride apart) and returns the first.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static float Stream<T>(byte* w, byte* pa, int aStride, int groups, float* y, int yStride) where T : struct, ITileSize
         {
-            var v = Vector512.Load(w + g * WG);
-            var sc = Scales(w + g * WG + 64);
-            var lo = Low(v);
-            var hi = High(v);
-            var dw = SpreadScales(sc);
-            var mw = sc.GetUpper();
-            int off = g * AG;
-            acc0 = Step(lo, hi, dw, pa + off, acc0);
-            m0 = MinStep(mw, pa + off, m0);
+            byte* pb = pa + aStride, pc = pb + aStride, pd = pc + aStride;
+            Vector512<float> acc0 = Vector512<float>.Zero, acc1 = acc0, acc2 = acc0, acc3 = acc0;
+            Vector128<float> m0 = Vector128<float>.Zero, m1 = m0, m2 = m0, m3 = m0;
+            for (int g = 0; g < groups; g++)
+            {
+                var v = Vector512.Load(w + g * WG);
+                var sc = Scales(w + g * WG + 64);
+                var lo = Low(v);
+                var hi = High(v);
+                var dw = SpreadScales(sc);
+                var mw = sc.GetUpper();
+                int off = g * AG;
+                acc0 = Step(lo, hi, dw, pa + off, acc0);
+                m0 = MinStep(mw, pa + off, m0);
+                if (T.Count > 1)
+                {
+                    acc1 = Step(lo, hi, dw, pb + off, acc1);
+                    m1 = MinStep(mw, pb + off, m1);
+                }
+                if (T.Count > 2)
+                {
+                    acc2 = Step(lo, hi, dw, pc + off, acc2);
+                    m2 = MinStep(mw, pc + off, m2);
+                }
+                if (T.Count > 3)
+                {
+                    acc3 = Step(lo, hi, dw, pd + off, acc3);
+                    m3 = MinStep(mw, pd + off, m3);
+                }
+            }
+            float first = FloatSum.Sum(acc0) + FloatSum.Sum(m0);
             if (T.Count > 1)
             {
-                acc1 = Step(lo, hi, dw, pb + off, acc1);
-                m1 = MinStep(mw, pb + off, m1);
+                y[0] = first;
+                y[yStride] = FloatSum.Sum(acc1) + FloatSum.Sum(m1);
             }
-            if (T.Count > 2)
-            {
-                acc2 = Step(lo, hi, dw, pc + off, acc2);
-                m2 = MinStep(mw, pc + off, m2);
-            }
-            if (T.Count > 3)
-            {
-                acc3 = Step(lo, hi, dw, pd + off, acc3);
-                m3 = MinStep(mw, pd + off, m3);
-            }
+            if (T.Count > 2) y[2 * yStride] = FloatSum.Sum(acc2) + FloatSum.Sum(m2);
+            if (T.Count > 3) y[3 * yStride] = FloatSum.Sum(acc3) + FloatSum.Sum(m3);
+            return first;
         }
-        float first = FloatSum.Sum(acc0) + FloatSum.Sum(m0);
-        if (T.Count > 1)
-        {
-            y[0] = first;
-            y[yStride] = FloatSum.Sum(acc1) + FloatSum.Sum(m1);
-        }
-        if (T.Count > 2) y[2 * yStride] = FloatSum.Sum(acc2) + FloatSum.Sum(m2);
-        if (T.Count > 3) y[3 * yStride] = FloatSum.Sum(acc3) + FloatSum.Sum(m3);
-        return first;
     }
 
     /// <summary>Same contract as <see cref="Rows"/>, with the scalar reference dot product.</summary>
@@ -133,7 +131,7 @@ internal static unsafe class PackedQ4MatMul
     /// <summary>One weight row against one activation row, the fastest path this machine has.</summary>
     public static float Dot(byte* w, byte* a, int groups)
     {
-        if (Avx512BW.IsSupported) return Stream<TileOf1>(w, a, 0, groups, null, 0);
+        if (Avx512BW.IsSupported) return Streamer.Stream<TileOf1>(w, a, 0, groups, null, 0);
         if (Avx2.IsSupported && Fma.IsSupported) return Dot256(w, a, groups);
         return DotReference(w, a, groups);
     }

@@ -202,45 +202,43 @@ internal static unsafe class PackedQ8_0MatMul
     }
 
     public static float Dot(byte* w, byte* a, int groups) =>
-        Avx512BW.IsSupported ? Stream<TileOf1>(w, a, 0, groups, null, 0) : DotReference(w, a, groups);
+        Avx512BW.IsSupported ? Streamer.Stream<TileOf1>(w, a, 0, groups, null, 0) : DotReference(w, a, groups);
 
+    /// <summary>The small-batch kernel, as the type <see cref="RowStream"/> runs.</summary>
     private struct Streamer : IRowStreamKernel
     {
-        public static float Stream<T>(byte* w, byte* a, int aStride, int groups, float* y, int yStride) where T : struct, ITileSize =>
-            PackedQ8_0MatMul.Stream<T>(w, a, aStride, groups, y, yStride);
-    }
-
-    /// <summary>
-    /// One weight row against T.Count (1-4) activation rows: the row is read and prepared once for all of them.
-    /// Writes every row's output (T.Count outputs yStride apart) and returns the first.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float Stream<T>(byte* w, byte* pa, int aStride, int groups, float* y, int yStride) where T : struct, ITileSize
-    {
-        byte* pb = pa + aStride, pc = pb + aStride, pd = pc + aStride;
-        float* scales = (float*)(w + groups * 64);
-        Vector512<float> acc0 = Vector512<float>.Zero, acc1 = acc0, acc2 = acc0, acc3 = acc0;
-        for (int g = 0; g < groups; g++)
+        /// <summary>
+        /// One weight row against T.Count (1-4) activation rows: the row is read and prepared once for all of them.
+        /// Writes every row's output (T.Count outputs yStride apart) and returns the first.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static float Stream<T>(byte* w, byte* pa, int aStride, int groups, float* y, int yStride) where T : struct, ITileSize
         {
-            var x = Vector512.Load((sbyte*)(w + g * 64));
-            var ax = Avx512BW.Abs(x);
-            var negative = Negative(x);
-            var dw = Spread(scales + 2 * g);
-            int off = g * AG;
-            acc0 = Step(ax, negative, dw, pa + off, acc0);
-            if (T.Count > 1) acc1 = Step(ax, negative, dw, pb + off, acc1);
-            if (T.Count > 2) acc2 = Step(ax, negative, dw, pc + off, acc2);
-            if (T.Count > 3) acc3 = Step(ax, negative, dw, pd + off, acc3);
+            byte* pb = pa + aStride, pc = pb + aStride, pd = pc + aStride;
+            float* scales = (float*)(w + groups * 64);
+            Vector512<float> acc0 = Vector512<float>.Zero, acc1 = acc0, acc2 = acc0, acc3 = acc0;
+            for (int g = 0; g < groups; g++)
+            {
+                var x = Vector512.Load((sbyte*)(w + g * 64));
+                var ax = Avx512BW.Abs(x);
+                var negative = Negative(x);
+                var dw = Spread(scales + 2 * g);
+                int off = g * AG;
+                acc0 = Step(ax, negative, dw, pa + off, acc0);
+                if (T.Count > 1) acc1 = Step(ax, negative, dw, pb + off, acc1);
+                if (T.Count > 2) acc2 = Step(ax, negative, dw, pc + off, acc2);
+                if (T.Count > 3) acc3 = Step(ax, negative, dw, pd + off, acc3);
+            }
+            float first = FloatSum.Sum(acc0);
+            if (T.Count > 1)
+            {
+                y[0] = first;
+                y[yStride] = FloatSum.Sum(acc1);
+            }
+            if (T.Count > 2) y[2 * yStride] = FloatSum.Sum(acc2);
+            if (T.Count > 3) y[3 * yStride] = FloatSum.Sum(acc3);
+            return first;
         }
-        float first = FloatSum.Sum(acc0);
-        if (T.Count > 1)
-        {
-            y[0] = first;
-            y[yStride] = FloatSum.Sum(acc1);
-        }
-        if (T.Count > 2) y[2 * yStride] = FloatSum.Sum(acc2);
-        if (T.Count > 3) y[3 * yStride] = FloatSum.Sum(acc3);
-        return first;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
