@@ -61,7 +61,9 @@ public sealed class KvCache
     internal ReadOnlySpan<ushort> HeadKeys(int layer, int head) => Keys[layer].AsSpan(head * KeyHeadElements, KeyHeadElements);
 
     /// <summary>A kv head's value rows at a layer.</summary>
-    internal ReadOnlySpan<ushort> HeadValues(int layer, int head) => Values[layer].AsSpan(head * Capacity * HeadDim, Capacity * HeadDim);
+    internal ReadOnlySpan<ushort> HeadValues(int layer, int head) => Values[layer].AsSpan(head * ValueHeadElements, ValueHeadElements);
+
+    private int ValueHeadElements => Capacity * HeadDim;
 
     /// <summary>Stores one position's keys and values at a layer, every kv head: (kvDim) halves each.</summary>
     internal void Write(int layer, int position, ReadOnlySpan<Half> keys, ReadOnlySpan<Half> values)
@@ -71,12 +73,12 @@ public sealed class KvCache
         var k = MemoryMarshal.Cast<Half, ushort>(keys);
         var v = MemoryMarshal.Cast<Half, ushort>(values);
         var layerKeys = Keys[layer];
-        int keyBlock = KvLayout.KeyBlock(position, HeadDim);
+        int keyBlock = KvLayout.KeyBlock(position, HeadDim), valueRow = KvLayout.ValueRow(position, HeadDim);
         for (int h = 0; h < KvHeads; h++)
         {
             int baseOffset = h * KeyHeadElements + keyBlock;
             for (int d = 0; d < HeadDim; d++) layerKeys[baseOffset + d * KvLayout.BlockPositions] = k[h * HeadDim + d];
-            v.Slice(h * HeadDim, HeadDim).CopyTo(Values[layer].AsSpan((h * Capacity + position) * HeadDim, HeadDim));
+            v.Slice(h * HeadDim, HeadDim).CopyTo(Values[layer].AsSpan(h * ValueHeadElements + valueRow, HeadDim));
         }
     }
 
