@@ -29,19 +29,19 @@ public class RowKernelBenchmarks
 public class AttentionBenchmarks
 {
     private const int HeadDim = 64, KvDim = 192;
-    private float[] _q = [], _k = [], _v = [], _scores = [], _out = new float[3 * HeadDim];
+    private float[] _q = [], _k = [], _v = [], _scores = [], _out = new float[6 * HeadDim];
     private ushort[] _keyBlocks = [], _valueRows = [];
 
-    [Params(128, 1024)]
+    [Params(128, 600, 1024)]
     public int Context { get; set; }
 
     [GlobalSetup]
     public void Setup()
     {
-        _q = RowKernelBenchmarks.Fill(3 * HeadDim, 5);
+        _q = RowKernelBenchmarks.Fill(6 * HeadDim, 5);
         _k = RowKernelBenchmarks.Fill(Context * KvDim, 6);
         _v = RowKernelBenchmarks.Fill(Context * KvDim, 7);
-        _scores = new float[4 * (Attention.ScoreFloats(Context) + HeadDim)];
+        _scores = new float[Attention.ScratchFloats(Context, HeadDim)];
         _keyBlocks = new ushort[KvLayout.KeyHeadElements(Context, HeadDim)];
         _valueRows = new ushort[Context * HeadDim];
         for (int j = 0; j < Context; j++)
@@ -59,4 +59,9 @@ public class AttentionBenchmarks
     /// <summary>The three query heads that share a kv head, in one call.</summary>
     [Benchmark]
     public void ThreeHeads() => Attention.Heads(_q, 3, HeadDim, _keyBlocks, _valueRows, Context, 0.125f, _scores, _out);
+
+    /// <summary>The same three heads for two rows of a verification pass (prefixes one position apart), in one call.</summary>
+    [Benchmark]
+    public void ThreeHeadsTwoRows() => Attention.Queries(_q, [0, 64, 128, 192, 256, 320], [Context - 1, Context - 1, Context - 1, Context, Context, Context],
+        HeadDim, _keyBlocks, _valueRows, 0.125f, _scores, _out);
 }

@@ -35,7 +35,7 @@ internal sealed class Transformer
     private readonly float[] _cos, _sin;   // (batch x ropeDim/2)
     private readonly Half[] _half;         // (qDim) scratch of the query's half-precision rounding
     private readonly Half[] _keyHalf, _valueHalf; // (kvDim) one position's keys and values as the cache stores them
-    private readonly float[][] _scores;    // (threads) x (attention scratch) scores of up to 4 heads
+    private readonly float[][] _scores;    // (threads) x (attention scratch) scores and queries of a tile
 
     private readonly MatMulJob _matmul;
     private readonly AttentionJob _attention;
@@ -71,7 +71,7 @@ internal sealed class Transformer
         _keyHalf = new Half[_c.KvDim];
         _valueHalf = new Half[_c.KvDim];
         _scores = new float[pool.ThreadCount][];
-        for (int i = 0; i < _scores.Length; i++) _scores[i] = new float[4 * (Attention.ScoreFloats(maxContext) + _c.HeadDim)];
+        for (int i = 0; i < _scores.Length; i++) _scores[i] = new float[Attention.ScratchFloats(maxContext, _c.HeadDim)];
         _matmul = new MatMulJob();
         _attention = new AttentionJob(this);
     }
@@ -265,14 +265,19 @@ internal sealed class Transformer
     }
 
     /// <summary>
-    /// Attention for every (row, query head) pair of the batch, split across workers in contiguous ranges; within
-    /// a range, the heads of one row that share a kv head run as one call so they share the widened keys and values.
+    /// Attention for every (row, query head) pair of the batch, ordered kv head first, then row, then query head,
+    /// and split across workers in contiguous ranges; within a range, the queries of one kv head (its query
+    /// heads in every row) run as one call so they share the widened keys and values.
     /// </summary>
     private sealed class AttentionJob(Transformer t) : IParallelWork
     {
         private readonly int[] _positions = new int[t.MaxBatch];
+        private readonly int[][] _offsets = NewPerWorker(t), _counts = NewPerWorker(t);
         private int _n, _layer;
         private KvCache? _cache;
+
+        private static int[][] NewPerWorker(Transformer t) =>
+            Enumerable.Range(0, t._pool.ThreadCount).Select(_ => new int[t.MaxBatch * t._c.HeadCount]).ToArray();
 
         public void Set(ReadOnlySpan<int> positions, KvCache cache, int layer)
         {
@@ -285,17 +290,20 @@ internal sealed class Transformer
         public void Execute(int worker, int workers)
         {
             var c = t._c;
-            int heads = c.HeadCount, headDim = c.HeadDim, group = heads / c.KvHeadCount;
-            var (start, end) = WorkerPool.Split(_n * heads, worker, workers);
-            var scratch = t._scores[worker];
+            int headDim = c.HeadDim, group = c.HeadCount / c.KvHeadCount, perKvHead = _n * group;
+            var (start, end) = WorkerPool.Split(_n * c.HeadCount, worker, workers);
+            int[] offsets = _offsets[worker], counts = _counts[worker];
             for (int job = start; job < end;)
             {
-                int row = job / heads, h = job % heads, kvHead = h / group;
-                int runEnd = Math.Min(end, row * heads + (kvHead + 1) * group);
-                int offset = row * c.QueryDim + h * headDim, length = (runEnd - job) * headDim;
-                Attention.Heads(t._q.AsSpan(offset, length), runEnd - job, headDim, _cache!.HeadKeys(_layer, kvHead), _cache.HeadValues(_layer, kvHead),
-                    _positions[row] + 1, t._attentionScale, scratch, t._attn.AsSpan(offset, length));
-                job = runEnd;
+                int kvHead = job / perKvHead, runEnd = Math.Min(end, (kvHead + 1) * perKvHead), m = 0;
+                for (; job < runEnd; job++, m++)
+                {
+                    int inKvHead = job - kvHead * perKvHead, row = inKvHead / group, h = kvHead * group + inKvHead % group;
+                    offsets[m] = row * c.QueryDim + h * headDim;
+                    counts[m] = _positions[row] + 1;
+                }
+                Attention.Queries(t._q.AsSpan(0, _n * c.QueryDim), offsets.AsSpan(0, m), counts.AsSpan(0, m), headDim,
+                    _cache!.HeadKeys(_layer, kvHead), _cache.HeadValues(_layer, kvHead), t._attentionScale, t._scores[worker], t._attn.AsSpan(0, _n * c.QueryDim));
             }
         }
     }

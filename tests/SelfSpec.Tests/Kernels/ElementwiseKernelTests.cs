@@ -86,12 +86,12 @@ public sealed class ElementwiseKernelTests
     {
         var rng = new Random(3 + headDim);
         foreach (int count in new[] { 1, 2, 3, 7, 16, 17, 63, 64, 65, 200, 257 })
-            foreach (int heads in new[] { 1, 3, 5 })
+            foreach (int heads in new[] { 1, 3, 5, 9 })
             {
                 var (keys, values, keyBlocks, valueRows) = RandomKv(rng, count, headDim, count + 20);
                 var q = RandomVector(rng, heads * headDim, 2f).Select(x => (float)(Half)x).ToArray();
                 var fast = new float[heads * headDim];
-                var scratch = new float[4 * (Attention.ScoreFloats(count) + headDim)];
+                var scratch = new float[Attention.ScratchFloats(count, headDim)];
                 Attention.Heads(q, heads, headDim, keyBlocks, valueRows, count, 0.125f, scratch, fast);
                 var reference = new float[headDim];
                 for (int h = 0; h < heads; h++)
@@ -105,27 +105,76 @@ public sealed class ElementwiseKernelTests
     [Fact]
     public void AttentionOfAHeadIsTheSameBitsInEveryTile()
     {
-        // A head's output may not depend on which heads share its call (tile sizes 1-4 and a tail of 5 = 4 + 1).
+        // A head's output may not depend on which heads share its call (tile sizes 1-8, and 11 = 6 + 5).
         var rng = new Random(11);
-        const int headDim = 64, heads = 5;
+        const int headDim = 64, heads = 11;
         foreach (int count in new[] { 1, 15, 16, 33, 300 })
         {
             var (_, _, keyBlocks, valueRows) = RandomKv(rng, count, headDim, 320);
             var q = RandomVector(rng, heads * headDim, 2f).Select(x => (float)(Half)x).ToArray();
-            var scratch = new float[4 * (Attention.ScoreFloats(count) + headDim)];
+            var scratch = new float[Attention.ScratchFloats(count, headDim)];
             var together = new float[heads * headDim];
             Attention.Heads(q, heads, headDim, keyBlocks, valueRows, count, 0.125f, scratch, together);
             for (int first = 0; first < heads; first++)
-                for (int size = 1; first + size <= heads && size <= 4; size++)
+                for (int size = 1; first + size <= heads && size <= Attention.MaxTile; size++)
                 {
                     var part = new float[size * headDim];
                     Attention.Heads(q.AsSpan(first * headDim, size * headDim), size, headDim, keyBlocks, valueRows, count, 0.125f, scratch, part);
                     Assert.Equal(BitsOf(together.AsSpan(first * headDim, size * headDim)), BitsOf(part));
                 }
         }
-
-        static int[] BitsOf(ReadOnlySpan<float> x) => System.Runtime.InteropServices.MemoryMarshal.Cast<float, int>(x).ToArray();
     }
+
+    [Theory]
+    [InlineData(64)]
+    [InlineData(32)]
+    [InlineData(16)]
+    [InlineData(8)]
+    public void AttentionOfQueriesWithTheirOwnPrefixesIsEachQueryAloneBitwise(int headDim)
+    {
+        // The rows of a verification pass share a call with prefixes a few positions apart: each query's output
+        // must be the bits of the query run alone over its prefix, and agree with the reference.
+        var rng = new Random(17 + headDim);
+        foreach (int baseCount in new[] { 1, 14, 16, 31, 200 })
+            foreach (int n in new[] { 1, 2, 6, 8, 9, 13, 24 })
+            {
+                var counts = Enumerable.Range(0, n).Select(_ => baseCount + rng.Next(0, 5)).ToArray();
+                int maxCount = counts.Max();
+                var (keys, values, keyBlocks, valueRows) = RandomKv(rng, maxCount, headDim, maxCount + 20);
+                // Queries scattered through a larger buffer, in no particular order, as the rows of a batch are.
+                var offsets = Enumerable.Range(0, n).Select(i => ((i * 7) % n) * (headDim + 3)).ToArray();
+                var q = RandomVector(rng, n * (headDim + 3), 2f).Select(x => (float)(Half)x).ToArray();
+                var scratch = new float[Attention.ScratchFloats(maxCount, headDim)];
+                var together = new float[q.Length];
+                Attention.Queries(q, offsets, counts, headDim, keyBlocks, valueRows, 0.125f, scratch, together);
+                var alone = new float[headDim];
+                var reference = new float[headDim];
+                for (int i = 0; i < n; i++)
+                {
+                    Attention.Heads(q.AsSpan(offsets[i], headDim), 1, headDim, keyBlocks, valueRows, counts[i], 0.125f, scratch, alone);
+                    Assert.Equal(BitsOf(alone), BitsOf(together.AsSpan(offsets[i], headDim)));
+                    Attention.Reference(q.AsSpan(offsets[i], headDim), keys, values, counts[i], headDim, 0.125f, reference);
+                    for (int d = 0; d < headDim; d++) Assert.Equal(reference[d], together[offsets[i] + d], 2e-5f);
+                }
+            }
+    }
+
+    [Fact]
+    public void AttentionRejectsQueriesOutsideTheirBuffersAndChangesNothing()
+    {
+        const int headDim = 16;
+        var (_, _, keyBlocks, valueRows) = RandomKv(new Random(5), 8, headDim, 8);
+        var q = new float[2 * headDim];
+        var output = new float[2 * headDim];
+        var scratch = new float[Attention.ScratchFloats(8, headDim)];
+        Assert.Throws<ArgumentException>(() => Attention.Queries(q, [0, headDim + 1], [3, 3], headDim, keyBlocks, valueRows, 0.125f, scratch, output));
+        Assert.Throws<ArgumentException>(() => Attention.Queries(q, [0, headDim], [3, 9], headDim, keyBlocks, valueRows, 0.125f, scratch, output));
+        Assert.Throws<ArgumentException>(() => Attention.Queries(q, [0, headDim], [3, 0], headDim, keyBlocks, valueRows, 0.125f, scratch, output));
+        Assert.Throws<ArgumentException>(() => Attention.Queries(q, [0], [3, 3], headDim, keyBlocks, valueRows, 0.125f, scratch, output));
+        Assert.All(output, x => Assert.Equal(0f, x));
+    }
+
+    private static int[] BitsOf(ReadOnlySpan<float> x) => System.Runtime.InteropServices.MemoryMarshal.Cast<float, int>(x).ToArray();
 
     [Fact]
     public void RopeRotationPreservesNormAndMatchesTheAngleFormula()
