@@ -40,6 +40,31 @@ public sealed class DecodeCostsTests
     }
 
     [Fact]
+    public void AnUnconfirmedHighSampleCountsAtMostTheExtrapolation()
+    {
+        var c = new DecodeCosts(4);
+        c.ObserveForward(1, 1, 1e-3);
+        c.ObserveForward(2, 1, 3e-3); // one 2-row call while another process held a core
+        Assert.Equal(1e-3 + DecodeCosts.PriorRho * 1e-3, c.Layer(2), 12);
+        for (int i = 1; i < DecodeCosts.Confirmations; i++) c.ObserveForward(2, 1, 3e-3);
+        // Confirmed, it is believed, but never above two one-row calls.
+        Assert.Equal(2e-3, c.Layer(2), 12);
+        c.ObserveForward(2, 1, 1.1e-3); // faster samples pull it down halfway each
+        c.ObserveForward(2, 1, 1.1e-3);
+        Assert.Equal(1.575e-3, c.Layer(2), 12);
+    }
+
+    [Fact]
+    public void AnUnconfirmedLowSampleIsBelievedAtOnce()
+    {
+        var c = new DecodeCosts(4);
+        c.ObserveHead(1, 1e-3);
+        c.ObserveHead(2, 1.1e-3);
+        Assert.Equal(1.1e-3, c.Head(2), 12);
+        Assert.Equal(0.1e-3, c.MarginalHead(1), 12);
+    }
+
+    [Fact]
     public void BadObservationsAreIgnored()
     {
         var c = new DecodeCosts(4);
@@ -47,6 +72,7 @@ public sealed class DecodeCostsTests
         c.ObserveForward(9, 5, 1e-3);
         c.ObserveForward(1, 0, 1e-3);
         c.ObserveForward(1, 5, -1);
+        c.ObserveForward(1, 5, double.NaN);
         c.ObserveHead(5, 1);
         Assert.Equal(1e-4, c.Layer(1), 12); // still the prior
         Assert.True(double.IsFinite(c.Rho(1)));
