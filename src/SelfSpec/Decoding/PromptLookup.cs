@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace SelfSpec.Decoding;
 
 /// <summary>
@@ -15,6 +17,7 @@ internal static class PromptLookup
     /// backwards while the tokens agree (up to maxNgram). The longest wins, the most recent among equals, which is
     /// what trying n = maxNgram down to minNgram, each from the end, would pick, in one pass instead of one per n.
     /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static (int Count, int Ngram) Find(ReadOnlySpan<int> sequence, int minNgram, int maxNgram, Span<int> draft)
     {
         int len = sequence.Length, last = len - 1;

@@ -1,4 +1,5 @@
 using SelfSpec.Sampling;
+using System.Runtime.CompilerServices;
 
 namespace SelfSpec.Decoding;
 
@@ -31,6 +32,7 @@ internal sealed class Verifier
     /// <paramref name="q"/> row i is the distribution draft i+1 was drawn from, unless <paramref name="oneHot"/>[i]
     /// (a copied draft: q is one-hot). Returns how many drafts are accepted and the correction or bonus token.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public (int Accepted, int Next) Accept(ReadOnlySpan<float> logits, int drafts, ReadOnlySpan<int> sequence, int firstDraft,
         ReadOnlySpan<float> q, ReadOnlySpan<bool> oneHot)
     {

@@ -66,6 +66,7 @@ internal static unsafe class Attention
     /// queries[offsets[i] ..+ headDim], attends to positions [0, counts[i]) and writes output[offsets[i] ..+ headDim].
     /// A query's result is the same bits whichever queries share its call.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Queries(ReadOnlySpan<float> queries, ReadOnlySpan<int> offsets, ReadOnlySpan<int> counts, int headDim,
         ReadOnlySpan<ushort> keys, ReadOnlySpan<ushort> values, float scale, Span<float> scratch, Span<float> output)
     {
@@ -121,6 +122,7 @@ internal static unsafe class Attention
     /// to, then each alone over the rest of its prefix, continuing the same per-lane chain. The outputs replace
     /// the queries in <paramref name="q"/>.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile<T>(float* q, int headDim, ushort* k, ushort* v, int* counts, int scoreFloats, float scale, float* scores)
         where T : struct, ITileSize
     {
@@ -310,6 +312,7 @@ internal static unsafe class Attention
     }
 
     /// <summary>Continues one query's chains over positions [from, to), its running sums in output.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ValuesTail512(int headDim, ushort* v, int from, int to, float* p, float* output)
     {
         for (int c = 0; c < headDim; c += 16)
@@ -352,6 +355,7 @@ internal static unsafe class Attention
     }
 
     /// <summary>Continues one query's chains over positions [from, to), its running sums in output.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ValuesTail256(int headDim, ushort* v, int from, int to, float* p, float* output)
     {
         for (int c = 0; c < headDim; c += 8)

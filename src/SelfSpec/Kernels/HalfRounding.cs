@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 
 namespace SelfSpec.Kernels;
 
@@ -8,6 +9,7 @@ namespace SelfSpec.Kernels;
 /// </summary>
 internal static class HalfRounding
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Apply(ReadOnlySpan<float> x, Span<float> dst, Span<Half> scratch)
     {
         if (x.IsEmpty) return;

@@ -20,6 +20,7 @@ internal static unsafe class MatMul
         => checked((int)GgmlTypeInfo.RowBytes(VecDot.ActivationType(weightType), inDim));
 
     /// <summary>Quantizes batch rows of x (batch x inDim floats) into dst (batch rows of ActivationRowBytes).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void QuantizeActivations(GgmlType weightType, ReadOnlySpan<float> x, int batch, int inDim, Span<byte> dst)
     {
         GgmlType at = VecDot.ActivationType(weightType);

@@ -136,6 +136,7 @@ internal static unsafe class PackedActivations
     /// each block of 32 exactly as ggml's Q8_1 (<see cref="ActivationQuantize.Q8_1"/>), written straight into the
     /// packed layout with AVX-512 (one pass, no intermediate blocks); <see cref="QuantizeReference"/> elsewhere.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Quantize(GgmlType sourceType, ReadOnlySpan<float> x, int n, int inDim, Span<byte> dst)
     {
         int rowBytes = RowBytes(inDim);

@@ -91,6 +91,7 @@ internal static unsafe class PackedQ8_0Activations
 
     public static int RowBytes(int inDim) => (inDim + PackedQ8_0Matrix.GroupElements - 1) / PackedQ8_0Matrix.GroupElements * GroupBytes;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Quantize(ReadOnlySpan<float> x, int n, int inDim, Span<byte> dst)
     {
         int rowBytes = RowBytes(inDim);

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace SelfSpec.Kernels;
 
 /// <summary>
@@ -6,6 +8,7 @@ namespace SelfSpec.Kernels;
 /// </summary>
 internal static class RmsNorm
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Apply(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, float epsilon, Span<float> dst)
     {
         if (weight.Length != x.Length || dst.Length != x.Length) throw new ArgumentException("length mismatch");

@@ -1,4 +1,5 @@
 using SelfSpec.Model;
+using System.Runtime.CompilerServices;
 
 namespace SelfSpec.Kernels;
 
@@ -10,6 +11,7 @@ namespace SelfSpec.Kernels;
 internal static class Rope
 {
     /// <summary>Fills cos/sin tables (ropeDim/2 entries each) for one position.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Angles(int position, int ropeDim, float freqBase, float freqScale, Span<float> cos, Span<float> sin)
     {
         float thetaScale = MathF.Pow(freqBase, -2f / ropeDim);
@@ -24,6 +26,7 @@ internal static class Rope
     }
 
     /// <summary>Rotates every head of one row in place: row holds heads x headDim values.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Apply(Span<float> row, int heads, int headDim, int ropeDim, RopeLayout layout, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin)
     {
         int half = ropeDim / 2;

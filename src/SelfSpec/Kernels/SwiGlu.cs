@@ -1,10 +1,12 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 
 namespace SelfSpec.Kernels;
 
 /// <summary>SwiGLU: dst = silu(gate) * up, silu(x) = x * sigmoid(x). Element-wise, vectorized.</summary>
 internal static class SwiGlu
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Apply(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> dst)
     {
         if (up.Length != gate.Length || dst.Length != gate.Length) throw new ArgumentException("length mismatch");

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using SelfSpec.Kernels;
+using System.Runtime.CompilerServices;
 
 namespace SelfSpec.Model;
 
@@ -66,6 +67,7 @@ public sealed class KvCache
     private int ValueHeadElements => Capacity * HeadDim;
 
     /// <summary>Stores one position's keys and values at a layer, every kv head: (kvDim) halves each.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal void Write(int layer, int position, ReadOnlySpan<Half> keys, ReadOnlySpan<Half> values)
     {
         if ((uint)position >= (uint)Capacity || keys.Length != KvDim || values.Length != KvDim)

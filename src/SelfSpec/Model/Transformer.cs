@@ -1,6 +1,7 @@
 using SelfSpec.Kernels;
 using SelfSpec.Quantization;
 using SelfSpec.Threading;
+using System.Runtime.CompilerServices;
 
 namespace SelfSpec.Model;
 
@@ -87,6 +88,7 @@ internal sealed class Transformer
     }
 
     /// <summary>Writes the embedding rows of <paramref name="tokens"/> into hidden (n x embd).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Embed(ReadOnlySpan<int> tokens, Span<float> hidden)
     {
         int d = _c.EmbeddingDim;
@@ -103,6 +105,7 @@ internal sealed class Transformer
     /// Each row's keys and values at each layer are written to the cache before attention, so row i
     /// attends to every cached position up to and including positions[i] at that layer.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Forward(ReadOnlySpan<int> positions, Span<float> hidden, int fromLayer, int toLayer, KvCache cache)
     {
         int n = positions.Length;
@@ -120,6 +123,7 @@ internal sealed class Transformer
             Layer(layer, positions, hidden, cache);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Layer(int layer, ReadOnlySpan<int> positions, Span<float> hidden, KvCache cache)
     {
         var lw = _w.Layers[layer];
@@ -174,6 +178,7 @@ internal sealed class Transformer
     }
 
     /// <summary>Final norm and output head for n rows: logits (n x vocab), written to the start of <paramref name="logits"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void FinalLogits(ReadOnlySpan<float> hidden, int n, float[] logits)
     {
         if (n > MaxBatch) throw new ArgumentException($"batch of {n} exceeds {MaxBatch}");
@@ -184,6 +189,7 @@ internal sealed class Transformer
         Project(_norm, n, (_w.Output, logits));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void NormRows(ReadOnlySpan<float> hidden, float[] weight, int n)
     {
         int d = _c.EmbeddingDim;
@@ -195,6 +201,7 @@ internal sealed class Transformer
     /// out = input W^T for each product, input (n x inDim). Products whose weights share an activation format
     /// read one quantized copy of the input in one dispatch (one barrier for q, k and v together).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Project(float[] input, int n, params ReadOnlySpan<(WeightMatrix W, float[] Out)> products)
     {
         var format = ActivationFormat(products[0].W);
@@ -245,6 +252,7 @@ internal sealed class Transformer
             _count++;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Execute(int worker, int workers)
         {
             for (int i = 0; i < _count; i++)
@@ -287,6 +295,7 @@ internal sealed class Transformer
             _layer = layer;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Execute(int worker, int workers)
         {
             var c = t._c;

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace SelfSpec.Threading;
 
 /// <summary>A unit of parallel work: each worker of the pool does its share.</summary>
@@ -45,6 +47,7 @@ internal sealed class WorkerPool : IDisposable
     }
 
     /// <summary>Runs <paramref name="work"/> on every thread (the caller included) and waits for all.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(IParallelWork work)
     {
         if (ThreadCount == 1)
@@ -65,6 +68,7 @@ internal sealed class WorkerPool : IDisposable
         _work = null;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void WorkerLoop(int index)
     {
         long seen = 0;
