@@ -31,6 +31,8 @@ internal sealed record BenchOptions
     public IReadOnlyList<BenchMethod> Methods { get; init; } = [BenchMethod.Parse("ar"), BenchMethod.Parse("llamacpp")];
     public int Threads { get; init; } = Environment.ProcessorCount;
     public int Limit { get; init; }
+    /// <summary>Runs of each prompt per method; the fastest decode is kept (this machine's noise only ever adds time).</summary>
+    public int Repeat { get; init; } = 1;
     public string Out { get; init; } = "bench-results";
     /// <summary>0: the brief curve before the run; >0: that many timed repetitions per batch size.</summary>
     public int CurveReps { get; init; } = 5;
@@ -65,13 +67,14 @@ internal sealed record BenchOptions
 
     public const string Usage =
         "usage: SelfSpec.Bench [--model PATH] [--prompts FILE.jsonl] [--max-tokens N] " +
-        "[--methods ar,specbound,hybrid,static,lookup,llamacpp] [--threads N] [--limit K] [--out DIR]\n" +
+        "[--methods ar,specbound,hybrid,static,lookup,llamacpp] [--threads N] [--limit K] [--repeat N] [--out DIR]\n" +
         "                      [--forward-curve] [--no-curve] [--curve-reps R] [--profile] [--llama-flash-attention on|off|auto] [--sidecar PATH|none]\n" +
         "                      [--w-max N] [--static-layer L] [--static-length N] [--min-ngram N] [--max-ngram N] [--no-bound]\n" +
         "  --forward-curve  only measure the cost of a forward pass over 1..16 positions (logits for every row), SelfSpec and llama.cpp (SelfSpec alone unless --methods lists llamacpp)\n" +
         "  --profile        only print where a forward pass over 1, 2, 3, 4 and 8 positions spends its time (run with SELFSPEC_PROFILE=1)\n" +
         "  --sidecar        calibration sidecar for SelfSpec's methods (default: MODEL.selfspec when present; none: without)\n" +
         "  --no-curve       skip the brief forward-pass curve that otherwise runs before the prompts\n" +
+        "  --repeat         run each prompt N times per method (method order rotated each time) and keep the fastest decode\n" +
         "  --w-max, --static-layer, --static-length, --min-ngram (lookup and hybrid), --max-ngram, --no-bound: override the speculation settings (sweeps)\n" +
         "  defaults: the bundled model, ../shared/data/spec-bench/questions.dev.jsonl, 256 tokens, ar,llamacpp, all cores, bench-results/";
 
@@ -96,6 +99,7 @@ internal sealed record BenchOptions
                 "--methods" => o with { Methods = ParseMethods(Value()) },
                 "--threads" => o with { Threads = Int(1) },
                 "--limit" => o with { Limit = Int(1) },
+                "--repeat" => o with { Repeat = Int(1) },
                 "--out" => o with { Out = Value() },
                 "--forward-curve" => o with { CurveOnly = true, CurveReps = Math.Max(o.CurveReps, 15) },
                 "--no-curve" => o with { NoCurve = true },

@@ -39,6 +39,8 @@ internal sealed class LlamaCppPeer : IDisposable
         _context = _weights.CreateContext(p);
     }
 
+    private const int SettleMilliseconds = 100;
+
     /// <summary>Greedy decoding (argmax, lowest id on ties) of up to <paramref name="maxTokens"/> tokens, stopping before an end-of-generation token.</summary>
     public PeerRun Generate(int[] prompt, int maxTokens, Func<int, bool> isEndOfGeneration)
     {
@@ -59,7 +61,11 @@ internal sealed class LlamaCppPeer : IDisposable
             _batch.Add((LLamaToken)next, prompt.Length + output.Count - 1, LLamaSeqId.Zero, true);
             Check(_context.Decode(_batch));
         }
-        return new PeerRun([.. output], prefill, clock.Elapsed.TotalSeconds);
+        double decode = clock.Elapsed.TotalSeconds;
+        // llama.cpp's threads keep polling for work a while after a decode; let them settle so the next method
+        // timed (and its price bound's cost samples) does not share the cores with them. Outside every timing.
+        Thread.Sleep(SettleMilliseconds);
+        return new PeerRun([.. output], prefill, decode);
     }
 
     /// <summary>The forward-pass curve's timer: a batch of n tokens with logits for every row after <paramref name="prefix"/>.</summary>

@@ -17,6 +17,8 @@ internal sealed record BenchReport
     public required int MaxTokens { get; init; }
     public required int Threads { get; init; }
     public required IReadOnlyList<string> Methods { get; init; }
+    /// <summary>Runs of each prompt per method; each figure is the fastest of them.</summary>
+    public int Repeat { get; init; } = 1;
     public required IReadOnlyDictionary<string, string> Skipped { get; init; }
     public required string Machine { get; init; }
     public required DateTimeOffset Started { get; init; }
@@ -126,7 +128,8 @@ internal static class Report
         sb.AppendLine("# SelfSpec benchmark").AppendLine();
         sb.AppendLine($"- model: `{Path.GetFileName(r.Model)}` ({r.ModelFileBytes / 1e6:F1} MB file, {r.WeightBytes / 1e6:F1} MB of tensors)");
         sb.AppendLine($"- prompts: {r.Prompts} from `{Path.GetFileName(r.PromptFile)}`, up to {r.MaxTokens} new tokens, greedy, {r.Threads} threads");
-        sb.AppendLine($"- methods (interleaved prompt by prompt): {string.Join(", ", r.Methods)}");
+        sb.AppendLine($"- methods (interleaved prompt by prompt): {string.Join(", ", r.Methods)}" +
+            (r.Repeat > 1 ? $"; each prompt run {r.Repeat} times per method (order rotated), the fastest decode kept" : ""));
         sb.AppendLine($"- machine: {r.Machine}; started {r.Started:u}; load average {r.LoadAverageBefore:F1} before, {r.LoadAverageAfter:F1} after");
         sb.AppendLine($"- llama.cpp flash attention: {r.LlamaFlashAttention}");
         sb.AppendLine($"- calibration sidecar: {r.Sidecar}");
