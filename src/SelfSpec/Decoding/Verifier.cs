@@ -1,5 +1,5 @@
-using SelfSpec.Sampling;
 using System.Runtime.CompilerServices;
+using SelfSpec.Sampling;
 
 namespace SelfSpec.Decoding;
 

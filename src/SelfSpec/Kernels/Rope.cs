@@ -1,5 +1,5 @@
-using SelfSpec.Model;
 using System.Runtime.CompilerServices;
+using SelfSpec.Model;
 
 namespace SelfSpec.Kernels;
 

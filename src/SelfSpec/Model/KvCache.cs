@@ -1,6 +1,6 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using SelfSpec.Kernels;
-using System.Runtime.CompilerServices;
 
 namespace SelfSpec.Model;
 

@@ -1,7 +1,7 @@
+using System.Runtime.CompilerServices;
 using SelfSpec.Kernels;
 using SelfSpec.Quantization;
 using SelfSpec.Threading;
-using System.Runtime.CompilerServices;
 
 namespace SelfSpec.Model;
 
@@ -13,6 +13,10 @@ namespace SelfSpec.Model;
 /// Batch invariance (DESIGN 2.1): every row goes through the same per-row kernels whatever the batch size,
 /// the row's place in it and the thread count. Matrix products are split across threads by output columns
 /// only; attention for a row runs over its keys in position order.
+///
+/// The per-token methods are compiled optimized at their first call (AggressiveOptimization): unoptimized
+/// first calls slowed a process's first tokens, and the decoding loop times its first multi-row passes for the
+/// price bound.
 ///
 /// Not thread-safe: one decode at a time per instance (the scratch buffers are its own).
 /// </summary>
