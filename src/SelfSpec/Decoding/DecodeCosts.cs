@@ -7,72 +7,88 @@ namespace SelfSpec.Decoding;
 /// cost of one more row from here.
 ///
 /// Why by batch size and not one "extra row" constant: the batched kernels are not linear. On SmolLM2-135M a second
-/// row costs about a fifth of a one-row pass, the third to fifth more each, and prefill chunks (64 rows) still more
-/// per row; one constant fitted to prefill made every draft look too expensive.
-/// Each estimate follows the lower envelope of its measurements: other work on the machine only ever adds time.
-/// Sizes never measured are extrapolated from the nearest smaller measured size with <see cref="PriorRho"/>.
-/// A size measured fewer than <see cref="Confirmations"/> times counts at most that extrapolation: one sample
-/// taken while another process held a core would otherwise make drafts look too dear, the bound would stop
-/// drafting, and with it the samples that could correct the estimate (seen on the bench: a first 2-row head
-/// timed at 3.4 ms against 1.3 for one row kept lookup to 25 drafts in 12 prompts). Too low an estimate corrects
-/// itself, since the drafts it allows are timed. And n rows never cost more than n - 1 rows plus a call of one.
+/// row costs about a fifth to two fifths of a one-row pass, the third and fourth more each (the head's rows are
+/// compute-bound); one constant fitted to prefill made every draft look too expensive.
+///
+/// How, on a machine whose speed moves from second to second (shared cores, other processes): the one-row costs
+/// are running medians of their samples, and an n-row cost is the one-row cost times a running median of n-row
+/// samples divided by the one-row median at the time, so a slow spell moves both alike and leaves the ratios the
+/// bound decides by. A median moves by <see cref="Step"/> of itself per sample whatever the sample, so one sample
+/// taken while another process held the core (or code was not yet optimized) barely moves it. A size starts at
+/// the extrapolation from the size below (<see cref="PriorRho"/> of a one-row call per row), not at its first
+/// sample: a first sample too high would make drafts look too dear, the bound would stop drafting, and with it
+/// the samples that could correct it (seen on the bench: a first 2-row head timed at 3.4 ms against 1.3 for one
+/// row kept lookup to 25 drafts in 12 prompts); an estimate too low corrects itself, since the drafts it allows
+/// are timed. Costs never decrease with size, and n rows never cost more than n - 1 rows plus a call of one.
 /// </summary>
 internal sealed class DecodeCosts
 {
     /// <summary>Prior cost of one more row relative to the one-row cost, until measured (forward curve of EVIDENCE 5 and README).</summary>
     public const double PriorRho = 0.3;
+    /// <summary>How far one sample moves a running median, relative to it.</summary>
+    public const double Step = 0.04;
     /// <summary>Prior head-to-layer cost ratio until the head is timed (a tied Q8_0 head of SmolLM2-135M, EVIDENCE 5).</summary>
     private const double PriorHeadToLayer = 13.6;
-    /// <summary>Samples after which a size's measurement is believed even above the extrapolation.</summary>
-    public const int Confirmations = 3;
-    private const double Rise = 0.05, Fall = 0.5;
 
-    private readonly double[] _layer; // seconds per layer of a call of n rows; 0 = not measured
-    private readonly double[] _head;  // seconds of the final head over n rows; 0 = not measured
-    private readonly int[] _layerSamples, _headSamples;
-    private double _exitHead;
+    private double _layerOne, _headOne, _exitHead; // running medians in seconds; 0 = not measured
+    private readonly double[] _layerRatio;        // n rows over one row, per layer; 0 = not measured
+    private readonly double[] _headRatio;         // the head over n rows over one row; 0 = not measured
 
     /// <param name="maxRows">the largest batch the decoding loop runs through the layers</param>
     public DecodeCosts(int maxRows)
     {
-        _layer = new double[maxRows + 1];
-        _head = new double[maxRows + 1];
-        _layerSamples = new int[maxRows + 1];
-        _headSamples = new int[maxRows + 1];
+        _layerRatio = new double[maxRows + 1];
+        _headRatio = new double[maxRows + 1];
     }
 
-    public int MaxRows => _layer.Length - 1;
+    public int MaxRows => _layerRatio.Length - 1;
 
     public void ObserveForward(int rows, int layers, double seconds)
     {
-        if (rows < 1 || rows > MaxRows || layers <= 0 || !(seconds > 0)) return;
-        Track(ref _layer[rows], seconds / layers);
-        _layerSamples[rows]++;
+        if (rows < 1 || rows > MaxRows || layers <= 0 || !(seconds > 0) || double.IsInfinity(seconds)) return;
+        Observe(ref _layerOne, _layerRatio, rows, seconds / layers);
     }
 
     public void ObserveHead(int rows, double seconds)
     {
-        if (rows < 1 || rows > MaxRows || !(seconds > 0)) return;
-        Track(ref _head[rows], seconds);
-        _headSamples[rows]++;
+        if (rows < 1 || rows > MaxRows || !(seconds > 0) || double.IsInfinity(seconds)) return;
+        Observe(ref _headOne, _headRatio, rows, seconds);
     }
 
     public void ObserveExitHead(double seconds)
     {
-        if (seconds > 0) Track(ref _exitHead, seconds);
+        if (seconds > 0 && !double.IsInfinity(seconds)) _exitHead = Median(_exitHead, seconds);
     }
 
-    private static void Track(ref double estimate, double observed) =>
-        estimate = estimate == 0 ? observed : estimate + (observed < estimate ? Fall : Rise) * (observed - estimate);
+    private static void Observe(ref double one, double[] ratios, int rows, double seconds)
+    {
+        if (rows == 1)
+        {
+            one = Median(one, seconds);
+            return;
+        }
+        if (one == 0) return; // no one-row time to relate it to yet
+        if (ratios[rows] == 0) ratios[rows] = Ratio(ratios, rows); // start from the extrapolation, not the sample
+        ratios[rows] = Median(ratios[rows], seconds / one);
+    }
+
+    /// <summary>A running median: a step of <see cref="Step"/> toward the sample; the first sample starts it.</summary>
+    private static double Median(double estimate, double sample) =>
+        estimate == 0 ? sample
+        : sample > estimate ? estimate * (1 + Step)
+        : sample < estimate ? estimate * (1 - Step)
+        : estimate;
 
     /// <summary>Seconds per layer of a call of <paramref name="rows"/> rows.</summary>
-    public double Layer(int rows) => Estimate(_layer, _layerSamples, rows, 1e-4);
+    public double Layer(int rows) => LayerOne * Ratio(_layerRatio, rows);
 
     /// <summary>Seconds of the final head over <paramref name="rows"/> rows.</summary>
-    public double Head(int rows) => Estimate(_head, _headSamples, rows, PriorHeadToLayer * Layer(1));
+    public double Head(int rows) => (_headOne > 0 ? _headOne : PriorHeadToLayer * LayerOne) * Ratio(_headRatio, rows);
+
+    private double LayerOne => _layerOne > 0 ? _layerOne : 1e-4;
 
     /// <summary>Seconds of one exit-head call; <paramref name="prior"/> (in layer reads) until timed.</summary>
-    public double ExitHead(double prior) => _exitHead > 0 ? _exitHead : prior * Layer(1);
+    public double ExitHead(double prior) => _exitHead > 0 ? _exitHead : prior * LayerOne;
 
     /// <summary>What a call of rows + 1 rows adds per layer over rows rows (never negative).</summary>
     public double MarginalLayer(int rows) => Math.Max(0, Layer(rows + 1) - Layer(rows));
@@ -84,22 +100,17 @@ internal sealed class DecodeCosts
     public double Rho(int rows) => MarginalLayer(rows) / Layer(1);
 
     /// <summary>
-    /// The measured value at this size (at most the extrapolation until confirmed), else the nearest smaller size
-    /// plus <see cref="PriorRho"/> of the one-row value per missing row; never decreasing with size, and never
-    /// more than the size below plus the one-row value.
+    /// Cost of n rows relative to one: the measured ratio, else the size below plus <see cref="PriorRho"/>;
+    /// never below the size below, never above it plus one.
     /// </summary>
-    private static double Estimate(double[] table, int[] samples, int rows, double unmeasuredOne)
+    private static double Ratio(double[] ratios, int rows)
     {
-        rows = Math.Clamp(rows, 1, table.Length - 1);
-        double one = table[1] > 0 ? table[1] : unmeasuredOne;
-        double value = one;
+        rows = Math.Clamp(rows, 1, ratios.Length - 1);
+        double value = 1;
         for (int n = 2; n <= rows; n++)
         {
-            double extrapolated = value + PriorRho * one;
-            double measured = table[n] == 0 ? extrapolated
-                : samples[n] < Confirmations ? Math.Min(table[n], extrapolated)
-                : table[n];
-            value = Math.Max(value, Math.Min(measured, value + one));
+            double measured = ratios[n] > 0 ? ratios[n] : value + PriorRho;
+            value = Math.Clamp(measured, value, value + 1);
         }
         return value;
     }

@@ -2,20 +2,62 @@ using SelfSpec.Decoding;
 
 namespace SelfSpec.Tests.Decoding;
 
-/// <summary>The price bound's cost table: measured sizes as measured, others extrapolated, never decreasing, lower envelope.</summary>
+/// <summary>
+/// The price bound's cost table: one-row costs as running medians, larger sizes as running medians of their ratio
+/// to the one-row cost, starting from the extrapolation; never decreasing, never above the size below plus one.
+/// </summary>
 public sealed class DecodeCostsTests
 {
+    private static void Repeat(int times, Action a)
+    {
+        for (int i = 0; i < times; i++) a();
+    }
+
     [Fact]
-    public void UnmeasuredSizesExtrapolateFromTheNearestSmallerMeasuredOne()
+    public void UnmeasuredSizesExtrapolateFromTheSizeBelow()
     {
         var c = new DecodeCosts(16);
-        c.ObserveForward(1, 10, 10e-3);  // 1 ms a layer
-        c.ObserveForward(2, 10, 12e-3);  // 1.2 ms a layer
+        c.ObserveForward(1, 10, 10e-3); // 1 ms a layer
         Assert.Equal(1e-3, c.Layer(1), 12);
-        Assert.Equal(1.2e-3, c.Layer(2), 12);
-        Assert.Equal(1.2e-3 + DecodeCosts.PriorRho * 1e-3, c.Layer(3), 12);
-        Assert.Equal(0.2, c.Rho(1), 9);
-        Assert.Equal(DecodeCosts.PriorRho, c.Rho(2), 9);
+        Assert.Equal((1 + DecodeCosts.PriorRho) * 1e-3, c.Layer(2), 12);
+        Assert.Equal((1 + 2 * DecodeCosts.PriorRho) * 1e-3, c.Layer(3), 12);
+        Assert.Equal(DecodeCosts.PriorRho, c.Rho(1), 9);
+    }
+
+    [Fact]
+    public void ASizeMovesFromItsExtrapolationTowardItsSamples()
+    {
+        var c = new DecodeCosts(4);
+        c.ObserveForward(1, 1, 1e-3);
+        c.ObserveForward(2, 1, 3e-3); // one 2-row call while another process held a core
+        Assert.Equal((1 + DecodeCosts.PriorRho) * (1 + DecodeCosts.Step) * 1e-3, c.Layer(2), 12);
+        Repeat(200, () => c.ObserveForward(2, 1, 1.2e-3));
+        Assert.Equal(1.2e-3, c.Layer(2), 1e-4);
+        Assert.Equal(0.2, c.Rho(1), 0.1);
+    }
+
+    [Fact]
+    public void ASlowSpellMovesBothSizesAndLeavesTheRatio()
+    {
+        var c = new DecodeCosts(4);
+        for (int i = 0; i < 300; i++)
+        {
+            double speed = i % 40 < 10 ? 3 : 1; // a quarter of the time, everything takes three times as long
+            c.ObserveForward(1, 1, speed * 1e-3);
+            if (i % 3 == 0) c.ObserveForward(2, 1, speed * 1.25e-3);
+        }
+        Assert.Equal(1.25, c.Layer(2) / c.Layer(1), 0.08);
+    }
+
+    [Fact]
+    public void ConsistentlyDearerRowsAreBelievedButNeverAboveTwoCalls()
+    {
+        var c = new DecodeCosts(4);
+        c.ObserveHead(1, 1e-3);
+        Repeat(100, () => c.ObserveHead(2, 3e-3));
+        Assert.Equal(2e-3, c.Head(2), 12); // two one-row calls would do
+        Repeat(100, () => c.ObserveHead(2, 1.6e-3));
+        Assert.Equal(1.6e-3, c.Head(2), 1e-4);
     }
 
     [Fact]
@@ -23,45 +65,18 @@ public sealed class DecodeCostsTests
     {
         var c = new DecodeCosts(8);
         c.ObserveForward(1, 1, 2e-3);
-        c.ObserveForward(3, 1, 1e-3); // a measurement below the one-row cost (noise)
+        Repeat(100, () => c.ObserveForward(3, 1, 1e-3)); // measurements below the one-row cost (noise)
         Assert.Equal(c.Layer(2), c.Layer(3));
         Assert.Equal(0, c.MarginalLayer(2));
     }
 
     [Fact]
-    public void EstimatesFollowTheLowerEnvelope()
+    public void OneOutlierBarelyMovesAMedian()
     {
         var c = new DecodeCosts(4);
-        c.ObserveHead(1, 1e-3);
-        c.ObserveHead(1, 5e-3); // another process took the core: believed slowly
-        Assert.True(c.Head(1) < 1.5e-3, $"{c.Head(1)}");
-        c.ObserveHead(1, 0.5e-3); // faster: believed at once (halfway)
-        Assert.True(c.Head(1) < 1e-3, $"{c.Head(1)}");
-    }
-
-    [Fact]
-    public void AnUnconfirmedHighSampleCountsAtMostTheExtrapolation()
-    {
-        var c = new DecodeCosts(4);
-        c.ObserveForward(1, 1, 1e-3);
-        c.ObserveForward(2, 1, 3e-3); // one 2-row call while another process held a core
-        Assert.Equal(1e-3 + DecodeCosts.PriorRho * 1e-3, c.Layer(2), 12);
-        for (int i = 1; i < DecodeCosts.Confirmations; i++) c.ObserveForward(2, 1, 3e-3);
-        // Confirmed, it is believed, but never above two one-row calls.
-        Assert.Equal(2e-3, c.Layer(2), 12);
-        c.ObserveForward(2, 1, 1.1e-3); // faster samples pull it down halfway each
-        c.ObserveForward(2, 1, 1.1e-3);
-        Assert.Equal(1.575e-3, c.Layer(2), 12);
-    }
-
-    [Fact]
-    public void AnUnconfirmedLowSampleIsBelievedAtOnce()
-    {
-        var c = new DecodeCosts(4);
-        c.ObserveHead(1, 1e-3);
-        c.ObserveHead(2, 1.1e-3);
-        Assert.Equal(1.1e-3, c.Head(2), 12);
-        Assert.Equal(0.1e-3, c.MarginalHead(1), 12);
+        Repeat(50, () => c.ObserveHead(1, 1e-3));
+        c.ObserveHead(1, 50e-3);
+        Assert.True(c.Head(1) <= 1.05e-3, $"{c.Head(1)}");
     }
 
     [Fact]
@@ -73,6 +88,7 @@ public sealed class DecodeCostsTests
         c.ObserveForward(1, 0, 1e-3);
         c.ObserveForward(1, 5, -1);
         c.ObserveForward(1, 5, double.NaN);
+        c.ObserveForward(1, 5, double.PositiveInfinity);
         c.ObserveHead(5, 1);
         Assert.Equal(1e-4, c.Layer(1), 12); // still the prior
         Assert.True(double.IsFinite(c.Rho(1)));
