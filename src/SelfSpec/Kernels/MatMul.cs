@@ -41,8 +41,9 @@ internal static unsafe class MatMul
         Span<float> output, int outDim, int colStart, int colEnd)
     {
         Check(weightType, weights, inDim, activations, batch, output, outDim, colStart, colEnd, out int wb, out int ab);
-        delegate*<byte*, byte*, int, float> kernel = VecDot.Kernel(weightType);
-        delegate*<byte*, int, byte*, int, int, float*, int, int, void> tile = VecDot.KernelTile(weightType);
+        TensorTypeInfo info = VecDot.WeightRow(weightType);
+        delegate*<byte*, byte*, int, float> kernel = info.Dot;
+        delegate*<byte*, int, byte*, int, int, float*, int, int, void> tile = info.Tile;
         fixed (byte* pw0 = weights)
         fixed (byte* pa0 = activations)
         fixed (float* py = output)

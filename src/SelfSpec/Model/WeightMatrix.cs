@@ -31,22 +31,18 @@ internal readonly unsafe struct WeightMatrix
     public ReadOnlySpan<byte> Bytes => new(Data, checked(RowBytes * OutDim));
 
     /// <summary>Whether <see cref="WithPacked"/> makes a packed copy of a matrix of this type here.</summary>
-    public static bool Packable(GgmlType type) => PackedQ4Matrix.CanPack(type) || type == GgmlType.Q8_0 && PackedQ8_0Matrix.Supported;
+    public static bool Packable(GgmlType type) => TensorTypes.Find(type)?.Pack != null;
 
     /// <summary>
     /// This matrix with a packed copy made from <paramref name="bytes"/> (the tensor's bytes, read from the file
     /// rather than through the mapping, so the mapped pages of a matrix used only packed never become resident).
     /// Unchanged where the type or the values do not pack.
     /// </summary>
-    public WeightMatrix WithPacked(ReadOnlySpan<byte> bytes)
+    public unsafe WeightMatrix WithPacked(ReadOnlySpan<byte> bytes)
     {
-        if (Packed != null || InDim % 32 != 0) return this;
-        PackedMatrix? packed = Type switch
-        {
-            GgmlType.Q4_0 or GgmlType.Q4_1 => PackedQ4Matrix.TryPack(Type, bytes, InDim, OutDim),
-            GgmlType.Q8_0 when PackedQ8_0Matrix.Supported => PackedQ8_0Matrix.Pack(bytes, InDim, OutDim),
-            _ => null,
-        };
+        var pack = TensorTypes.Get(Type).Pack;
+        if (Packed != null || pack == null || InDim % 32 != 0) return this;
+        PackedMatrix? packed = pack(bytes, InDim, OutDim);
         return packed == null ? this : new WeightMatrix(Data, Type, InDim, OutDim, packed);
     }
 
@@ -58,7 +54,7 @@ internal readonly unsafe struct WeightMatrix
         if (t.Dimensions.Length > 2 && t.Dimensions.Skip(2).Any(d => d != 1) || t.Dimensions[0] != inDim || (t.Dimensions.Length > 1 ? t.Dimensions[1] : 1) != outDim)
             throw new UnsupportedModelException($"tensor '{name}' has shape [{string.Join(", ", t.Dimensions)}], expected [{inDim}, {outDim}]");
         if (!GgmlTypeInfo.IsSupportedWeight(t.Type))
-            throw new UnsupportedModelException($"tensor '{name}' has unsupported type {t.Type} (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K)");
+            throw new UnsupportedModelException($"tensor '{name}' has unsupported type {t.Type} (supported: {TensorTypes.SupportedWeightList})");
         return new WeightMatrix(file.TensorData(t), t.Type, inDim, outDim);
     }
 }

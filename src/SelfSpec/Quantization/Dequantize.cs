@@ -1,10 +1,9 @@
-// Dequantize.Row(type, src bytes of one row, dst floats): expands a row of any supported weight type
-// (and the activation types Q8_1, Q8_K) to float32, exactly as ggml's dequantize_row_* do.
+// Dequantize.Row(type, src bytes of one row, dst floats): expands a row of any readable type to float32, exactly
+// as ggml's dequantize_row_* do, through the type's row of TensorTypes. The per-type row functions of the
+// original types live here; types added later keep theirs beside their other facts.
 // dst.Length is the element count; src must hold RowBytes(type, dst.Length) bytes.
 // Scalar on purpose: dequantization is used for embeddings lookups and tests, not in the matmul hot loop,
 // so this one straightforward version is also the reference (RowReference is the same function).
-using System.Runtime.InteropServices;
-
 namespace SelfSpec.Quantization;
 
 internal static unsafe class Dequantize
@@ -14,91 +13,106 @@ internal static unsafe class Dequantize
 
     public static void Row(GgmlType t, ReadOnlySpan<byte> src, Span<float> dst)
     {
+        TensorTypeInfo info = TensorTypes.Get(t);
+        if (!info.CanDequantize)
+        {
+            throw new NotSupportedException($"Dequantizing {info.Name} is not supported.");
+        }
+
         int n = dst.Length;
-        long need = GgmlTypeInfo.RowBytes(t, n);
+        long need = info.RowBytes(n);
         if (src.Length < need)
         {
-            throw new ArgumentException($"Source holds {src.Length} bytes; a {GgmlTypeInfo.Name(t)} row of {n} needs {need}.", nameof(src));
+            throw new ArgumentException($"Source holds {src.Length} bytes; a {info.Name} row of {n} needs {need}.", nameof(src));
         }
 
-        int nb = n / GgmlTypeInfo.BlockSize(t);
-        fixed (byte* s0 = src)
-        fixed (float* y0 = dst)
+        fixed (byte* s = src)
+        fixed (float* y = dst)
         {
-            byte* s = s0;
-            float* y = y0;
-            switch (t)
+            info.Dequantize(s, y, n);
+        }
+    }
+
+    // ---------- one row of each type: (source, destination, element count), lengths already checked ----------
+
+    public static void F32Row(byte* s, float* y, int n) => Buffer.MemoryCopy(s, y, (long)n * 4, (long)n * 4);
+
+    public static void F16Row(byte* s, float* y, int n)
+    {
+        for (int i = 0; i < n; i++) y[i] = F16(s + 2 * i);
+    }
+
+    public static void BF16Row(byte* s, float* y, int n)
+    {
+        for (int i = 0; i < n; i++) y[i] = BitConverter.Int32BitsToSingle(((ushort*)s)[i] << 16);
+    }
+
+    public static void Q4_0Row(byte* s, float* y, int n)
+    {
+        for (int i = 0; i < n / 32; i++, s += BlockQ4_0.Size, y += 32)
+        {
+            float d = F16(s);
+            for (int j = 0; j < 16; j++)
             {
-                case GgmlType.F32:
-                    MemoryMarshal.Cast<byte, float>(src[..(n * 4)]).CopyTo(dst);
-                    break;
-                case GgmlType.F16:
-                    for (int i = 0; i < n; i++) y[i] = F16(s + 2 * i);
-                    break;
-                case GgmlType.BF16:
-                    for (int i = 0; i < n; i++) y[i] = BitConverter.Int32BitsToSingle(((ushort*)s)[i] << 16);
-                    break;
-                case GgmlType.Q4_0:
-                    for (int i = 0; i < nb; i++, s += BlockQ4_0.Size, y += 32)
-                    {
-                        float d = F16(s);
-                        for (int j = 0; j < 16; j++)
-                        {
-                            y[j] = ((s[2 + j] & 0xF) - 8) * d;
-                            y[j + 16] = ((s[2 + j] >> 4) - 8) * d;
-                        }
-                    }
-
-                    break;
-                case GgmlType.Q4_1:
-                    for (int i = 0; i < nb; i++, s += BlockQ4_1.Size, y += 32)
-                    {
-                        float d = F16(s), m = F16(s + 2);
-                        for (int j = 0; j < 16; j++)
-                        {
-                            y[j] = (s[4 + j] & 0xF) * d + m;
-                            y[j + 16] = (s[4 + j] >> 4) * d + m;
-                        }
-                    }
-
-                    break;
-                case GgmlType.Q8_0:
-                    for (int i = 0; i < nb; i++, s += BlockQ8_0.Size, y += 32)
-                    {
-                        float d = F16(s);
-                        for (int j = 0; j < 32; j++) y[j] = (sbyte)s[2 + j] * d;
-                    }
-
-                    break;
-                case GgmlType.Q8_1:
-                    for (int i = 0; i < nb; i++, s += BlockQ8_1.Size, y += 32)
-                    {
-                        float d = F16(s);
-                        for (int j = 0; j < 32; j++) y[j] = (sbyte)s[4 + j] * d;
-                    }
-
-                    break;
-                case GgmlType.Q8_K:
-                    for (int i = 0; i < nb; i++, s += BlockQ8_K.Size, y += 256)
-                    {
-                        float d = *(float*)s;
-                        for (int j = 0; j < 256; j++) y[j] = d * (sbyte)s[4 + j];
-                    }
-
-                    break;
-                case GgmlType.Q4_K:
-                    for (int i = 0; i < nb; i++, s += BlockQ4_K.Size, y += 256) Q4K(s, y);
-                    break;
-                case GgmlType.Q5_K:
-                    for (int i = 0; i < nb; i++, s += BlockQ5_K.Size, y += 256) Q5K(s, y);
-                    break;
-                case GgmlType.Q6_K:
-                    for (int i = 0; i < nb; i++, s += BlockQ6_K.Size, y += 256) Q6K(s, y);
-                    break;
-                default:
-                    throw new NotSupportedException($"Dequantizing {GgmlTypeInfo.Name(t)} is not supported.");
+                y[j] = ((s[2 + j] & 0xF) - 8) * d;
+                y[j + 16] = ((s[2 + j] >> 4) - 8) * d;
             }
         }
+    }
+
+    public static void Q4_1Row(byte* s, float* y, int n)
+    {
+        for (int i = 0; i < n / 32; i++, s += BlockQ4_1.Size, y += 32)
+        {
+            float d = F16(s), m = F16(s + 2);
+            for (int j = 0; j < 16; j++)
+            {
+                y[j] = (s[4 + j] & 0xF) * d + m;
+                y[j + 16] = (s[4 + j] >> 4) * d + m;
+            }
+        }
+    }
+
+    public static void Q8_0Row(byte* s, float* y, int n)
+    {
+        for (int i = 0; i < n / 32; i++, s += BlockQ8_0.Size, y += 32)
+        {
+            float d = F16(s);
+            for (int j = 0; j < 32; j++) y[j] = (sbyte)s[2 + j] * d;
+        }
+    }
+
+    public static void Q8_1Row(byte* s, float* y, int n)
+    {
+        for (int i = 0; i < n / 32; i++, s += BlockQ8_1.Size, y += 32)
+        {
+            float d = F16(s);
+            for (int j = 0; j < 32; j++) y[j] = (sbyte)s[4 + j] * d;
+        }
+    }
+
+    public static void Q8_KRow(byte* s, float* y, int n)
+    {
+        for (int i = 0; i < n / 256; i++, s += BlockQ8_K.Size, y += 256)
+        {
+            float d = *(float*)s;
+            for (int j = 0; j < 256; j++) y[j] = d * (sbyte)s[4 + j];
+        }
+    }
+
+    public static void Q4_KRow(byte* s, float* y, int n)
+    {
+        for (int i = 0; i < n / 256; i++, s += BlockQ4_K.Size, y += 256) Q4K(s, y);
+    }
+
+    public static void Q5_KRow(byte* s, float* y, int n)
+    {
+        for (int i = 0; i < n / 256; i++, s += BlockQ5_K.Size, y += 256) Q5K(s, y);
+    }
+
+    public static void Q6_KRow(byte* s, float* y, int n)
+    {
+        for (int i = 0; i < n / 256; i++, s += BlockQ6_K.Size, y += 256) Q6K(s, y);
     }
 
     /// <summary>Reads an fp16 value stored little-endian at p.</summary>

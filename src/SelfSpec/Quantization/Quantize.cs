@@ -1,5 +1,5 @@
 // Quantize.Row(type, src floats of one row, dst bytes): encodes a row in any supported weight type and in the
-// activation types Q8_0 / Q8_1 / Q8_K. src.Length is the element count; dst must hold RowBytes(type, n).
+// activation types Q8_0 / Q8_1 / Q8_K, through the type's row of TensorTypes. src.Length is the element count; dst must hold RowBytes(type, n).
 // Q4_0 / Q4_1 / Q8_0 / Q8_1 / Q8_K follow ggml's *_ref quantizers exactly. The K-quants use a simpler
 // min/max scale search than ggml's iterative make_qkx2_quants / make_qx_quants (any valid encoding is
 // readable by every GGUF consumer; this one exists to write small test models), then quantize the
@@ -9,26 +9,31 @@ namespace SelfSpec.Quantization;
 internal static unsafe class Quantize
 {
     /// <summary>Fast path: SIMD for the activation types, scalar elsewhere.</summary>
-    public static void Row(GgmlType t, ReadOnlySpan<float> src, Span<byte> dst)
-    {
-        switch (t)
-        {
-            case GgmlType.Q8_0: ActivationQuantize.Q8_0(src, dst); break;
-            case GgmlType.Q8_1: ActivationQuantize.Q8_1(src, dst); break;
-            case GgmlType.Q8_K: ActivationQuantize.Q8_K(src, dst); break;
-            default: Scalar(t, src, dst); break;
-        }
-    }
+    public static void Row(GgmlType t, ReadOnlySpan<float> src, Span<byte> dst) => Run(t, src, dst, reference: false);
 
     /// <summary>Plain scalar version of <see cref="Row"/>; bit-identical output.</summary>
-    public static void RowReference(GgmlType t, ReadOnlySpan<float> src, Span<byte> dst)
+    public static void RowReference(GgmlType t, ReadOnlySpan<float> src, Span<byte> dst) => Run(t, src, dst, reference: true);
+
+    private static void Run(GgmlType t, ReadOnlySpan<float> src, Span<byte> dst, bool reference)
     {
-        switch (t)
+        TensorTypeInfo info = TensorTypes.Get(t);
+        delegate*<float*, byte*, int, void> quantize = reference ? info.QuantizeReference : info.Quantize;
+        if (quantize == null)
         {
-            case GgmlType.Q8_0: ActivationQuantize.Q8_0Reference(src, dst); break;
-            case GgmlType.Q8_1: ActivationQuantize.Q8_1Reference(src, dst); break;
-            case GgmlType.Q8_K: ActivationQuantize.Q8_KReference(src, dst); break;
-            default: Scalar(t, src, dst); break;
+            throw new NotSupportedException($"Quantizing to {info.Name} is not supported.");
+        }
+
+        int n = src.Length;
+        long need = info.RowBytes(n);
+        if (dst.Length < need)
+        {
+            throw new ArgumentException($"Destination holds {dst.Length} bytes; a {info.Name} row of {n} needs {need}.", nameof(dst));
+        }
+
+        fixed (float* x = src)
+        fixed (byte* y = dst)
+        {
+            quantize(x, y, n);
         }
     }
 
@@ -44,52 +49,57 @@ internal static unsafe class Quantize
         return (ushort)((u + (0x7fff + ((u >> 16) & 1))) >> 16);
     }
 
-    private static void Scalar(GgmlType t, ReadOnlySpan<float> src, Span<byte> dst)
-    {
-        int n = src.Length;
-        long need = GgmlTypeInfo.RowBytes(t, n);
-        if (dst.Length < need)
-        {
-            throw new ArgumentException($"Destination holds {dst.Length} bytes; a {GgmlTypeInfo.Name(t)} row of {n} needs {need}.", nameof(dst));
-        }
+    // ---------- one row of each type: (source, destination, element count), lengths already checked ----------
 
-        int nb = n / GgmlTypeInfo.BlockSize(t);
-        fixed (float* x0 = src)
-        fixed (byte* y0 = dst)
-        {
-            float* x = x0;
-            byte* y = y0;
-            switch (t)
-            {
-                case GgmlType.F32:
-                    for (int i = 0; i < n; i++) ((float*)y)[i] = x[i];
-                    break;
-                case GgmlType.F16:
-                    for (int i = 0; i < n; i++) ((Half*)y)[i] = (Half)x[i];
-                    break;
-                case GgmlType.BF16:
-                    for (int i = 0; i < n; i++) ((ushort*)y)[i] = ToBF16(x[i]);
-                    break;
-                case GgmlType.Q4_0:
-                    for (int i = 0; i < nb; i++, x += 32, y += BlockQ4_0.Size) Q4_0(x, y);
-                    break;
-                case GgmlType.Q4_1:
-                    for (int i = 0; i < nb; i++, x += 32, y += BlockQ4_1.Size) Q4_1(x, y);
-                    break;
-                case GgmlType.Q4_K:
-                    for (int i = 0; i < nb; i++, x += 256, y += BlockQ4_K.Size) Q45K(x, y, fiveBits: false);
-                    break;
-                case GgmlType.Q5_K:
-                    for (int i = 0; i < nb; i++, x += 256, y += BlockQ5_K.Size) Q45K(x, y, fiveBits: true);
-                    break;
-                case GgmlType.Q6_K:
-                    for (int i = 0; i < nb; i++, x += 256, y += BlockQ6_K.Size) Q6K(x, y);
-                    break;
-                default:
-                    throw new NotSupportedException($"Quantizing to {GgmlTypeInfo.Name(t)} is not supported.");
-            }
-        }
+    public static void F32Row(float* x, byte* y, int n) => Buffer.MemoryCopy(x, y, (long)n * 4, (long)n * 4);
+
+    public static void F16Row(float* x, byte* y, int n)
+    {
+        for (int i = 0; i < n; i++) ((Half*)y)[i] = (Half)x[i];
     }
+
+    public static void BF16Row(float* x, byte* y, int n)
+    {
+        for (int i = 0; i < n; i++) ((ushort*)y)[i] = ToBF16(x[i]);
+    }
+
+    public static void Q4_0Row(float* x, byte* y, int n)
+    {
+        for (int i = 0; i < n / 32; i++, x += 32, y += BlockQ4_0.Size) Q4_0(x, y);
+    }
+
+    public static void Q4_1Row(float* x, byte* y, int n)
+    {
+        for (int i = 0; i < n / 32; i++, x += 32, y += BlockQ4_1.Size) Q4_1(x, y);
+    }
+
+    public static void Q4_KRow(float* x, byte* y, int n)
+    {
+        for (int i = 0; i < n / 256; i++, x += 256, y += BlockQ4_K.Size) Q45K(x, y, fiveBits: false);
+    }
+
+    public static void Q5_KRow(float* x, byte* y, int n)
+    {
+        for (int i = 0; i < n / 256; i++, x += 256, y += BlockQ5_K.Size) Q45K(x, y, fiveBits: true);
+    }
+
+    public static void Q6_KRow(float* x, byte* y, int n)
+    {
+        for (int i = 0; i < n / 256; i++, x += 256, y += BlockQ6_K.Size) Q6K(x, y);
+    }
+
+    // The activation types, fast and reference, in the same (source, destination, count) shape.
+    public static void Q8_0Row(float* x, byte* y, int n) => ActivationQuantize.Q8_0(new(x, n), new(y, n / 32 * BlockQ8_0.Size));
+
+    public static void Q8_0RowReference(float* x, byte* y, int n) => ActivationQuantize.Q8_0Reference(new(x, n), new(y, n / 32 * BlockQ8_0.Size));
+
+    public static void Q8_1Row(float* x, byte* y, int n) => ActivationQuantize.Q8_1(new(x, n), new(y, n / 32 * BlockQ8_1.Size));
+
+    public static void Q8_1RowReference(float* x, byte* y, int n) => ActivationQuantize.Q8_1Reference(new(x, n), new(y, n / 32 * BlockQ8_1.Size));
+
+    public static void Q8_KRow(float* x, byte* y, int n) => ActivationQuantize.Q8_K(new(x, n), new(y, n / 256 * BlockQ8_K.Size));
+
+    public static void Q8_KRowReference(float* x, byte* y, int n) => ActivationQuantize.Q8_KReference(new(x, n), new(y, n / 256 * BlockQ8_K.Size));
 
     // quantize_row_q4_0_ref: the signed extreme maps to -8, the rest rounds by +8.5 and truncation.
     private static void Q4_0(float* x, byte* y)

@@ -1,6 +1,5 @@
 // VecDot: dot product of one weight row with one activation row already quantized to the weight type's
-// "vec_dot type" (ggml's type_traits.vec_dot_type): Q4_0 -> Q8_0, Q4_1 -> Q8_1, Q8_0 -> Q8_0,
-// Q4_K / Q5_K / Q6_K -> Q8_K, F16 -> F16, BF16 -> BF16, F32 -> F32.
+// "vec_dot type" (ggml's type_traits.vec_dot_type), both read from the weight type's row of TensorTypes.
 // Parameter order: (weight type, weight row bytes, activation row bytes, element count n).
 // Dot picks the fastest kernel the CPU has; the result depends only on the two rows (each kernel walks the
 // blocks in a fixed order with a fixed instruction sequence), which MatMul's batch invariance relies on.
@@ -13,28 +12,12 @@
 // Fast vs reference: K-quants agree bit for bit (both sum each super-block exactly in integers and then
 // combine floats in the same order); Q4_0 / Q4_1 / Q8_0 / F32 / BF16 accumulate floats in SIMD lanes, so
 // they differ from the sequential reference by float rounding only: |fast - ref| <= 1e-5 * sum|terms|.
-using System.Runtime.CompilerServices;
-
 namespace SelfSpec.Quantization;
 
 internal static class VecDot
 {
-    // The kernels are compiled fully optimized on first call; the JIT folds Fp16Table's pinned base pointer into
-    // them as a constant only if that class is already initialized, else every scale lookup pays a static-base
-    // check (measured 5x slower). Every kernel is reached through this class, so initializing it here suffices.
-    static VecDot() => RuntimeHelpers.RunClassConstructor(typeof(Fp16Table).TypeHandle);
-
     /// <summary>The type the activation row must be quantized to for a dot with a weight row of type t.</summary>
-    public static GgmlType ActivationType(GgmlType weight) => weight switch
-    {
-        GgmlType.F32 => GgmlType.F32,
-        GgmlType.F16 => GgmlType.F16,
-        GgmlType.BF16 => GgmlType.BF16,
-        GgmlType.Q4_0 or GgmlType.Q8_0 => GgmlType.Q8_0,
-        GgmlType.Q4_1 => GgmlType.Q8_1,
-        GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K => GgmlType.Q8_K,
-        _ => throw new NotSupportedException($"Dot products with {GgmlTypeInfo.Name(weight)} weights are not supported."),
-    };
+    public static GgmlType ActivationType(GgmlType weight) => WeightRow(weight).Activation!.Value;
 
     public static unsafe float Dot(GgmlType weightType, ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> activationRow, int n)
     {
@@ -47,33 +30,21 @@ internal static class VecDot
     }
 
     /// <summary>The fast kernel for a weight type, resolved once so MatMul can call it per row pair without dispatch.</summary>
-    internal static unsafe delegate*<byte*, byte*, int, float> Kernel(GgmlType weightType) => weightType switch
-    {
-        GgmlType.Q4_0 => &VecDotLegacy.Q4_0,
-        GgmlType.Q4_1 => &VecDotQ4_1.Dot,
-        GgmlType.Q8_0 => &VecDotLegacy.Q8_0,
-        GgmlType.Q4_K => &VecDotKQuants.Q4_K,
-        GgmlType.Q5_K => &VecDotKQuants.Q5_K,
-        GgmlType.Q6_K => &VecDotKQuants.Q6_K,
-        GgmlType.F32 => &VecDotFloat.F32,
-        GgmlType.F16 => &VecDotFloat.F16,
-        GgmlType.BF16 => &VecDotFloat.BF16,
-        _ => throw new NotSupportedException($"Dot products with {GgmlTypeInfo.Name(weightType)} weights are not supported."),
-    };
+    internal static unsafe delegate*<byte*, byte*, int, float> Kernel(GgmlType weightType) => WeightRow(weightType).Dot;
 
     /// <summary>
     /// The tile kernel for a weight type, or null: (first weight row, weight stride bytes, first activation row,
     /// activation stride bytes, n, output, output stride floats, batch rows 1 or 2) for 4 weight rows x that many
     /// activation rows. Each result is bit-identical to <see cref="Kernel"/> on the same pair of rows.
     /// </summary>
-    internal static unsafe delegate*<byte*, int, byte*, int, int, float*, int, int, void> KernelTile(GgmlType weightType) =>
-        !VecDotLegacy.Accelerated ? null : weightType switch
-        {
-            GgmlType.Q4_0 => &VecDotLegacy.Q4_0Tile,
-            GgmlType.Q4_1 => &VecDotQ4_1.Tile,
-            GgmlType.Q8_0 => &VecDotLegacy.Q8_0Tile,
-            _ => null,
-        };
+    internal static unsafe delegate*<byte*, int, byte*, int, int, float*, int, int, void> KernelTile(GgmlType weightType) => WeightRow(weightType).Tile;
+
+    /// <summary>The table row of a type usable as weights; a clear refusal otherwise.</summary>
+    internal static TensorTypeInfo WeightRow(GgmlType weightType)
+    {
+        TensorTypeInfo? info = TensorTypes.Find(weightType);
+        return info is { IsWeight: true } ? info : throw new NotSupportedException($"Dot products with {GgmlTypeInfo.Name(weightType)} weights are not supported.");
+    }
 
     public static unsafe float DotReference(GgmlType weightType, ReadOnlySpan<byte> weightRow, ReadOnlySpan<byte> activationRow, int n)
     {

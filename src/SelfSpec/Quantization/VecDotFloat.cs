@@ -16,7 +16,7 @@ internal static unsafe class VecDotFloat
     {
         if (!Vector256.IsHardwareAccelerated)
         {
-            return VecDotReference.Dot(GgmlType.F32, pw, pa, n);
+            return VecDotReference.F32(pw, pa, n);
         }
 
         float* x = (float*)pw, y = (float*)pa;
@@ -33,7 +33,7 @@ internal static unsafe class VecDotFloat
     {
         if (!Vector256.IsHardwareAccelerated)
         {
-            return VecDotReference.Dot(GgmlType.F16, pw, pa, n);
+            return VecDotReference.F16(pw, pa, n);
         }
 
         ushort* x = (ushort*)pw, y = (ushort*)pa;
@@ -91,7 +91,7 @@ internal static unsafe class VecDotFloat
     {
         if (!Vector256.IsHardwareAccelerated)
         {
-            return VecDotReference.Dot(GgmlType.BF16, pw, pa, n);
+            return VecDotReference.BF16(pw, pa, n);
         }
 
         ushort* x = (ushort*)pw, y = (ushort*)pa;

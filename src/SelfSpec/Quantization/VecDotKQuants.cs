@@ -23,10 +23,9 @@ internal static unsafe class VecDotKQuants
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Q45K(byte* pw0, byte* pa0, int n, bool fiveBits)
     {
-        GgmlType t = fiveBits ? GgmlType.Q5_K : GgmlType.Q4_K;
         if (!Avx2.IsSupported)
         {
-            return VecDotReference.Dot(t, pw0, pa0, n);
+            return fiveBits ? VecDotReference.Q5_K(pw0, pa0, n) : VecDotReference.Q4_K(pw0, pa0, n);
         }
 
         int size = fiveBits ? BlockQ5_K.Size : BlockQ4_K.Size;
@@ -86,7 +85,7 @@ internal static unsafe class VecDotKQuants
     {
         if (!Avx2.IsSupported)
         {
-            return VecDotReference.Dot(GgmlType.Q6_K, pw0, pa0, n);
+            return VecDotReference.Q6_K(pw0, pa0, n);
         }
 
         byte* pw = pw0, pa = pa0;

@@ -32,7 +32,7 @@ internal static unsafe class VecDotLegacy
     {
         if (!Accelerated)
         {
-            return VecDotReference.Dot(GgmlType.Q4_0, pw, pa, n);
+            return VecDotReference.Q4_0(pw, pa, n);
         }
 
         Vector256<float> acc = Vector256<float>.Zero;
@@ -90,7 +90,7 @@ internal static unsafe class VecDotLegacy
     {
         if (!Accelerated)
         {
-            return VecDotReference.Dot(GgmlType.Q8_0, pw, pa, n);
+            return VecDotReference.Q8_0(pw, pa, n);
         }
 
         Vector256<float> acc = Vector256<float>.Zero;

@@ -26,7 +26,7 @@ internal static unsafe class VecDotQ4_1
     {
         if (!VecDotLegacy.Accelerated)
         {
-            return VecDotReference.Dot(GgmlType.Q4_1, pw, pa, n);
+            return VecDotReference.Q4_1(pw, pa, n);
         }
 
         int nb = n / 32, i = 0;

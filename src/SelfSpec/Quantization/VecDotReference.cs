@@ -15,43 +15,39 @@ internal static unsafe class VecDotReference
         }
     }
 
-    public static float Dot(GgmlType t, byte* pw, byte* pa, int n) => t switch
+    public static float Dot(GgmlType t, byte* pw, byte* pa, int n)
     {
-        GgmlType.F32 => F32((float*)pw, (float*)pa, n),
-        GgmlType.F16 => F16((Half*)pw, (Half*)pa, n),
-        GgmlType.BF16 => BF16((ushort*)pw, (ushort*)pa, n),
-        GgmlType.Q4_0 => Q4_0(pw, pa, n / 32),
-        GgmlType.Q4_1 => Q4_1(pw, pa, n / 32),
-        GgmlType.Q8_0 => Q8_0(pw, pa, n / 32),
-        GgmlType.Q4_K => Q4_K(pw, pa, n / 256, fiveBits: false),
-        GgmlType.Q5_K => Q4_K(pw, pa, n / 256, fiveBits: true),
-        GgmlType.Q6_K => Q6_K(pw, pa, n / 256),
-        _ => throw new NotSupportedException(GgmlTypeInfo.Name(t)),
-    };
+        TensorTypeInfo info = TensorTypes.Get(t);
+        return info.DotReference != null ? info.DotReference(pw, pa, n) : throw new NotSupportedException(info.Name);
+    }
 
-    private static float F32(float* w, float* a, int n)
+    public static float F32(byte* pw, byte* pa, int n)
     {
+        float* w = (float*)pw, a = (float*)pa;
         float s = 0;
         for (int i = 0; i < n; i++) s += w[i] * a[i];
         return s;
     }
 
-    private static float F16(Half* w, Half* a, int n)
+    public static float F16(byte* pw, byte* pa, int n)
     {
+        Half* w = (Half*)pw, a = (Half*)pa;
         float s = 0;
         for (int i = 0; i < n; i++) s += (float)w[i] * (float)a[i];
         return s;
     }
 
-    private static float BF16(ushort* w, ushort* a, int n)
+    public static float BF16(byte* pw, byte* pa, int n)
     {
+        ushort* w = (ushort*)pw, a = (ushort*)pa;
         float s = 0;
         for (int i = 0; i < n; i++) s += BitConverter.Int32BitsToSingle(w[i] << 16) * BitConverter.Int32BitsToSingle(a[i] << 16);
         return s;
     }
 
-    private static float Q4_0(byte* w, byte* a, int nb)
+    public static float Q4_0(byte* w, byte* a, int n)
     {
+        int nb = n / 32;
         float s = 0;
         for (int i = 0; i < nb; i++, w += BlockQ4_0.Size, a += BlockQ8_0.Size)
         {
@@ -68,8 +64,9 @@ internal static unsafe class VecDotReference
         return s;
     }
 
-    private static float Q4_1(byte* w, byte* a, int nb)
+    public static float Q4_1(byte* w, byte* a, int n)
     {
+        int nb = n / 32;
         float s = 0;
         for (int i = 0; i < nb; i++, w += BlockQ4_1.Size, a += BlockQ8_1.Size)
         {
@@ -86,8 +83,9 @@ internal static unsafe class VecDotReference
         return s;
     }
 
-    private static float Q8_0(byte* w, byte* a, int nb)
+    public static float Q8_0(byte* w, byte* a, int n)
     {
+        int nb = n / 32;
         float s = 0;
         for (int i = 0; i < nb; i++, w += BlockQ8_0.Size, a += BlockQ8_0.Size)
         {
@@ -99,7 +97,11 @@ internal static unsafe class VecDotReference
         return s;
     }
 
-    private static float Q4_K(byte* w, byte* a, int nb, bool fiveBits)
+    public static float Q4_K(byte* w, byte* a, int n) => Q45K(w, a, n / 256, fiveBits: false);
+
+    public static float Q5_K(byte* w, byte* a, int n) => Q45K(w, a, n / 256, fiveBits: true);
+
+    private static float Q45K(byte* w, byte* a, int nb, bool fiveBits)
     {
         float s = 0;
         int size = fiveBits ? BlockQ5_K.Size : BlockQ4_K.Size;
@@ -137,8 +139,9 @@ internal static unsafe class VecDotReference
         return s;
     }
 
-    private static float Q6_K(byte* w, byte* a, int nb)
+    public static float Q6_K(byte* w, byte* a, int n)
     {
+        int nb = n / 256;
         float s = 0;
         for (int i = 0; i < nb; i++, w += BlockQ6_K.Size, a += BlockQ8_K.Size)
         {
