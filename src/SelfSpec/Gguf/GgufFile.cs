@@ -140,7 +140,11 @@ public sealed unsafe class GgufFile : IDisposable
         var fileInfo = new FileInfo(path);
         if (!fileInfo.Exists)
             throw new FileNotFoundException($"model file not found: {path}", path);
-        long size = fileInfo.Length;
+        // The size comes from the opened file, not from FileInfo: for a symbolic link (the Hugging Face cache stores
+        // every download as one) FileInfo reports the link's own few bytes, while opening follows it to the target.
+        long size;
+        using (var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read))
+            size = RandomAccess.GetLength(handle);
         if (size < 24)
             throw new GgufFormatException($"not a GGUF file: {path} has only {size} bytes");
 
