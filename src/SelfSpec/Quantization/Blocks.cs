@@ -87,3 +87,72 @@ internal unsafe struct BlockQ8_K
     public fixed sbyte Qs[256];
     public fixed short BSums[16];
 }
+
+/// <summary>32 weights: x = d * (q - 16), q 5 bits: 4 in qs (nibble order as Q4_0), the fifth of element j in bit j of qh.</summary>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+internal unsafe struct BlockQ5_0
+{
+    public const int Size = 22;
+    public Half D;
+    public fixed byte Qh[4];
+    public fixed byte Qs[16];
+}
+
+/// <summary>32 weights: x = d * q + m, q 5 bits laid out as Q5_0.</summary>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+internal unsafe struct BlockQ5_1
+{
+    public const int Size = 24;
+    public Half D;
+    public Half M;
+    public fixed byte Qh[4];
+    public fixed byte Qs[16];
+}
+
+/// <summary>32 weights: x = d * kvalues[q], q a 4-bit index into a fixed non-linear table; nibble order as Q4_0.</summary>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+internal unsafe struct BlockIQ4_NL
+{
+    public const int Size = 18;
+    public Half D;
+    public fixed byte Qs[16];
+}
+
+/// <summary>
+/// 256 weights in 8 sub-blocks of 32: x = d * (ls - 32) * kvalues[q]; the 6-bit ls of sub-block j has its low 4 bits
+/// in nibble j % 2 of scalesL[j / 2] and its high 2 bits at bit 2j of scalesH; each sub-block's nibbles as IQ4_NL.
+/// </summary>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+internal unsafe struct BlockIQ4_XS
+{
+    public const int Size = 136;
+    public Half D;
+    public ushort ScalesH;
+    public fixed byte ScalesL[4];
+    public fixed byte Qs[128];
+}
+
+/// <summary>
+/// 256 weights in 16 groups of 16: x = d * (sc[g] - 32) * (q - 4), q 3 bits: 2 in qs, the third in hmask
+/// (bit set: q >= 4); the 6-bit group scales are packed in 12 bytes.
+/// </summary>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+internal unsafe struct BlockQ3_K
+{
+    public const int Size = 110;
+    public fixed byte HMask[32];
+    public fixed byte Qs[64];
+    public fixed byte Scales[12];
+    public Half D;
+}
+
+/// <summary>256 weights in 16 groups of 16: x = d * (sc[g] &amp; 15) * q - dmin * (sc[g] >> 4), q 2 bits.</summary>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+internal unsafe struct BlockQ2_K
+{
+    public const int Size = 84;
+    public fixed byte Scales[16];
+    public fixed byte Qs[64];
+    public Half D;
+    public Half DMin;
+}

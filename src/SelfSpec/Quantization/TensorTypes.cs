@@ -69,8 +69,18 @@ internal static unsafe class TensorTypes
                 Activation = GgmlType.Q8_1, Dot = &VecDotQ4_1.Dot, DotReference = &VecDotReference.Q4_1,
                 Tile = tiles ? &VecDotQ4_1.Tile : null, Pack = &PackQ4_1,
             },
-            new() { Type = GgmlType.Q5_0, BlockSize = QK, BlockBytes = 22 },
-            new() { Type = GgmlType.Q5_1, BlockSize = QK, BlockBytes = 24 },
+            new()
+            {
+                Type = GgmlType.Q5_0, BlockSize = QK, BlockBytes = BlockQ5_0.Size,
+                Dequantize = &Q5Legacy.DequantizeQ5_0, Quantize = &Q5Legacy.QuantizeQ5_0, QuantizeReference = &Q5Legacy.QuantizeQ5_0,
+                Activation = GgmlType.Q8_0, Dot = &Q5Legacy.DotQ5_0, DotReference = &Q5Legacy.DotQ5_0Reference,
+            },
+            new()
+            {
+                Type = GgmlType.Q5_1, BlockSize = QK, BlockBytes = BlockQ5_1.Size,
+                Dequantize = &Q5Legacy.DequantizeQ5_1, Quantize = &Q5Legacy.QuantizeQ5_1, QuantizeReference = &Q5Legacy.QuantizeQ5_1,
+                Activation = GgmlType.Q8_1, Dot = &Q5Legacy.DotQ5_1, DotReference = &Q5Legacy.DotQ5_1Reference,
+            },
             new()
             {
                 Type = GgmlType.Q8_0, BlockSize = QK, BlockBytes = BlockQ8_0.Size,
@@ -84,8 +94,20 @@ internal static unsafe class TensorTypes
                 Type = GgmlType.Q8_1, BlockSize = QK, BlockBytes = BlockQ8_1.Size,
                 Dequantize = &Dequantize.Q8_1Row, Quantize = &Quantize.Q8_1Row, QuantizeReference = &Quantize.Q8_1RowReference,
             },
-            new() { Type = GgmlType.Q2_K, BlockSize = QK_K, BlockBytes = 84 },
-            new() { Type = GgmlType.Q3_K, BlockSize = QK_K, BlockBytes = 110 },
+            new()
+            {
+                // No SIMD kernel yet: the reference is the fast column.
+                Type = GgmlType.Q2_K, BlockSize = QK_K, BlockBytes = BlockQ2_K.Size,
+                Dequantize = &LowKQuants.DequantizeQ2_K, Quantize = &LowKQuants.QuantizeQ2_K, QuantizeReference = &LowKQuants.QuantizeQ2_K,
+                Activation = GgmlType.Q8_K, Dot = &LowKQuants.DotQ2_KReference, DotReference = &LowKQuants.DotQ2_KReference,
+            },
+            new()
+            {
+                // No SIMD kernel yet: the reference is the fast column.
+                Type = GgmlType.Q3_K, BlockSize = QK_K, BlockBytes = BlockQ3_K.Size,
+                Dequantize = &LowKQuants.DequantizeQ3_K, Quantize = &LowKQuants.QuantizeQ3_K, QuantizeReference = &LowKQuants.QuantizeQ3_K,
+                Activation = GgmlType.Q8_K, Dot = &LowKQuants.DotQ3_KReference, DotReference = &LowKQuants.DotQ3_KReference,
+            },
             new()
             {
                 Type = GgmlType.Q4_K, BlockSize = QK_K, BlockBytes = BlockQ4_K.Size,
@@ -111,15 +133,26 @@ internal static unsafe class TensorTypes
                 Dequantize = &Dequantize.Q8_KRow, Quantize = &Quantize.Q8_KRow, QuantizeReference = &Quantize.Q8_KRowReference,
             },
 
+            new()
+            {
+                Type = GgmlType.IQ4_NL, BlockSize = QK, BlockBytes = BlockIQ4_NL.Size,
+                Dequantize = &IQ4NonLinear.DequantizeIQ4_NL, Quantize = &IQ4NonLinear.QuantizeIQ4_NL, QuantizeReference = &IQ4NonLinear.QuantizeIQ4_NL,
+                Activation = GgmlType.Q8_0, Dot = &IQ4NonLinear.DotIQ4_NL, DotReference = &IQ4NonLinear.DotIQ4_NLReference,
+            },
+            new()
+            {
+                Type = GgmlType.IQ4_XS, BlockSize = QK_K, BlockBytes = BlockIQ4_XS.Size,
+                Dequantize = &IQ4NonLinear.DequantizeIQ4_XS, Quantize = &IQ4NonLinear.QuantizeIQ4_XS, QuantizeReference = &IQ4NonLinear.QuantizeIQ4_XS,
+                Activation = GgmlType.Q8_K, Dot = &IQ4NonLinear.DotIQ4_XS, DotReference = &IQ4NonLinear.DotIQ4_XSReference,
+            },
+
             // Geometry only: types this engine does not run.
             new() { Type = GgmlType.IQ2_XXS, BlockSize = QK_K, BlockBytes = 66 },
             new() { Type = GgmlType.IQ2_XS, BlockSize = QK_K, BlockBytes = 74 },
             new() { Type = GgmlType.IQ3_XXS, BlockSize = QK_K, BlockBytes = 98 },
             new() { Type = GgmlType.IQ1_S, BlockSize = QK_K, BlockBytes = 50 },
-            new() { Type = GgmlType.IQ4_NL, BlockSize = QK, BlockBytes = 18 },
             new() { Type = GgmlType.IQ3_S, BlockSize = QK_K, BlockBytes = 110 },
             new() { Type = GgmlType.IQ2_S, BlockSize = QK_K, BlockBytes = 82 },
-            new() { Type = GgmlType.IQ4_XS, BlockSize = QK_K, BlockBytes = 136 },
             new() { Type = GgmlType.I8, BlockSize = 1, BlockBytes = 1 },
             new() { Type = GgmlType.I16, BlockSize = 1, BlockBytes = 2 },
             new() { Type = GgmlType.I32, BlockSize = 1, BlockBytes = 4 },

@@ -15,10 +15,12 @@ public sealed class TinyModelOracleTests(ITestOutputHelper output)
     public static TheoryData<GgmlType, string> Cases()
     {
         var data = new TheoryData<GgmlType, string>();
-        foreach (var t in new[] { GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K })
+        foreach (var t in new[] { GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K,
+            GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.IQ4_NL, GgmlType.IQ4_XS, GgmlType.Q3_K, GgmlType.Q2_K })
             data.Add(t, "llama");
         data.Add(GgmlType.Q8_0, "qwen2");
         data.Add(GgmlType.Q4_K, "qwen2");
+        data.Add(GgmlType.Q5_0, "qwen2");
         return data;
     }
 

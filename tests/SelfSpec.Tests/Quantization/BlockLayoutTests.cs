@@ -17,6 +17,12 @@ public sealed class BlockLayoutTests
         Assert.Equal(176, Unsafe.SizeOf<BlockQ5_K>());
         Assert.Equal(210, Unsafe.SizeOf<BlockQ6_K>());
         Assert.Equal(292, Unsafe.SizeOf<BlockQ8_K>());
+        Assert.Equal(22, Unsafe.SizeOf<BlockQ5_0>());
+        Assert.Equal(24, Unsafe.SizeOf<BlockQ5_1>());
+        Assert.Equal(18, Unsafe.SizeOf<BlockIQ4_NL>());
+        Assert.Equal(136, Unsafe.SizeOf<BlockIQ4_XS>());
+        Assert.Equal(110, Unsafe.SizeOf<BlockQ3_K>());
+        Assert.Equal(84, Unsafe.SizeOf<BlockQ2_K>());
     }
 
     [Fact]
@@ -30,6 +36,12 @@ public sealed class BlockLayoutTests
         Assert.Equal(Unsafe.SizeOf<BlockQ5_K>(), GgmlTypeInfo.BlockBytes(GgmlType.Q5_K));
         Assert.Equal(Unsafe.SizeOf<BlockQ6_K>(), GgmlTypeInfo.BlockBytes(GgmlType.Q6_K));
         Assert.Equal(Unsafe.SizeOf<BlockQ8_K>(), GgmlTypeInfo.BlockBytes(GgmlType.Q8_K));
+        Assert.Equal(Unsafe.SizeOf<BlockQ5_0>(), GgmlTypeInfo.BlockBytes(GgmlType.Q5_0));
+        Assert.Equal(Unsafe.SizeOf<BlockQ5_1>(), GgmlTypeInfo.BlockBytes(GgmlType.Q5_1));
+        Assert.Equal(Unsafe.SizeOf<BlockIQ4_NL>(), GgmlTypeInfo.BlockBytes(GgmlType.IQ4_NL));
+        Assert.Equal(Unsafe.SizeOf<BlockIQ4_XS>(), GgmlTypeInfo.BlockBytes(GgmlType.IQ4_XS));
+        Assert.Equal(Unsafe.SizeOf<BlockQ3_K>(), GgmlTypeInfo.BlockBytes(GgmlType.Q3_K));
+        Assert.Equal(Unsafe.SizeOf<BlockQ2_K>(), GgmlTypeInfo.BlockBytes(GgmlType.Q2_K));
     }
 
     [Fact]
@@ -57,7 +69,8 @@ public sealed class BlockLayoutTests
         Assert.Equal("bf16", GgmlTypeInfo.Name(GgmlType.BF16));
         Assert.Equal("type(99)", GgmlTypeInfo.Name((GgmlType)99));
         Assert.True(GgmlTypeInfo.IsSupportedWeight(GgmlType.Q4_1));
-        Assert.False(GgmlTypeInfo.IsSupportedWeight(GgmlType.Q2_K));
+        Assert.True(GgmlTypeInfo.IsSupportedWeight(GgmlType.Q2_K));
+        Assert.False(GgmlTypeInfo.IsSupportedWeight(GgmlType.IQ2_XXS));
         Assert.False(GgmlTypeInfo.IsSupportedWeight(GgmlType.Q8_K));
     }
 }

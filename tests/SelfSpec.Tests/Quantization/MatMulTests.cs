@@ -12,7 +12,7 @@ public sealed class MatMulTests
     private static (byte[] W, byte[] A, int InDim, int OutDim) Setup(GgmlType t, int batch, int seed)
     {
         var rng = new Random(seed);
-        int inDim = t is GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K ? 512 : 96;
+        int inDim = GgmlTypeInfo.BlockSize(t) == 256 ? 512 : 96;
         int outDim = 37;
         int wb = (int)GgmlTypeInfo.RowBytes(t, inDim);
         var w = new byte[outDim * wb];

@@ -8,7 +8,8 @@ internal static class QuantTestData
     public static readonly GgmlType[] WeightTypes =
     [
         GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1,
-        GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K,
+        GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.IQ4_NL,
+        GgmlType.IQ4_XS, GgmlType.Q3_K, GgmlType.Q2_K,
     ];
 
     public static IEnumerable<object[]> WeightTypeData() => WeightTypes.Select(t => new object[] { t });

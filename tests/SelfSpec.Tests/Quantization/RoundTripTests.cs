@@ -11,6 +11,8 @@ public sealed class RoundTripTests
         [GgmlType.F32, 0.0], [GgmlType.F16, 1e-3], [GgmlType.BF16, 5e-3], [GgmlType.Q8_0, 0.01],
         [GgmlType.Q4_0, 0.2], [GgmlType.Q4_1, 0.12], [GgmlType.Q4_K, 0.12], [GgmlType.Q5_K, 0.06],
         [GgmlType.Q6_K, 0.04], [GgmlType.Q8_1, 0.01], [GgmlType.Q8_K, 0.025],
+        [GgmlType.Q5_0, 0.1], [GgmlType.Q5_1, 0.06], [GgmlType.IQ4_NL, 0.2], [GgmlType.IQ4_XS, 0.2],
+        [GgmlType.Q3_K, 0.3], [GgmlType.Q2_K, 0.45],
     ];
 
     [Theory]

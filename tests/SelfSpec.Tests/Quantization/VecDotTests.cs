@@ -1,4 +1,4 @@
-// Dot products: the fast kernels agree with the scalar reference (bit for bit for the K-quants, within
+// Dot products: the fast kernels agree with the scalar reference (bit for bit for the K-quants and IQ4_XS, within
 // 1e-5 * sum|w_i a_i| for the kernels that accumulate floats in SIMD lanes), and the reference agrees with
 // the float dot of the dequantized rows (within 2e-3 * sum|w_i a_i|: the only differences are fp16 rounding
 // of Q8_1's stored sum and float summation order).
@@ -31,7 +31,7 @@ public sealed class VecDotTests
     public void FastMatchesReference(GgmlType t)
     {
         var rng = new Random(42 + (int)t);
-        bool exact = t is GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K;
+        bool exact = t is GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K or GgmlType.IQ4_XS or GgmlType.Q3_K or GgmlType.Q2_K;
         foreach (int n in QuantTestData.Lengths(t))
         {
             for (int rep = 0; rep < 3; rep++)
@@ -73,7 +73,7 @@ public sealed class VecDotTests
     public void DotIsDeterministic(GgmlType t)
     {
         var rng = new Random(11);
-        int n = t is GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K ? 768 : 576;
+        int n = GgmlTypeInfo.BlockSize(t) == 256 ? 768 : 576;
         var (w, a, _, _) = Rows(t, rng, n);
         float first = VecDot.Dot(t, w, a, n);
         for (int i = 0; i < 5; i++) Assert.Equal(first, VecDot.Dot(t, w, a, n));
@@ -119,6 +119,6 @@ public sealed class VecDotTests
     {
         Assert.Throws<ArgumentException>(() => VecDot.Dot(GgmlType.Q4_1, new byte[19], new byte[36], 32));
         Assert.Throws<ArgumentException>(() => VecDot.Dot(GgmlType.Q4_1, new byte[20], new byte[34], 32));
-        Assert.Throws<NotSupportedException>(() => VecDot.ActivationType(GgmlType.Q2_K));
+        Assert.Throws<NotSupportedException>(() => VecDot.ActivationType(GgmlType.IQ2_XXS));
     }
 }
