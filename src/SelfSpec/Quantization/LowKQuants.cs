@@ -6,12 +6,15 @@
 // bit 4c + j of hmask[l]; the 6-bit s[g] keep their low 4 bits in nibble g / 8 of scales[g % 8] and their high 2
 // bits at bits 2(g / 4).. of scales[8 + g % 4].
 // Activations: Q8_K for both, as in ggml. Dots sum each super-block exactly in integers (the Q2_K min term through
-// the activation's bsums) and only then combine floats, as the other K-quants: (da * d) * isum [- (da * dmin) * summ].
-// Fixed block order: batch invariant.
+// the activation's bsums) and only then combine floats, as the other K-quants: (da * d) * isum [- (da * dmin) * summ];
+// the AVX2 kernels form the same integers 32 values a step (Q3_K as (q + 4) . y - 4 * bsum per group), so they equal
+// the reference bit for bit. Fixed block order: batch invariant.
 // Quantizers (our own, simple; any valid encoding reads the same everywhere): Q2_K fits min/max per group and codes
 // scales and mins as 4-bit multiples of the block's largest; Q3_K maps each group's signed extreme to -4 and codes
 // the group scales as 6-bit signed multiples of the block's largest.
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace SelfSpec.Quantization;
 
@@ -203,4 +206,87 @@ internal static unsafe class LowKQuants
 
         return s;
     }
+
+    // ---------- SIMD dots (AVX2; same integers as the references) ----------
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float DotQ2_K(byte* pw, byte* pa, int n)
+    {
+        if (!Avx2.IsSupported)
+        {
+            return DotQ2_KReference(pw, pa, n);
+        }
+
+        Vector256<byte> m2 = Vector256.Create((byte)3);
+        float s = 0;
+        for (int i = 0; i < n / 256; i++, pw += BlockQ2_K.Size, pa += BlockQ8_K.Size)
+        {
+            sbyte* aq = (sbyte*)(pa + 4);
+            Vector128<byte> sc = Vector128.Load(pw);
+            // Min term: sum over groups of (sc >> 4) * bsums[g], one vpmaddwd.
+            Vector256<short> mins = Avx2.ConvertToVector256Int16(Vector128.ShiftRightLogical(sc, 4));
+            int summ = Vector256.Sum(Avx2.MultiplyAddAdjacent(mins, Vector256.Load((short*)(pa + 260))));
+            Vector256<int> isum = Vector256<int>.Zero;
+            for (int c = 0; c < 2; c++)
+            {
+                Vector256<byte> qs = Vector256.Load(pw + 16 + 32 * c);
+                for (int j = 0; j < 4; j++)
+                {
+                    int g = 8 * c + 2 * j;
+                    Vector256<byte> q = Vector256.ShiftRightLogical(qs, 2 * j) & m2;
+                    Vector256<int> p = VecDotLegacy.DotU8S8(q, Vector256.Load(aq + 128 * c + 32 * j));
+                    isum += p * Pair(pw[g] & 0xF, pw[g + 1] & 0xF);
+                }
+            }
+
+            float da = *(float*)pa;
+            s += da * Dequantize.F16(pw + 80) * Vector256.Sum(isum) - da * Dequantize.F16(pw + 82) * summ;
+        }
+
+        return s;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float DotQ3_K(byte* pw, byte* pa, int n)
+    {
+        if (!Avx2.IsSupported)
+        {
+            return DotQ3_KReference(pw, pa, n);
+        }
+
+        Vector256<byte> m2 = Vector256.Create((byte)3), one = Vector256.Create((byte)1);
+        short* sc = stackalloc short[16];
+        float s = 0;
+        for (int i = 0; i < n / 256; i++, pw += BlockQ3_K.Size, pa += BlockQ8_K.Size)
+        {
+            sbyte* aq = (sbyte*)(pa + 4);
+            for (int g = 0; g < 16; g++) sc[g] = (short)(Scale3(pw + 96, g) - 32);
+            // The -4 offset of every value: -4 * sum over groups of scale * bsums[g], one vpmaddwd.
+            int offset = Vector256.Sum(Avx2.MultiplyAddAdjacent(Vector256.Load(sc), Vector256.Load((short*)(pa + 260))));
+            Vector256<byte> hm = Vector256.Load(pw);
+            Vector256<int> isum = Vector256<int>.Zero;
+            for (int c = 0; c < 2; c++)
+            {
+                Vector256<byte> qs = Vector256.Load(pw + 32 + 32 * c);
+                for (int j = 0; j < 4; j++)
+                {
+                    int g = 8 * c + 2 * j;
+                    // q + 4 in 0..7: the two low bits, and the hmask bit as bit 2.
+                    Vector256<byte> u = (Vector256.ShiftRightLogical(qs, 2 * j) & m2)
+                        | Vector256.ShiftLeft(Vector256.ShiftRightLogical(hm, 4 * c + j) & one, 2);
+                    Vector256<int> p = VecDotLegacy.DotU8S8(u, Vector256.Load(aq + 128 * c + 32 * j));
+                    isum += p * Pair(sc[g], sc[g + 1]);
+                }
+            }
+
+            float da = *(float*)pa;
+            s += da * Dequantize.F16(pw + 108) * (Vector256.Sum(isum) - 4 * offset);
+        }
+
+        return s;
+    }
+
+    /// <summary>int32 lanes 0..3 (the first 16 bytes of a step, one group) get s0, lanes 4..7 (the next group) s1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Pair(int s0, int s1) => Vector256.Create(Vector128.Create(s0), Vector128.Create(s1));
 }

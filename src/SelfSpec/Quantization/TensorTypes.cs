@@ -96,17 +96,15 @@ internal static unsafe class TensorTypes
             },
             new()
             {
-                // No SIMD kernel yet: the reference is the fast column.
                 Type = GgmlType.Q2_K, BlockSize = QK_K, BlockBytes = BlockQ2_K.Size,
                 Dequantize = &LowKQuants.DequantizeQ2_K, Quantize = &LowKQuants.QuantizeQ2_K, QuantizeReference = &LowKQuants.QuantizeQ2_K,
-                Activation = GgmlType.Q8_K, Dot = &LowKQuants.DotQ2_KReference, DotReference = &LowKQuants.DotQ2_KReference,
+                Activation = GgmlType.Q8_K, Dot = &LowKQuants.DotQ2_K, DotReference = &LowKQuants.DotQ2_KReference,
             },
             new()
             {
-                // No SIMD kernel yet: the reference is the fast column.
                 Type = GgmlType.Q3_K, BlockSize = QK_K, BlockBytes = BlockQ3_K.Size,
                 Dequantize = &LowKQuants.DequantizeQ3_K, Quantize = &LowKQuants.QuantizeQ3_K, QuantizeReference = &LowKQuants.QuantizeQ3_K,
-                Activation = GgmlType.Q8_K, Dot = &LowKQuants.DotQ3_KReference, DotReference = &LowKQuants.DotQ3_KReference,
+                Activation = GgmlType.Q8_K, Dot = &LowKQuants.DotQ3_K, DotReference = &LowKQuants.DotQ3_KReference,
             },
             new()
             {
