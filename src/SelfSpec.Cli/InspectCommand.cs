@@ -1,6 +1,7 @@
 using System.CommandLine;
 using SelfSpec.Gguf;
 using SelfSpec.Model;
+using SelfSpec.Quantization;
 
 namespace SelfSpec.Cli;
 
@@ -20,14 +21,19 @@ internal static class InspectCommand
         using var file = GgufFile.Open(path);
         var o = Console.Out;
         o.WriteLine($"file: {file.Path} ({file.FileSize:N0} bytes, GGUF v{file.Version}, alignment {file.Alignment})");
+        o.WriteLine($"architecture: {(file.Metadata.TryGetValue("general.architecture", out object? arch) ? arch : "(none)")}");
         o.WriteLine($"metadata: {file.Metadata.Count} entries");
         foreach (string key in file.MetadataKeys)
             o.WriteLine($"  {key} = {Describe(file.Metadata[key])}");
         o.WriteLine($"tensors: {file.Tensors.Count}");
+        o.WriteLine("tensor types:");
         foreach (var group in file.Tensors.GroupBy(t => t.Type).OrderBy(g => g.Key))
-            o.WriteLine($"  {group.Key}: {group.Count()} tensors, {group.Sum(t => t.ByteSize):N0} bytes");
+        {
+            string support = TensorTypeSupport.IsSupported(group.Key) ? "" : "  (not supported)";
+            o.WriteLine($"  {TensorTypeSupport.Name(group.Key),-8} {group.Count(),5} tensors, {group.Sum(t => t.ByteSize),15:N0} bytes{support}");
+        }
         foreach (var t in file.Tensors)
-            o.WriteLine($"  {t.Name,-32} {t.Type,-5} [{string.Join(", ", t.Dimensions)}]");
+            o.WriteLine($"  {t.Name,-32} {TensorTypeSupport.Name(t.Type),-7} [{string.Join(", ", t.Dimensions)}]");
         try
         {
             var c = ModelConfig.FromGguf(file);
@@ -39,6 +45,17 @@ internal static class InspectCommand
         {
             o.WriteLine($"model: not runnable here: {e.Message}");
         }
+
+        // A tensor in a type the engine does not run refuses the whole file at load; name each one and why.
+        var refused = file.Tensors.Where(t => !TensorTypeSupport.IsSupported(t.Type)).ToList();
+        foreach (var t in refused.Take(10))
+        {
+            o.WriteLine($"refused: tensor '{t.Name}' has type {TensorTypeSupport.Name(t.Type)}, which this engine does not run " +
+                $"(supported: {string.Join(", ", TensorTypeSupport.Supported.Select(TensorTypeSupport.Name))})");
+        }
+
+        if (refused.Count > 10)
+            o.WriteLine($"refused: and {refused.Count - 10} more tensors");
         return ExitCodes.Ok;
     }
 
