@@ -21,6 +21,8 @@ internal static class InspectCommand
         using var file = GgufFile.Open(path);
         var o = Console.Out;
         o.WriteLine($"file: {file.Path} ({file.FileSize:N0} bytes, GGUF v{file.Version}, alignment {file.Alignment})");
+        if (file.PartPaths.Count > 1)
+            o.WriteLine($"split model: {file.PartPaths.Count} files: {string.Join(", ", file.PartPaths.Select(System.IO.Path.GetFileName))}");
         o.WriteLine($"architecture: {(file.Metadata.TryGetValue("general.architecture", out object? arch) ? arch : "(none)")}");
         o.WriteLine($"metadata: {file.Metadata.Count} entries");
         foreach (string key in file.MetadataKeys)

@@ -19,6 +19,7 @@ public sealed unsafe class GgufFile : IDisposable
     private readonly MemoryMappedViewAccessor? _view;
     private byte* _data;
     private readonly Dictionary<string, GgufTensorInfo> _tensorsByName;
+    private GgufFile[] _parts; // _parts[k] holds the tensors of split k; [this] for a single file
 
     public string Path { get; }
     public uint Version { get; }
@@ -29,7 +30,10 @@ public sealed unsafe class GgufFile : IDisposable
     public IReadOnlyDictionary<string, object> Metadata { get; }
     /// <summary>Metadata keys in file order.</summary>
     public IReadOnlyList<string> MetadataKeys { get; }
-    public IReadOnlyList<GgufTensorInfo> Tensors { get; }
+    public IReadOnlyList<GgufTensorInfo> Tensors { get; private set; }
+
+    /// <summary>The files of a split model in order (this file first), or just this file.</summary>
+    public IReadOnlyList<string> PartPaths => [.. _parts.Select(p => p.Path)];
 
     private GgufFile(string path, MemoryMappedFile mapping, MemoryMappedViewAccessor view, byte* data, long size)
     {
@@ -38,6 +42,7 @@ public sealed unsafe class GgufFile : IDisposable
         _view = view;
         _data = data;
         FileSize = size;
+        _parts = [this];
 
         var reader = new GgufReader(data, size);
         uint magic = reader.U32("magic");
@@ -133,8 +138,90 @@ public sealed unsafe class GgufFile : IDisposable
     }
 
     /// <summary>Opens and validates a GGUF file. Throws <see cref="GgufFormatException"/> on a bad file,
-    /// <see cref="FileNotFoundException"/> when it does not exist.</summary>
+    /// <see cref="FileNotFoundException"/> when it does not exist. A model split into several files
+    /// (<c>NAME-00001-of-0000N.gguf</c> ...) opens as one from any of its parts: metadata from the first part,
+    /// tensors from all of them.</summary>
     public static GgufFile Open(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        GgufFile first = OpenPart(path);
+        try
+        {
+            long count = first.GetIntegerOrNull(SplitCount) ?? 1;
+            if (count <= 1) return first;
+            long no = first.GetIntegerOrNull(SplitNo) ?? 0;
+            if (no != 0)
+            {
+                // Any part names the model: reopen from the first, which holds the metadata.
+                string firstPath = SplitPath(path, 0, count);
+                first.Dispose();
+                first = OpenPart(firstPath);
+                if ((first.GetIntegerOrNull(SplitNo) ?? 0) != 0 || (first.GetIntegerOrNull(SplitCount) ?? 1) != count)
+                    throw new GgufFormatException($"{firstPath} is not the first of the {count} parts {path} belongs to");
+            }
+
+            first.AttachParts(count);
+            return first;
+        }
+        catch
+        {
+            first.Dispose();
+            throw;
+        }
+    }
+
+    private const string SplitNo = "split.no", SplitCount = "split.count", SplitTensors = "split.tensors.count";
+
+    /// <summary>The path of part k (0-based) of a model split into count files, from the path of any part.</summary>
+    private static string SplitPath(string anyPart, long k, long count)
+    {
+        var m = System.Text.RegularExpressions.Regex.Match(anyPart, @"^(.*)-\d{5}-of-(\d{5})\.gguf$");
+        if (!m.Success || long.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture) != count)
+            throw new GgufFormatException($"{anyPart} is part of a model split into {count} files, but its name does not end in -0000K-of-{count:D5}.gguf, so the other parts cannot be found");
+        return $"{m.Groups[1].Value}-{k + 1:D5}-of-{count:D5}.gguf";
+    }
+
+    /// <summary>Opens parts 1..count-1 beside this first part and takes their tensors in.</summary>
+    private void AttachParts(long count)
+    {
+        if (count > GgufLimits.MaxSplits)
+            throw new GgufFormatException($"GGUF split.count {count} exceeds {GgufLimits.MaxSplits}");
+        var parts = new List<GgufFile> { this };
+        try
+        {
+            var tensors = new List<GgufTensorInfo>(Tensors);
+            for (int k = 1; k < count; k++)
+            {
+                string partPath = SplitPath(Path, k, count);
+                if (!File.Exists(partPath))
+                    throw new GgufFormatException($"part {k + 1} of {count} of the split model is missing: {partPath}");
+                GgufFile part = OpenPart(partPath);
+                parts.Add(part);
+                if (part.GetIntegerOrNull(SplitNo) != k || part.GetIntegerOrNull(SplitCount) != count)
+                    throw new GgufFormatException($"{partPath} says it is part {part.GetIntegerOrNull(SplitNo)} of {part.GetIntegerOrNull(SplitCount)}, expected part {k} of {count}");
+                foreach (var t in part.Tensors)
+                {
+                    var moved = t with { Split = k };
+                    if (!_tensorsByName.TryAdd(t.Name, moved))
+                        throw new GgufFormatException($"GGUF tensor '{t.Name}' appears in more than one part of the split model");
+                    tensors.Add(moved);
+                }
+            }
+
+            long? expected = GetIntegerOrNull(SplitTensors);
+            if (expected != null && expected != tensors.Count)
+                throw new GgufFormatException($"the split model should hold {expected} tensors ({SplitTensors}), its {count} parts hold {tensors.Count}");
+            Tensors = tensors;
+            _parts = [.. parts];
+        }
+        catch
+        {
+            for (int i = 1; i < parts.Count; i++) parts[i].Dispose();
+            throw;
+        }
+    }
+
+    private static GgufFile OpenPart(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
         var fileInfo = new FileInfo(path);
@@ -271,8 +358,14 @@ public sealed unsafe class GgufFile : IDisposable
     public byte* TensorData(GgufTensorInfo tensor)
     {
         ObjectDisposedException.ThrowIf(_data == null, this);
-        return _data + DataOffset + tensor.Offset;
+        GgufFile part = Part(tensor);
+        return part._data + part.DataOffset + tensor.Offset;
     }
+
+    /// <summary>The file that holds a tensor's bytes (this one unless the model is split).</summary>
+    private GgufFile Part(GgufTensorInfo tensor) => (uint)tensor.Split < (uint)_parts.Length
+        ? _parts[tensor.Split]
+        : throw new ArgumentException($"tensor '{tensor.Name}' names part {tensor.Split} of a model with {_parts.Length}", nameof(tensor));
 
     /// <summary>A tensor's bytes as a span (tensors under 2 GiB).</summary>
     public ReadOnlySpan<byte> TensorBytes(GgufTensorInfo tensor)
@@ -291,12 +384,13 @@ public sealed unsafe class GgufFile : IDisposable
         if (tensor.ByteSize > destination.Length) throw new ArgumentException($"destination holds {destination.Length} bytes, tensor '{tensor.Name}' has {tensor.ByteSize}");
         ObjectDisposedException.ThrowIf(_data == null, this);
         destination = destination[..(int)tensor.ByteSize];
-        using var handle = File.OpenHandle(Path, FileMode.Open, FileAccess.Read, FileShare.Read);
-        long offset = DataOffset + tensor.Offset;
+        GgufFile part = Part(tensor);
+        using var handle = File.OpenHandle(part.Path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        long offset = part.DataOffset + tensor.Offset;
         while (destination.Length > 0)
         {
             int read = RandomAccess.Read(handle, destination, offset);
-            if (read <= 0) throw new GgufFormatException($"tensor '{tensor.Name}' ends past the end of {Path} (the file changed after it was opened)");
+            if (read <= 0) throw new GgufFormatException($"tensor '{tensor.Name}' ends past the end of {part.Path} (the file changed after it was opened)");
             destination = destination[read..];
             offset += read;
         }
@@ -350,6 +444,7 @@ public sealed unsafe class GgufFile : IDisposable
 
     public void Dispose()
     {
+        for (int i = 1; i < _parts.Length; i++) _parts[i].Dispose();
         if (_data != null)
         {
             _view!.SafeMemoryMappedViewHandle.ReleasePointer();

@@ -18,4 +18,5 @@ internal static class GgufLimits
     public const int MaxArrayNesting = 8;
     public const long MaxTensorElements = 1L << 40;
     public const int MaxAlignment = 1 << 16;
+    public const long MaxSplits = 1000;                  // files of one split model
 }

@@ -8,6 +8,9 @@ namespace SelfSpec.Gguf;
 /// </summary>
 public sealed record GgufTensorInfo(string Name, long[] Dimensions, GgmlType Type, long Offset, long ByteSize)
 {
+    /// <summary>Which file of a split model holds the bytes (0: the first, or the only one); Offset is within that file's data.</summary>
+    public int Split { get; init; }
+
     public long ElementCount
     {
         get

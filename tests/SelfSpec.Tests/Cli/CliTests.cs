@@ -102,9 +102,9 @@ public sealed class CliTests : IDisposable
     [Fact]
     public void UnsupportedTensorTypeIsExitCode2()
     {
-        // A tiny model whose matrices are Q5_0: a valid ggml type this engine does not run.
+        // A tiny model with one IQ2_XXS matrix: a valid ggml type this engine does not run.
         string good = TinyModels.Write(_dir, GgmlType.Q8_0, seed: 1);
-        string path = Path.Combine(_dir, "q5_0.gguf");
+        string path = Path.Combine(_dir, "iq2_xxs.gguf");
         using (var f = GgufFile.Open(good))
         {
             var w = new GgufWriter();
@@ -112,13 +112,13 @@ public sealed class CliTests : IDisposable
             foreach (var t in f.Tensors)
             {
                 if (t.Name == "blk.0.attn_q.weight")
-                    w.AddTensor(t.Name, GgmlType.Q5_0, t.Dimensions, new byte[t.ElementCount / 32 * 22]);
+                    w.AddTensor(t.Name, GgmlType.IQ2_XXS, t.Dimensions, new byte[t.ElementCount / 256 * 66]);
                 else
                     w.AddTensor(t.Name, t.Type, t.Dimensions, f.TensorBytes(t));
             }
             w.WriteTo(path);
         }
-        AssertBadInput(CliRunner.Run("generate", "--model", path, "--prompt", "x"), "unsupported type Q5_0");
+        AssertBadInput(CliRunner.Run("generate", "--model", path, "--prompt", "x"), "tensor 'blk.0.attn_q.weight' has unsupported type IQ2_XXS");
     }
 
     [Fact]
