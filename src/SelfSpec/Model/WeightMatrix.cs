@@ -38,7 +38,7 @@ internal readonly unsafe struct WeightMatrix
     /// rather than through the mapping, so the mapped pages of a matrix used only packed never become resident).
     /// Unchanged where the type or the values do not pack.
     /// </summary>
-    public unsafe WeightMatrix WithPacked(ReadOnlySpan<byte> bytes)
+    public WeightMatrix WithPacked(ReadOnlySpan<byte> bytes)
     {
         var pack = TensorTypes.Get(Type).Pack;
         if (Packed != null || pack == null || InDim % 32 != 0) return this;

@@ -23,7 +23,8 @@ public sealed class BatchInvarianceTests
         AssertBitwiseEqual(reference, two.Run(tokens, [4], splitLayer: 11), "layer split at 11");
     }
 
-    public static TheoryData<GgmlType> AllTypes => new(GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K);
+    public static TheoryData<GgmlType> AllTypes => new(GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K,
+        GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.IQ4_NL, GgmlType.IQ4_XS, GgmlType.Q3_K, GgmlType.Q2_K);
 
     [Theory]
     [MemberData(nameof(AllTypes))]
