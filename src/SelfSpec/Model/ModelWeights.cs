@@ -28,7 +28,7 @@ internal sealed class ModelWeights
         var layers = new LayerWeights[config.LayerCount];
         for (int i = 0; i < layers.Length; i++) layers[i] = architecture.ReadLayer(tensors, i, config);
         var embedding = WeightMatrix.FromTensor(file, "token_embd.weight", embd, config.VocabSize);
-        bool tied = !tensors.Has("output.weight");
+        bool tied = config.Recipe.TiedOutput || !tensors.Has("output.weight");
         // The head is packed on its own; a tied embedding stays in the mapping for Embed's few rows a step.
         return new ModelWeights
         {

@@ -59,7 +59,7 @@ internal sealed partial class Transformer
     {
         private readonly int[] _positions = new int[t.MaxBatch];
         private readonly int[][] _offsets = NewPerWorker(t), _counts = NewPerWorker(t);
-        private int _n, _layer;
+        private int _n, _layer, _window;
         private KvCache? _cache;
 
         private static int[][] NewPerWorker(Transformer t) =>
@@ -71,6 +71,7 @@ internal sealed partial class Transformer
             _n = positions.Length;
             _cache = cache;
             _layer = layer;
+            _window = t._r.Window(layer);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -90,7 +91,8 @@ internal sealed partial class Transformer
                     counts[m] = _positions[row] + 1;
                 }
                 Attention.Queries(t._q.AsSpan(0, _n * c.QueryDim), offsets.AsSpan(0, m), counts.AsSpan(0, m), headDim,
-                    _cache!.HeadKeys(_layer, kvHead), _cache.HeadValues(_layer, kvHead), t._attentionScale, t._scores[worker], t._attn.AsSpan(0, _n * c.QueryDim));
+                    _cache!.HeadKeys(_layer, kvHead), _cache.HeadValues(_layer, kvHead), t._attentionScale, t._scores[worker], t._attn.AsSpan(0, _n * c.QueryDim),
+                    t._r.AttentionSoftCap, _window);
             }
         }
     }

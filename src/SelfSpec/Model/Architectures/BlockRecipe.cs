@@ -43,10 +43,29 @@ internal sealed record BlockRecipe
     /// <summary>The query-key product's scale; null for 1/sqrt(head size).</summary>
     public float? AttentionScale { get; init; }
 
+    /// <summary>Attention scores (after scaling) become cap * tanh(score / cap) before the softmax (gemma2); 0 for none.</summary>
+    public float AttentionSoftCap { get; init; }
+
+    /// <summary>Positions a sliding-window layer's query sees (itself and the window - 1 before it); 0 when every layer sees all.</summary>
+    public int SlidingWindow { get; init; }
+
+    /// <summary>
+    /// Which layers slide: of every <c>SlidingWindowPeriod</c> layers, all but the last (gemma2: 2, so even layers;
+    /// gemma3: 6, five local to one global). 1 makes every layer slide.
+    /// </summary>
+    public int SlidingWindowPeriod { get; init; } = 1;
+
+    /// <summary>The head is always the token embedding, even where the file has an output.weight (gemma).</summary>
+    public bool TiedOutput { get; init; }
+
     /// <summary>Final logits become cap * tanh(logits / cap) (gemma2); 0 for none.</summary>
     public float FinalLogitSoftCap { get; init; }
 
     public static readonly BlockRecipe Llama = new();
+
+    /// <summary>The attention window of layer <paramref name="layer"/> (0-based): <see cref="SlidingWindow"/> on sliding layers, else 0 (all positions).</summary>
+    public int Window(int layer) =>
+        SlidingWindow > 0 && (SlidingWindowPeriod <= 1 || layer % SlidingWindowPeriod < SlidingWindowPeriod - 1) ? SlidingWindow : 0;
 
     /// <summary>Whether layer <paramref name="layer"/> (0-based) rotates its queries and keys.</summary>
     public bool UsesRope(int layer) => NoRopeEvery == 0 || (layer + 1) % NoRopeEvery != 0;

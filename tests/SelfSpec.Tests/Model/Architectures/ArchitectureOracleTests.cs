@@ -1,4 +1,3 @@
-using SelfSpec.Gguf;
 using SelfSpec.Quantization;
 using SelfSpec.Tests.Oracle;
 using Xunit.Abstractions;
@@ -13,27 +12,6 @@ namespace SelfSpec.Tests.Model.Architectures;
 /// </summary>
 public sealed class ArchitectureOracleTests(ITestOutputHelper output)
 {
-    /// <summary>A case: the file's architecture, its shape, and what it adds to llama's tensors and keys.</summary>
-    private sealed record Variant(string Architecture, TinyModels.Shape Shape, TinyModels.Extras Extras);
-
-    private static readonly Dictionary<string, Variant> s_variants = new()
-    {
-        // Llama 3.1/3.2: one divisor per rotary pair, between 1 (fast pairs) and 8 (slow pairs) as llama3 scaling makes them.
-        ["llama-rope-freqs"] = new("llama", new TinyModels.Shape(), new TinyModels.Extras
-        {
-            Tensors = (w, rng, headDim) =>
-            {
-                var f = new float[headDim / 2];
-                for (int i = 0; i < f.Length; i++) f[i] = 1f + 7f * (float)rng.NextDouble();
-                w.AddTensor("rope_freqs.weight", GgmlType.F32, [f.Length], System.Runtime.InteropServices.MemoryMarshal.AsBytes(f.AsSpan()));
-            },
-        }),
-        // Qwen3: head size 128 from key_length at width 256 (query width 512), per-head Q/K norms.
-        ["qwen3"] = new("qwen3", new TinyModels.Shape(), new TinyModels.Extras { HeadDim = 128, HeadNorms = ["attn_q_norm", "attn_k_norm"] }),
-        // SmolLM3: four layers, so layer 3 runs without RoPE.
-        ["smollm3"] = new("smollm3", new TinyModels.Shape(Layers: 4), new TinyModels.Extras()),
-    };
-
     /// <summary>
     /// F32 isolates the architecture (engine and llama.cpp then differ only in rounding: a tolerance of 0.2%); Q8_0 and
     /// Q4_K are what real files hold (2%). SmolLM3's four layers take Q4_K's activation rounding past 2% (2.3%), so it
@@ -42,7 +20,7 @@ public sealed class ArchitectureOracleTests(ITestOutputHelper output)
     public static TheoryData<string, GgmlType> Cases()
     {
         var data = new TheoryData<string, GgmlType>();
-        foreach (string variant in s_variants.Keys)
+        foreach (string variant in ArchitectureVariants.All.Keys)
             foreach (var type in new[] { GgmlType.F32, GgmlType.Q8_0, GgmlType.Q4_K })
                 if (!(variant == "smollm3" && type == GgmlType.Q4_K)) data.Add(variant, type);
         return data;
@@ -52,7 +30,7 @@ public sealed class ArchitectureOracleTests(ITestOutputHelper output)
     [MemberData(nameof(Cases))]
     public void LogitsAgreeWithLlamaCppAndReference(string variant, GgmlType type)
     {
-        var c = s_variants[variant];
+        var c = ArchitectureVariants.All[variant];
         string dir = TinyModels.TempDirectory();
         try
         {

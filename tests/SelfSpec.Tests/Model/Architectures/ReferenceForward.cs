@@ -9,7 +9,7 @@ namespace SelfSpec.Tests.Model.Architectures;
 /// A plain float forward pass over a whole token sequence, written from the textbook definitions, straight from
 /// the file's tensors (dequantized to float): the reference an architecture's recipe is checked against without
 /// llama.cpp. Follows the recipe fields it knows: Q/K/V biases, Q/K norms, post-norms, activation, RoPE layout,
-/// rope-less layers, frequency factors, embedding and attention scale, final soft-cap.
+/// rope-less layers, frequency factors, embedding and attention scale, soft-caps, sliding windows, tied head.
 /// </summary>
 internal sealed class ReferenceForward(GgufFile file, ModelConfig c)
 {
@@ -56,11 +56,14 @@ internal sealed class ReferenceForward(GgufFile file, ModelConfig c)
                 {
                     int kvh = head / group;
                     var s = new double[t + 1];
+                    int window = _r.Window(l);
                     for (int j = 0; j <= t; j++)
                     {
                         double dot = 0;
                         for (int i = 0; i < hd; i++) dot += queries[t][head * hd + i] * keys[j][kvh * hd + i];
                         s[j] = dot * scale;
+                        if (_r.AttentionSoftCap != 0) s[j] = _r.AttentionSoftCap * Math.Tanh(s[j] / _r.AttentionSoftCap);
+                        if (window > 0 && t - j >= window) s[j] = double.NegativeInfinity;
                     }
                     double max = s.Max(), sum = 0;
                     for (int j = 0; j <= t; j++) sum += s[j] = Math.Exp(s[j] - max);
@@ -81,7 +84,7 @@ internal sealed class ReferenceForward(GgufFile file, ModelConfig c)
             }
         }
         var logits = new float[n * v];
-        string output = file.TryGetTensor("output.weight", out _) ? "output.weight" : "token_embd.weight";
+        string output = !_r.TiedOutput && file.TryGetTensor("output.weight", out _) ? "output.weight" : "token_embd.weight";
         for (int t = 0; t < n; t++)
         {
             var z = MatVec(output, Norm(x[t], Vector("output_norm.weight")));
