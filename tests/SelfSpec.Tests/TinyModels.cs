@@ -24,6 +24,8 @@ internal static class TinyModels
         public int? HeadDim { get; init; }
         public Action<GgufWriter, string>? Metadata { get; init; }
         public Action<GgufWriter, Random, int>? Tensors { get; init; }   // (writer, rng, head size)
+        /// <summary>Q, K and V as one attn_qkv matrix, gate and up as one ffn_up of twice the rows, gate first (phi3).</summary>
+        public bool Fused { get; init; }
     }
 
     public static readonly string[] Specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
@@ -78,9 +80,16 @@ internal static class TinyModels
             string p = $"blk.{l}.";
             float s = 1f / MathF.Sqrt(shape.Embedding);
             Vector(w, rng, p + "attn_norm.weight", shape.Embedding);
-            Matrix(w, rng, p + "attn_q.weight", matrixType, shape.Embedding, shape.Heads * headDim, s);
-            Matrix(w, rng, p + "attn_k.weight", matrixType, shape.Embedding, shape.KvHeads * headDim, s);
-            Matrix(w, rng, p + "attn_v.weight", matrixType, shape.Embedding, shape.KvHeads * headDim, s);
+            if (extras.Fused)
+            {
+                Matrix(w, rng, p + "attn_qkv.weight", matrixType, shape.Embedding, (shape.Heads + 2 * shape.KvHeads) * headDim, s);
+            }
+            else
+            {
+                Matrix(w, rng, p + "attn_q.weight", matrixType, shape.Embedding, shape.Heads * headDim, s);
+                Matrix(w, rng, p + "attn_k.weight", matrixType, shape.Embedding, shape.KvHeads * headDim, s);
+                Matrix(w, rng, p + "attn_v.weight", matrixType, shape.Embedding, shape.KvHeads * headDim, s);
+            }
             if (architecture == "qwen2")
             {
                 Bias(w, rng, p + "attn_q.bias", shape.Heads * headDim);
@@ -89,8 +98,15 @@ internal static class TinyModels
             }
             Matrix(w, rng, p + "attn_output.weight", matrixType, shape.Heads * headDim, shape.Embedding, s);
             Vector(w, rng, p + "ffn_norm.weight", shape.Embedding);
-            Matrix(w, rng, p + "ffn_gate.weight", matrixType, shape.Embedding, shape.FeedForward, s);
-            Matrix(w, rng, p + "ffn_up.weight", matrixType, shape.Embedding, shape.FeedForward, s);
+            if (extras.Fused)
+            {
+                Matrix(w, rng, p + "ffn_up.weight", matrixType, shape.Embedding, 2 * shape.FeedForward, s);
+            }
+            else
+            {
+                Matrix(w, rng, p + "ffn_gate.weight", matrixType, shape.Embedding, shape.FeedForward, s);
+                Matrix(w, rng, p + "ffn_up.weight", matrixType, shape.Embedding, shape.FeedForward, s);
+            }
             Matrix(w, rng, p + "ffn_down.weight", matrixType, shape.FeedForward, shape.Embedding, 1f / MathF.Sqrt(shape.FeedForward));
             foreach (string name in extras.LayerNorms) Vector(w, rng, p + name + ".weight", shape.Embedding);
             foreach (string name in extras.HeadNorms) Vector(w, rng, p + name + ".weight", headDim);

@@ -16,8 +16,10 @@ internal sealed class ModelWeights
     /// <summary>The output head: its own tensor, or the token embedding when tied.</summary>
     public required WeightMatrix Output { get; init; }           // (embd -> vocab)
     public bool OutputTied { get; init; }
-    /// <summary>Divisors of the rotary frequencies, one per rotary pair (rope_freqs.weight), when the model has them.</summary>
+    /// <summary>Divisors of the rotary frequencies, one per rotary pair (rope_freqs.weight; LongRoPE's short factors), when the model has them.</summary>
     public float[]? RopeFrequencyFactors { get; init; }          // (ropeDim / 2)
+    /// <summary>LongRoPE's factors for contexts past <see cref="Architectures.BlockRecipe.LongRopeFromContext"/>.</summary>
+    public float[]? LongRopeFrequencyFactors { get; init; }      // (ropeDim / 2)
 
     /// <summary>Binds the file's tensors; <paramref name="pack"/> also repacks layer matrices whose type has a fast packed layout.</summary>
     public static ModelWeights Load(GgufFile file, ModelConfig config, bool pack = true)
@@ -28,6 +30,7 @@ internal sealed class ModelWeights
         var layers = new LayerWeights[config.LayerCount];
         for (int i = 0; i < layers.Length; i++) layers[i] = architecture.ReadLayer(tensors, i, config);
         var embedding = WeightMatrix.FromTensor(file, "token_embd.weight", embd, config.VocabSize);
+        var (shortFactors, longFactors) = architecture.ReadRopeFactors(tensors, config);
         bool tied = config.Recipe.TiedOutput || !tensors.Has("output.weight");
         // The head is packed on its own; a tied embedding stays in the mapping for Embed's few rows a step.
         return new ModelWeights
@@ -38,7 +41,8 @@ internal sealed class ModelWeights
             OutputNorm = tensors.Vector("output_norm.weight", embd),
             Output = tensors.Matrix(tied ? "token_embd.weight" : "output.weight", embd, config.VocabSize),
             OutputTied = tied,
-            RopeFrequencyFactors = config.Recipe.RopeFrequencyFactors ? tensors.OptionalVector("rope_freqs.weight", config.RopeDim / 2) : null,
+            RopeFrequencyFactors = shortFactors,
+            LongRopeFrequencyFactors = longFactors,
         };
     }
 

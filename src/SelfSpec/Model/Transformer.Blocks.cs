@@ -30,6 +30,7 @@ internal sealed partial class Transformer
     {
         int n = positions.Length, qDim = _c.QueryDim, kvDim = _c.KvDim, half = _c.RopeDim / 2;
         bool rope = _r.UsesRope(layer);
+        float[] cosTable = _r.UsesSlidingRope(layer) ? _slidingCos : _cos, sinTable = _r.UsesSlidingRope(layer) ? _slidingSin : _sin;
         for (int i = 0; i < n; i++)
         {
             var q = _q.AsSpan(i * qDim, qDim);
@@ -42,8 +43,8 @@ internal sealed partial class Transformer
             if (lw.KeyNorm != null) NormHeads(k, _c.KvHeadCount, lw.KeyNorm);
             if (rope)
             {
-                var cos = _cos.AsSpan(i * half, half);
-                var sin = _sin.AsSpan(i * half, half);
+                var cos = cosTable.AsSpan(i * half, half);
+                var sin = sinTable.AsSpan(i * half, half);
                 Rope.Apply(q, _c.HeadCount, _c.HeadDim, _c.RopeDim, _c.RopeLayout, cos, sin);
                 Rope.Apply(k, _c.KvHeadCount, _c.HeadDim, _c.RopeDim, _c.RopeLayout, cos, sin);
             }

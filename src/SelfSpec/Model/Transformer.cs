@@ -30,6 +30,7 @@ internal sealed partial class Transformer
     private readonly BlockRecipe _r;
     private readonly WorkerPool _pool;
     private readonly float _attentionScale;
+    private readonly float[]? _ropeFactors; // (ropeDim / 2) divisors of the rotary frequencies, or none
 
     // Scratch sized once for MaxBatch rows (no allocation per token).
     private readonly float[] _norm;        // (batch x max(embd, ff)) normalized input of a matmul
@@ -42,6 +43,7 @@ internal sealed partial class Transformer
     private readonly float[] _up;          // (batch x ff)
     private readonly float[] _proj;        // (batch x embd) output of attn_output / ffn_down before the residual add
     private readonly float[] _cos, _sin;   // (batch x ropeDim/2)
+    private readonly float[] _slidingCos, _slidingSin; // (batch x ropeDim/2) for sliding layers with their own RoPE; else _cos, _sin
     private readonly Half[] _half;         // (qDim) scratch of the query's half-precision rounding
     private readonly Half[] _keyHalf, _valueHalf; // (kvDim) one position's keys and values as the cache stores them
     private readonly float[][] _scores;    // (threads) x (attention scratch) scores and queries of a tile
@@ -63,6 +65,9 @@ internal sealed partial class Transformer
         _pool = pool;
         MaxBatch = maxBatch;
         _attentionScale = _r.AttentionScale ?? 1f / MathF.Sqrt(_c.HeadDim);
+        // LongRoPE picks its factors by the context the model runs with, as llama.cpp does.
+        _ropeFactors = _r.LongRopeFromContext > 0 && maxContext > _r.LongRopeFromContext && weights.LongRopeFrequencyFactors != null
+            ? weights.LongRopeFrequencyFactors : weights.RopeFrequencyFactors;
         int wide = Math.Max(_c.EmbeddingDim, _c.FeedForwardDim);
         _norm = new float[maxBatch * wide];
         int actBytes = ActivationRowBytes(_w.Output);
@@ -78,6 +83,8 @@ internal sealed partial class Transformer
         _proj = new float[maxBatch * _c.EmbeddingDim];
         _cos = new float[maxBatch * _c.RopeDim / 2];
         _sin = new float[maxBatch * _c.RopeDim / 2];
+        _slidingCos = _r.SlidingRope == null ? _cos : new float[_cos.Length];
+        _slidingSin = _r.SlidingRope == null ? _sin : new float[_sin.Length];
         _half = new Half[_c.QueryDim];
         _keyHalf = new Half[_c.KvDim];
         _valueHalf = new Half[_c.KvDim];
@@ -119,8 +126,11 @@ internal sealed partial class Transformer
         {
             if ((uint)positions[i] >= (uint)cache.Capacity)
                 throw new InvalidRequestException($"position {positions[i]} is past the context size {cache.Capacity}");
-            Rope.Angles(positions[i], _c.RopeDim, _c.RopeFreqBase, _c.RopeFreqScale, _w.RopeFrequencyFactors,
+            Rope.Angles(positions[i], _c.RopeDim, _c.RopeFreqBase, _c.RopeFreqScale, _ropeFactors,
                 _cos.AsSpan(i * half, half), _sin.AsSpan(i * half, half));
+            if (_r.SlidingRope is var (slidingBase, slidingScale))
+                Rope.Angles(positions[i], _c.RopeDim, slidingBase, slidingScale, _ropeFactors,
+                    _slidingCos.AsSpan(i * half, half), _slidingSin.AsSpan(i * half, half));
         }
         for (int layer = fromLayer; layer < toLayer; layer++)
             Layer(layer, positions, hidden, cache);

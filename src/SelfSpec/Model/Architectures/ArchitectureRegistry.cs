@@ -12,7 +12,7 @@ internal static class ArchitectureRegistry
 
     static ArchitectureRegistry()
     {
-        foreach (var a in new IArchitecture[] { new Llama(), new Qwen2(), new Qwen3(), new SmolLm3(), new Gemma2() })
+        foreach (var a in new IArchitecture[] { new Llama(), new Qwen2(), new Qwen3(), new SmolLm3(), new Gemma2(), new Gemma3(), new Phi3() })
             s_byName[a.Name] = a;
     }
 

@@ -34,6 +34,12 @@ internal sealed record BlockRecipe
     /// <summary>The model may carry rope_freqs.weight: one divisor per rotary pair of every rotary frequency (llama3 scaling).</summary>
     public bool RopeFrequencyFactors { get; init; }
 
+    /// <summary>
+    /// LongRoPE (phi3): a model built for a context longer than this uses the long-context frequency factors
+    /// (rope_factors_long), otherwise the short ones; 0 when the model has one set or none.
+    /// </summary>
+    public int LongRopeFromContext { get; init; }
+
     /// <summary>Layers that skip RoPE: layer l skips it when (l + 1) is a multiple of this; 0 when every layer rotates.</summary>
     public int NoRopeEvery { get; init; }
 
@@ -55,6 +61,12 @@ internal sealed record BlockRecipe
     /// </summary>
     public int SlidingWindowPeriod { get; init; } = 1;
 
+    /// <summary>
+    /// RoPE base and position multiplier of sliding-window layers when they differ from the model's (gemma3: base
+    /// 10000 and no scaling on local layers, rope.freq_base and rope.scaling on global ones); null when all rotate alike.
+    /// </summary>
+    public (float Base, float Scale)? SlidingRope { get; init; }
+
     /// <summary>The head is always the token embedding, even where the file has an output.weight (gemma).</summary>
     public bool TiedOutput { get; init; }
 
@@ -66,6 +78,9 @@ internal sealed record BlockRecipe
     /// <summary>The attention window of layer <paramref name="layer"/> (0-based): <see cref="SlidingWindow"/> on sliding layers, else 0 (all positions).</summary>
     public int Window(int layer) =>
         SlidingWindow > 0 && (SlidingWindowPeriod <= 1 || layer % SlidingWindowPeriod < SlidingWindowPeriod - 1) ? SlidingWindow : 0;
+
+    /// <summary>Whether layer <paramref name="layer"/> rotates with <see cref="SlidingRope"/>'s tables rather than the model's.</summary>
+    public bool UsesSlidingRope(int layer) => SlidingRope != null && Window(layer) > 0;
 
     /// <summary>Whether layer <paramref name="layer"/> (0-based) rotates its queries and keys.</summary>
     public bool UsesRope(int layer) => NoRopeEvery == 0 || (layer + 1) % NoRopeEvery != 0;

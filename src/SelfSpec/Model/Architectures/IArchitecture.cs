@@ -17,4 +17,12 @@ internal interface IArchitecture
 
     /// <summary>Layer <paramref name="layer"/>'s tensors (the config's recipe says which optional ones it uses).</summary>
     LayerWeights ReadLayer(TensorReader tensors, int layer, ModelConfig config);
+
+    /// <summary>
+    /// Divisors of the rotary frequencies, one per rotary pair: for contexts up to the recipe's
+    /// <see cref="BlockRecipe.LongRopeFromContext"/> (or always), and beyond it; null where the model has none.
+    /// By default llama3's rope_freqs.weight when the recipe reads it.
+    /// </summary>
+    (float[]? Short, float[]? Long) ReadRopeFactors(TensorReader tensors, ModelConfig config) =>
+        (config.Recipe.RopeFrequencyFactors ? tensors.OptionalVector("rope_freqs.weight", config.RopeDim / 2) : null, null);
 }

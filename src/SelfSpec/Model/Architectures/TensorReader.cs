@@ -32,6 +32,29 @@ internal sealed class TensorReader(GgufFile file, bool pack)
         }
     }
 
+    /// <summary>
+    /// Rows [first, first + count) of a fused matrix of <paramref name="totalRows"/> rows (phi3's attn_qkv, its
+    /// gate and up in ffn_up) as a matrix of their own: in place in the mapping, packed from those rows' bytes.
+    /// </summary>
+    public unsafe WeightMatrix MatrixRows(string name, int inDim, int totalRows, int first, int count)
+    {
+        var whole = WeightMatrix.FromTensor(file, name, inDim, totalRows);
+        if (first < 0 || count < 1 || first + count > totalRows) throw new ArgumentOutOfRangeException(nameof(count));
+        var part = new WeightMatrix(whole.Data + (long)first * whole.RowBytes, whole.Type, inDim, count);
+        if (!pack || !WeightMatrix.Packable(part.Type)) return part;
+        var t = file.GetTensor(name);
+        byte[] bytes = System.Buffers.ArrayPool<byte>.Shared.Rent(checked((int)t.ByteSize));
+        try
+        {
+            file.ReadTensor(t, bytes);
+            return part.WithPacked(bytes.AsSpan(checked(first * whole.RowBytes), checked(count * whole.RowBytes)));
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(bytes);
+        }
+    }
+
     public float[]? OptionalVector(string name, int length) => Has(name) ? Vector(name, length) : null;
 
     public float[] Vector(string name, int length)

@@ -30,5 +30,29 @@ internal static class ArchitectureVariants
             LayerNorms = ["post_attention_norm", "post_ffw_norm"],
             Metadata = (w, a) => w.Add($"{a}.attention.sliding_window", 8u).Add($"{a}.attn_logit_softcapping", 1.5f).Add($"{a}.final_logit_softcapping", 4f),
         }),
+        // Gemma 3: Q/K norms, six layers so the default pattern gives five local layers (window 8, RoPE base 10000
+        // unscaled) and one global (linear RoPE scaling 8).
+        ["gemma3"] = new("gemma3", new TinyModels.Shape(Layers: 6, Tied: true), new TinyModels.Extras
+        {
+            LayerNorms = ["post_attention_norm", "post_ffw_norm"],
+            HeadNorms = ["attn_q_norm", "attn_k_norm"],
+            Metadata = (w, a) => w.Add($"{a}.attention.sliding_window", 8u).Add($"{a}.rope.scaling.type", "linear").Add($"{a}.rope.scaling.factor", 8f),
+        }),
+        // Phi-3: fused QKV and gate+up, LongRoPE factors with an original context of 128, so a 256-position model
+        // uses the long ones (llama.cpp and this engine both choose by the context they run with).
+        ["phi3"] = new("phi3", new TinyModels.Shape(), new TinyModels.Extras
+        {
+            Fused = true,
+            Metadata = (w, a) => w.Add($"{a}.rope.scaling.original_context_length", 128u),
+            Tensors = (w, rng, headDim) =>
+            {
+                foreach (string name in new[] { "rope_factors_short.weight", "rope_factors_long.weight" })
+                {
+                    var f = new float[headDim / 2];
+                    for (int i = 0; i < f.Length; i++) f[i] = 1f + 7f * (float)rng.NextDouble();
+                    w.AddTensor(name, GgmlType.F32, [f.Length], System.Runtime.InteropServices.MemoryMarshal.AsBytes(f.AsSpan()));
+                }
+            },
+        }),
     };
 }

@@ -9,7 +9,7 @@ namespace SelfSpec.Tests.Model.Architectures;
 /// A plain float forward pass over a whole token sequence, written from the textbook definitions, straight from
 /// the file's tensors (dequantized to float): the reference an architecture's recipe is checked against without
 /// llama.cpp. Follows the recipe fields it knows: Q/K/V biases, Q/K norms, post-norms, activation, RoPE layout,
-/// rope-less layers, frequency factors, embedding and attention scale, soft-caps, sliding windows, tied head.
+/// fused QKV and gate+up, rope-less layers, frequency factors (llama3, LongRoPE), per-layer RoPE bases, embedding and attention scale, soft-caps, sliding windows, tied head.
 /// </summary>
 internal sealed class ReferenceForward(GgufFile file, ModelConfig c)
 {
@@ -23,6 +23,8 @@ internal sealed class ReferenceForward(GgufFile file, ModelConfig c)
         var emb = Matrix("token_embd.weight");
         for (int t = 0; t < n; t++) x[t] = [.. emb[tokens[t]].Select(e => e * _r.EmbeddingScale)];
         float[]? factors = _r.RopeFrequencyFactors && file.TryGetTensor("rope_freqs.weight", out _) ? Vector("rope_freqs.weight") : null;
+        if (_r.LongRopeFromContext > 0)
+            factors = Vector(c.ContextLength > _r.LongRopeFromContext ? "rope_factors_long.weight" : "rope_factors_short.weight");
         for (int l = 0; l < c.LayerCount; l++)
         {
             string p = $"blk.{l}.";
@@ -32,9 +34,18 @@ internal sealed class ReferenceForward(GgufFile file, ModelConfig c)
             for (int t = 0; t < n; t++)
             {
                 var h = Norm(x[t], Vector(p + "attn_norm.weight"));
-                var q = MatVec(p + "attn_q.weight", h, p + "attn_q.bias");
-                var k = MatVec(p + "attn_k.weight", h, p + "attn_k.bias");
-                var val = MatVec(p + "attn_v.weight", h, p + "attn_v.bias");
+                float[] q, k, val;
+                if (file.TryGetTensor(p + "attn_qkv.weight", out _))
+                {
+                    var qkv = MatVec(p + "attn_qkv.weight", h);
+                    (q, k, val) = (qkv[..c.QueryDim], qkv[c.QueryDim..(c.QueryDim + c.KvDim)], qkv[(c.QueryDim + c.KvDim)..]);
+                }
+                else
+                {
+                    q = MatVec(p + "attn_q.weight", h, p + "attn_q.bias");
+                    k = MatVec(p + "attn_k.weight", h, p + "attn_k.bias");
+                    val = MatVec(p + "attn_v.weight", h, p + "attn_v.bias");
+                }
                 if (_r.QueryKeyNorm)
                 {
                     NormHeads(q, Vector(p + "attn_q_norm.weight"));
@@ -42,8 +53,9 @@ internal sealed class ReferenceForward(GgufFile file, ModelConfig c)
                 }
                 if (_r.UsesRope(l))
                 {
-                    Rotate(q, t, factors);
-                    Rotate(k, t, factors);
+                    var (ropeBase, ropeScale) = _r.UsesSlidingRope(l) ? _r.SlidingRope!.Value : (c.RopeFreqBase, c.RopeFreqScale);
+                    Rotate(q, t, factors, ropeBase, ropeScale);
+                    Rotate(k, t, factors, ropeBase, ropeScale);
                 }
                 (queries[t], keys[t], values[t]) = (q, k, val);
             }
@@ -75,8 +87,17 @@ internal sealed class ReferenceForward(GgufFile file, ModelConfig c)
                 for (int i = 0; i < d; i++) x[t][i] += o[i];
 
                 var h = Norm(x[t], Vector(p + "ffn_norm.weight"));
-                var g = MatVec(p + "ffn_gate.weight", h);
-                var u = MatVec(p + "ffn_up.weight", h);
+                float[] g, u;
+                if (file.TryGetTensor(p + "ffn_gate.weight", out _))
+                {
+                    g = MatVec(p + "ffn_gate.weight", h);
+                    u = MatVec(p + "ffn_up.weight", h);
+                }
+                else
+                {
+                    var gu = MatVec(p + "ffn_up.weight", h);
+                    (g, u) = (gu[..c.FeedForwardDim], gu[c.FeedForwardDim..]);
+                }
                 for (int i = 0; i < g.Length; i++) g[i] = Activation(g[i]) * u[i];
                 var f = MatVec(p + "ffn_down.weight", g);
                 if (_r.PostFeedForwardNorm) f = Norm(f, Vector(p + "post_ffw_norm.weight"));
@@ -98,13 +119,13 @@ internal sealed class ReferenceForward(GgufFile file, ModelConfig c)
         ? x / (1f + MathF.Exp(-x))
         : (float)(0.5 * x * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x))));
 
-    private void Rotate(float[] row, int position, float[]? factors)
+    private void Rotate(float[] row, int position, float[]? factors, float ropeBase, float ropeScale)
     {
         int hd = c.HeadDim, half = c.RopeDim / 2;
         for (int head = 0; head < row.Length / hd; head++)
             for (int i = 0; i < half; i++)
             {
-                double theta = position * Math.Pow(c.RopeFreqBase, -2.0 * i / c.RopeDim) / (factors?[i] ?? 1f) * c.RopeFreqScale;
+                double theta = position * Math.Pow(ropeBase, -2.0 * i / c.RopeDim) / (factors?[i] ?? 1f) * ropeScale;
                 int a = head * hd + (c.RopeLayout == RopeLayout.Normal ? 2 * i : i);
                 int b = head * hd + (c.RopeLayout == RopeLayout.Normal ? 2 * i + 1 : i + half);
                 double x0 = row[a], x1 = row[b];
