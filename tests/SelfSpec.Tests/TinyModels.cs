@@ -12,6 +12,22 @@ internal static class TinyModels
 {
     public sealed record Shape(int Layers = 2, int Embedding = 256, int FeedForward = 512, int Heads = 4, int KvHeads = 2, int Context = 256, bool Tied = false);
 
+    /// <summary>
+    /// What an architecture adds to llama's tensors and keys: per-layer vectors of the model's width
+    /// (blk.N.NAME.weight), per-layer vectors of the head size, a head size of its own (key_length), and
+    /// anything else through callbacks. Written after llama's tensors, so llama's random values stay the same.
+    /// </summary>
+    public sealed record Extras
+    {
+        public string[] LayerNorms { get; init; } = [];
+        public string[] HeadNorms { get; init; } = [];
+        public int? HeadDim { get; init; }
+        public Action<GgufWriter, string>? Metadata { get; init; }
+        public Action<GgufWriter, Random, int>? Tensors { get; init; }   // (writer, rng, head size)
+        /// <summary>Q, K and V as one attn_qkv matrix, gate and up as one ffn_up of twice the rows, gate first (phi3).</summary>
+        public bool Fused { get; init; }
+    }
+
     public static readonly string[] Specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
     public static readonly string[] Merges = ["Ġ t", "h e", "Ġt he", "i n", "Ġ a", "e r", "o n", "Ġ s"];
 
@@ -26,13 +42,14 @@ internal static class TinyModels
         return [.. tokens];
     }
 
-    public static string Write(string directory, GgmlType matrixType, int seed, Shape? shape = null, string architecture = "llama", GgmlType? embeddingType = null)
+    public static string Write(string directory, GgmlType matrixType, int seed, Shape? shape = null, string architecture = "llama", GgmlType? embeddingType = null, Extras? extras = null)
     {
         shape ??= new Shape();
+        extras ??= new Extras();
         var rng = new Random(seed);
         string[] vocab = Vocabulary();
         int v = vocab.Length;
-        int headDim = shape.Embedding / shape.Heads;
+        int headDim = extras.HeadDim ?? shape.Embedding / shape.Heads;
         var w = new GgufWriter();
         w.Add("general.architecture", architecture).Add("general.name", $"tiny-{matrixType}-{seed}");
         w.Add($"{architecture}.block_count", (uint)shape.Layers)
@@ -44,6 +61,8 @@ internal static class TinyModels
          .Add($"{architecture}.rope.freq_base", 10000f)
          .Add($"{architecture}.attention.layer_norm_rms_epsilon", 1e-5f)
          .Add($"{architecture}.vocab_size", (uint)v);
+        if (extras.HeadDim is int hd) w.Add($"{architecture}.attention.key_length", (uint)hd).Add($"{architecture}.attention.value_length", (uint)hd);
+        extras.Metadata?.Invoke(w, architecture);
         w.Add("tokenizer.ggml.model", "gpt2").Add("tokenizer.ggml.pre", "default")
          .Add("tokenizer.ggml.tokens", vocab)
          .Add("tokenizer.ggml.token_type", vocab.Select((_, i) => i >= v - Specials.Length ? 3 : 1).ToArray())
@@ -61,9 +80,16 @@ internal static class TinyModels
             string p = $"blk.{l}.";
             float s = 1f / MathF.Sqrt(shape.Embedding);
             Vector(w, rng, p + "attn_norm.weight", shape.Embedding);
-            Matrix(w, rng, p + "attn_q.weight", matrixType, shape.Embedding, shape.Heads * headDim, s);
-            Matrix(w, rng, p + "attn_k.weight", matrixType, shape.Embedding, shape.KvHeads * headDim, s);
-            Matrix(w, rng, p + "attn_v.weight", matrixType, shape.Embedding, shape.KvHeads * headDim, s);
+            if (extras.Fused)
+            {
+                Matrix(w, rng, p + "attn_qkv.weight", matrixType, shape.Embedding, (shape.Heads + 2 * shape.KvHeads) * headDim, s);
+            }
+            else
+            {
+                Matrix(w, rng, p + "attn_q.weight", matrixType, shape.Embedding, shape.Heads * headDim, s);
+                Matrix(w, rng, p + "attn_k.weight", matrixType, shape.Embedding, shape.KvHeads * headDim, s);
+                Matrix(w, rng, p + "attn_v.weight", matrixType, shape.Embedding, shape.KvHeads * headDim, s);
+            }
             if (architecture == "qwen2")
             {
                 Bias(w, rng, p + "attn_q.bias", shape.Heads * headDim);
@@ -72,10 +98,20 @@ internal static class TinyModels
             }
             Matrix(w, rng, p + "attn_output.weight", matrixType, shape.Heads * headDim, shape.Embedding, s);
             Vector(w, rng, p + "ffn_norm.weight", shape.Embedding);
-            Matrix(w, rng, p + "ffn_gate.weight", matrixType, shape.Embedding, shape.FeedForward, s);
-            Matrix(w, rng, p + "ffn_up.weight", matrixType, shape.Embedding, shape.FeedForward, s);
+            if (extras.Fused)
+            {
+                Matrix(w, rng, p + "ffn_up.weight", matrixType, shape.Embedding, 2 * shape.FeedForward, s);
+            }
+            else
+            {
+                Matrix(w, rng, p + "ffn_gate.weight", matrixType, shape.Embedding, shape.FeedForward, s);
+                Matrix(w, rng, p + "ffn_up.weight", matrixType, shape.Embedding, shape.FeedForward, s);
+            }
             Matrix(w, rng, p + "ffn_down.weight", matrixType, shape.FeedForward, shape.Embedding, 1f / MathF.Sqrt(shape.FeedForward));
+            foreach (string name in extras.LayerNorms) Vector(w, rng, p + name + ".weight", shape.Embedding);
+            foreach (string name in extras.HeadNorms) Vector(w, rng, p + name + ".weight", headDim);
         }
+        extras.Tensors?.Invoke(w, rng, headDim);
         Directory.CreateDirectory(directory);
         string path = Path.Combine(directory, $"tiny-{architecture}-{matrixType}-{seed}.gguf");
         w.WriteTo(path);
@@ -93,7 +129,7 @@ internal static class TinyModels
         w.AddTensor(name, type, [inDim, outDim], bytes);
     }
 
-    private static void Vector(GgufWriter w, Random rng, string name, int n)
+    public static void Vector(GgufWriter w, Random rng, string name, int n)
     {
         var values = new float[n];
         for (int i = 0; i < n; i++) values[i] = 0.8f + 0.4f * (float)rng.NextDouble();

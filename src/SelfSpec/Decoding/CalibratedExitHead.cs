@@ -69,7 +69,6 @@ internal sealed class CalibratedExitHead : IExitHead
 
     public void Logits(int depth, ReadOnlySpan<float> hidden, float[] draftLogits)
     {
-        var w = _model.Weights;
         ReadOnlySpan<float> z = hidden;
         if (HasTranslator(depth))
         {
@@ -77,8 +76,9 @@ internal sealed class CalibratedExitHead : IExitHead
             System.Numerics.Tensors.TensorPrimitives.Add(_z, _biases[depth]!, _z);
             z = _z;
         }
-        RmsNorm.Apply(z, w.OutputNorm, _model.Config.RmsEpsilon, _u);
+        _model.FinalNorm(z, _u);
         Product(_headType, _head, _u, draftLogits, _tokens.Length);
+        _model.FinishLogits(draftLogits.AsSpan(0, _tokens.Length));
     }
 
     public int Token(int index) => _tokens[index];

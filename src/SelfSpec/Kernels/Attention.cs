@@ -65,10 +65,14 @@ internal static unsafe class Attention
     /// (row r of a verification pass attends to one position more than row r - 1). Query i is
     /// queries[offsets[i] ..+ headDim], attends to positions [0, counts[i]) and writes output[offsets[i] ..+ headDim].
     /// A query's result is the same bits whichever queries share its call.
+    /// <paramref name="softCap"/>, when not 0, caps each scaled score s to softCap tanh(s / softCap) before the softmax
+    /// (gemma2); <paramref name="window"/>, when not 0, lets a query see only its last <paramref name="window"/>
+    /// positions (sliding-window attention: the earlier ones get probability 0).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Queries(ReadOnlySpan<float> queries, ReadOnlySpan<int> offsets, ReadOnlySpan<int> counts, int headDim,
-        ReadOnlySpan<ushort> keys, ReadOnlySpan<ushort> values, float scale, Span<float> scratch, Span<float> output)
+        ReadOnlySpan<ushort> keys, ReadOnlySpan<ushort> values, float scale, Span<float> scratch, Span<float> output,
+        float softCap = 0f, int window = 0)
     {
         int n = offsets.Length, maxCount = 0;
         if (n < 1 || counts.Length != n || headDim < 1) throw new ArgumentException("attention needs at least one query, a count for each, and a head size");
@@ -100,14 +104,14 @@ internal static unsafe class Attention
                     TensorPrimitives.Multiply(new ReadOnlySpan<float>(q0 + offsets[i + j], headDim), Shift, new Span<float>(shifted + j * headDim, headDim));
                 switch (t)
                 {
-                    case 1: Tile<TileOf1>(shifted, headDim, k0, v0, c0, scoreFloats, scale, s0); break;
-                    case 2: Tile<TileOf2>(shifted, headDim, k0, v0, c0, scoreFloats, scale, s0); break;
-                    case 3: Tile<TileOf3>(shifted, headDim, k0, v0, c0, scoreFloats, scale, s0); break;
-                    case 4: Tile<TileOf4>(shifted, headDim, k0, v0, c0, scoreFloats, scale, s0); break;
-                    case 5: Tile<TileOf5>(shifted, headDim, k0, v0, c0, scoreFloats, scale, s0); break;
-                    case 6: Tile<TileOf6>(shifted, headDim, k0, v0, c0, scoreFloats, scale, s0); break;
-                    case 7: Tile<TileOf7>(shifted, headDim, k0, v0, c0, scoreFloats, scale, s0); break;
-                    default: Tile<TileOf8>(shifted, headDim, k0, v0, c0, scoreFloats, scale, s0); break;
+                    case 1: Tile<TileOf1>(shifted, headDim, k0, v0, c0, scoreFloats, scale, s0, softCap, window); break;
+                    case 2: Tile<TileOf2>(shifted, headDim, k0, v0, c0, scoreFloats, scale, s0, softCap, window); break;
+                    case 3: Tile<TileOf3>(shifted, headDim, k0, v0, c0, scoreFloats, scale, s0, softCap, window); break;
+                    case 4: Tile<TileOf4>(shifted, headDim, k0, v0, c0, scoreFloats, scale, s0, softCap, window); break;
+                    case 5: Tile<TileOf5>(shifted, headDim, k0, v0, c0, scoreFloats, scale, s0, softCap, window); break;
+                    case 6: Tile<TileOf6>(shifted, headDim, k0, v0, c0, scoreFloats, scale, s0, softCap, window); break;
+                    case 7: Tile<TileOf7>(shifted, headDim, k0, v0, c0, scoreFloats, scale, s0, softCap, window); break;
+                    default: Tile<TileOf8>(shifted, headDim, k0, v0, c0, scoreFloats, scale, s0, softCap, window); break;
                 }
                 for (int j = 0; j < t; j++)
                     new ReadOnlySpan<float>(shifted + j * headDim, headDim).CopyTo(new Span<float>(o0 + offsets[i + j], headDim));
@@ -123,7 +127,7 @@ internal static unsafe class Attention
     /// the queries in <paramref name="q"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile<T>(float* q, int headDim, ushort* k, ushort* v, int* counts, int scoreFloats, float scale, float* scores)
+    private static void Tile<T>(float* q, int headDim, ushort* k, ushort* v, int* counts, int scoreFloats, float scale, float* scores, float softCap, int window)
         where T : struct, ITileSize
     {
         if (Avx512F.IsSupported && headDim % 16 == 0) Scores512<T>(q, headDim, k, scoreFloats, scale, scores);
@@ -134,6 +138,13 @@ internal static unsafe class Attention
         for (int t = 0; t < T.Count; t++)
         {
             var s = new Span<float>(scores + t * scoreFloats, counts[t]);
+            if (softCap != 0f)
+            {
+                TensorPrimitives.Multiply(s, 1f / softCap, s);
+                TensorPrimitives.Tanh(s, s);
+                TensorPrimitives.Multiply(s, softCap, s);
+            }
+            if (window > 0 && counts[t] > window) s[..(counts[t] - window)].Fill(float.NegativeInfinity);
             float max = TensorPrimitives.Max(s);
             TensorPrimitives.Subtract(s, max, s);
             TensorPrimitives.Exp(s, s);

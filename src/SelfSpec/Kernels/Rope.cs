@@ -12,13 +12,22 @@ internal static class Rope
 {
     /// <summary>Fills cos/sin tables (ropeDim/2 entries each) for one position.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Angles(int position, int ropeDim, float freqBase, float freqScale, Span<float> cos, Span<float> sin)
+    public static void Angles(int position, int ropeDim, float freqBase, float freqScale, Span<float> cos, Span<float> sin) =>
+        Angles(position, ropeDim, freqBase, freqScale, default, cos, sin);
+
+    /// <summary>
+    /// Fills cos/sin tables (ropeDim/2 entries each) for one position, each pair's angle divided by its entry of
+    /// <paramref name="factors"/> (llama3 rope scaling's rope_freqs; empty for none) before the linear scale, as ggml does.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Angles(int position, int ropeDim, float freqBase, float freqScale, ReadOnlySpan<float> factors, Span<float> cos, Span<float> sin)
     {
+        if (!factors.IsEmpty && factors.Length != ropeDim / 2) throw new ArgumentException("one frequency factor per rotary pair");
         float thetaScale = MathF.Pow(freqBase, -2f / ropeDim);
         float theta = position;
         for (int i = 0; i < ropeDim / 2; i++)
         {
-            float t = freqScale * theta;
+            float t = freqScale * (factors.IsEmpty ? theta : theta / factors[i]);
             cos[i] = MathF.Cos(t);
             sin[i] = MathF.Sin(t);
             theta *= thetaScale;
