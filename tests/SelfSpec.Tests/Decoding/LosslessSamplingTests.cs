@@ -119,7 +119,7 @@ public sealed class LosslessSamplingTests(ITestOutputHelper output) : IDisposabl
     }
 
     /// <summary>Chi-square critical value at p = 0.001 (Wilson-Hilferty).</summary>
-    private static double Critical(int df)
+    internal static double Critical(int df)
     {
         const double z = 3.09;
         double a = 2.0 / (9 * df);
