@@ -38,6 +38,8 @@ public sealed class LanguageModel : IDisposable
     internal ExitPriors? ExitPriors { get; private set; }
     internal GgufFile File => _file;
     internal Transformer Transformer => _transformer;
+    /// <summary>The price bound's cost table, shared by this model's generations (tests fix it).</summary>
+    internal DecodeCosts Costs => _costs;
 
     private LanguageModel(GgufFile file, int threads)
     {

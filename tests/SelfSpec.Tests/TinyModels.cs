@@ -10,7 +10,8 @@ namespace SelfSpec.Tests;
 /// </summary>
 internal static class TinyModels
 {
-    public sealed record Shape(int Layers = 2, int Embedding = 256, int FeedForward = 512, int Heads = 4, int KvHeads = 2, int Context = 256, bool Tied = false);
+    public sealed record Shape(int Layers = 2, int Embedding = 256, int FeedForward = 512, int Heads = 4, int KvHeads = 2, int Context = 256, bool Tied = false,
+        float EmbeddingScale = 1f);
 
     /// <summary>
     /// What an architecture adds to llama's tensors and keys: per-layer vectors of the model's width
@@ -72,7 +73,7 @@ internal static class TinyModels
          .Add("tokenizer.ggml.add_bos_token", false);
 
         var embType = embeddingType ?? matrixType;
-        Matrix(w, rng, "token_embd.weight", embType, shape.Embedding, v, 1f);
+        Matrix(w, rng, "token_embd.weight", embType, shape.Embedding, v, shape.EmbeddingScale);
         Vector(w, rng, "output_norm.weight", shape.Embedding);
         if (!shape.Tied) Matrix(w, rng, "output.weight", matrixType, shape.Embedding, v, 1f / MathF.Sqrt(shape.Embedding));
         for (int l = 0; l < shape.Layers; l++)

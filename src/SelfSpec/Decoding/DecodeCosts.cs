@@ -43,20 +43,26 @@ internal sealed class DecodeCosts
 
     public int MaxRows => _layerRatio.Length - 1;
 
+    /// <summary>Test-only: observations are ignored, so a test of the bound's decisions does not depend on this machine's timings.</summary>
+    internal bool Frozen { get; set; }
+
     public void ObserveForward(int rows, int layers, double seconds)
     {
+        if (Frozen) return;
         if (rows < 1 || rows > MaxRows || layers <= 0 || !(seconds > 0) || double.IsInfinity(seconds)) return;
         Observe(ref _layerOne, _layerRatio, rows, seconds / layers);
     }
 
     public void ObserveHead(int rows, double seconds)
     {
+        if (Frozen) return;
         if (rows < 1 || rows > MaxRows || !(seconds > 0) || double.IsInfinity(seconds)) return;
         Observe(ref _headOne, _headRatio, rows, seconds);
     }
 
     public void ObserveExitHead(double seconds)
     {
+        if (Frozen) return;
         if (seconds > 0 && !double.IsInfinity(seconds)) _exitHead = Median(_exitHead, seconds);
     }
 

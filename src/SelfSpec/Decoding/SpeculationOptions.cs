@@ -74,4 +74,6 @@ internal enum AcceptanceRule
     Speculative,
     /// <summary>Wrong on purpose: every draft is accepted.</summary>
     AlwaysAccept,
+    /// <summary>Wrong on purpose, yet never leaves p's support: a rejection resamples from p instead of norm(max(0, p - q)).</summary>
+    ResampleFromP,
 }

@@ -54,6 +54,7 @@ internal sealed class Verifier
             _sampler.Distribution(row, history, _p);
             float qx = oneHot[i] ? 1f : q[i * v + x];
             if (_sampler.NextUniform() * qx < _p[x]) continue;
+            if (_rule == AcceptanceRule.ResampleFromP) return (i, _sampler.Draw(_p));
             // Rejected: resample from the residual max(0, p - q).
             if (oneHot[i])
             {

@@ -1,11 +1,12 @@
 using SelfSpec.Calibration;
 using SelfSpec.Decoding;
 using SelfSpec.Quantization;
+using Xunit.Abstractions;
 
 namespace SelfSpec.Tests.Calibration;
 
 /// <summary>The whole calibration on a tiny model: collect, fit, search, confirm, write, reload, decode exactly.</summary>
-public sealed class CalibratorPipelineTests : IDisposable
+public sealed class CalibratorPipelineTests(ITestOutputHelper output) : IDisposable
 {
     private readonly string _dir = TinyModels.TempDirectory();
 
@@ -14,7 +15,9 @@ public sealed class CalibratorPipelineTests : IDisposable
     [Fact]
     public void CalibrationRunsEndToEndAndItsSidecarKeepsGreedyOutputExact()
     {
-        var shape = new TinyModels.Shape(Layers: 4, Embedding: 256, FeedForward: 256, Heads: 2, KvHeads: 1, Tied: true);
+        // Embedding 64 at a tenth of the unit embedding scale: at 256 the translators over-fit 1,200 positions (ridge
+        // below the own head at every layer) and at unit scale the tied model answers one token (agreement 1 everywhere).
+        var shape = new TinyModels.Shape(Layers: 4, Embedding: 64, FeedForward: 128, Heads: 2, KvHeads: 1, Tied: true, EmbeddingScale: 0.1f);
         string model = TinyModels.Write(_dir, GgmlType.Q8_0, seed: 31, shape);
         var rng = new Random(2);
         var prompts = Enumerable.Range(0, 30).Select(i => ("raw", Enumerable.Range(0, 6 + i % 5).Select(_ => rng.Next(0, 260)).ToArray())).ToList();
@@ -22,7 +25,7 @@ public sealed class CalibratorPipelineTests : IDisposable
         {
             Positions = 1200, MaxNewTokens = 48, Layers = [1, 2, 3], TrainVocab = 128, VocabSizes = [64, 128], SearchVocabSizes = [64, 128],
             RidgeLambdas = [1e-3, 1e-1], Alphas = [0f, 1f], Taus = [0.2f, 0.5f], MaxDrafts = [2, 3], MaxExitLayers = 2,
-            DistillSeconds = 1.5, DistillSteps = 40, ConfirmCandidates = 2, ConfirmPrompts = 1, ConfirmTokens = 16, Threads = 2,
+            DistillSeconds = 60, DistillSteps = 40, // 40 steps, whatever the machine's speed ConfirmCandidates = 2, ConfirmPrompts = 1, ConfirmTokens = 16, Threads = 2,
         };
         CalibrationReport report;
         var stages = new List<string>();
@@ -35,11 +38,17 @@ public sealed class CalibratorPipelineTests : IDisposable
         Assert.True(report.Positions >= 1000 && report.TestPositions > 0 && report.ValidationPositions > 0,
             $"{report.Positions} positions from {report.Prompts} prompts, {report.ValidationPositions} validation, {report.TestPositions} test");
         foreach (var l in report.Layers)
-        {
-            Assert.InRange(l.Before, 0, 1);
-            Assert.InRange(l.Distilled, 0, 1);
-            Assert.True(l.KlDistilled <= l.KlRidge, $"distillation keeps the best held-out KL: {l.KlRidge} -> {l.KlDistilled}");
-        }
+            output.WriteLine($"layer {l.Layer}: test agreement own head {l.Before:F3}, ridge {l.Ridge:F3}, distilled {l.Distilled:F3}; validation KL ridge {l.KlRidge:F4} -> distilled {l.KlDistilled:F4} in {l.Steps} steps");
+        // Distillation must improve on ridge's held-out (validation) KL by a margin at every layer (measured: 0.7 %,
+        // 1.9 % and 3.0 % at layers 1-3 in 40 steps), not merely keep it: the best KL starts at ridge's value.
+        foreach (var l in report.Layers)
+            Assert.True(l.KlDistilled <= 0.995 * l.KlRidge, $"layer {l.Layer}: distillation did not improve the held-out KL by 0.5 %: {l.KlRidge} -> {l.KlDistilled}");
+        // And the calibrated exit must agree with the final layer on test positions more often than the model's own
+        // head on the same hidden state, at the deepest candidate layer (measured 0.408 against 0.197; at layer 1
+        // this tiny model's calibrated exit does worse than its own head, 0.014 against 0.085, so no claim there).
+        var deepest = report.Layers[^1];
+        Assert.True(deepest.Distilled >= deepest.Before + 0.1,
+            $"layer {deepest.Layer}: calibrated agreement {deepest.Distilled:F3} not 0.1 above the own head's {deepest.Before:F3}");
         Assert.Equal(2, report.Vocab.Count);
         Assert.Contains(report.Chosen, report.Confirmed);
         Assert.Contains("collecting", stages);

@@ -2,11 +2,12 @@ using SelfSpec.Calibration;
 using SelfSpec.Decoding;
 using SelfSpec.Quantization;
 using SelfSpec.Sampling;
+using Xunit.Abstractions;
 
 namespace SelfSpec.Tests.Calibration;
 
 /// <summary>The calibration sidecar: round trip, refusal of other models' and corrupt files, exact output with any sidecar.</summary>
-public sealed class SidecarTests : IDisposable
+public sealed class SidecarTests(ITestOutputHelper output) : IDisposable
 {
     private static readonly TinyModels.Shape Shape = new(Layers: 4, Embedding: 256, FeedForward: 256, Heads: 2, KvHeads: 1, Tied: true);
     private readonly string _dir = TinyModels.TempDirectory();
@@ -167,40 +168,79 @@ public sealed class SidecarTests : IDisposable
     public void SamplingWithADraftVocabularyStaysLossless()
     {
         // The draft distribution q is zero outside the draft vocabulary; speculative sampling must still reproduce p.
-        // Check: the first two tokens, sampled many times with the calibrated exits forced to draft, follow the
-        // model's own joint distribution as closely as two plain sampling runs follow each other.
-        string model = TinyModels.Write(_dir, GgmlType.Q8_0, seed: 12, Shape);
+        // Check: the first two tokens, sampled many times with the calibrated exits forced to draft (the second token
+        // is the first draft, accepted or resampled), follow the model's joint distribution computed exactly by
+        // enumeration (as LosslessSamplingTests); a rule that resamples rejections from p instead of
+        // norm(max(0, p - q)) must fail the same test. Embeddings at a tenth of the unit scale, temperature 1.3 and
+        // top-k 4: a p far from uniform (at unit scale this tied model is nearly one-hot).
+        string model = TinyModels.Write(_dir, GgmlType.Q8_0, seed: 12, Shape with { EmbeddingScale = 0.1f });
         using (var lm = LanguageModel.Load(model, threads: 1, LanguageModel.NoSidecar))
-            Sidecar.Write(Sidecar.PathFor(model), Random(lm, 3, tau: 0f, draftStride: 20)); // 14 draft tokens: q far from p
+            Sidecar.Write(Sidecar.PathFor(model), Random(lm, 3, tau: 0f, draftStride: 3)); // a third of the vocabulary drafts
         using var loaded = LanguageModel.Load(model, threads: 1);
         int[] prompt = [5, 6, 7, 8];
-        var sampling = new SamplingOptions { Temperature = 20f, TopK = 6 };
+        var sampling = new SamplingOptions { Temperature = 1.3f, TopK = 4 };
+        var exact = ExactFirstTwo(model, prompt, sampling);
         const int runs = 2000;
-        var spec = new int[runs];
-        var ar = new int[runs];
-        var ar2 = new int[runs];
-        int drafted = 0;
-        for (int i = 0; i < runs; i++)
+        (double Statistic, double Critical, int Drafted, int Accepted) Run(AcceptanceRule rule)
         {
-            var s = sampling with { Seed = (ulong)(1000 + i) };
-            var r = loaded.Generate(prompt, new GenerationOptions
+            var counts = new Dictionary<(int, int), int>();
+            int drafted = 0, accepted = 0, impossible = 0;
+            for (int i = 0; i < runs; i++)
             {
-                MaxTokens = 3, Method = DecodingMethod.SpecBound, Sampling = s, StopAtEndOfGeneration = false,
-                Speculation = loaded.SpeculationDefaults with { PriceBound = false, Tau = 0f },
-            });
-            drafted += r.Stats.Drafted;
-            // The second token is the first one drafted by the calibrated head, then accepted or resampled.
-            spec[i] = r.OutputTokens[0] * 1000 + r.OutputTokens[1];
-            var a = loaded.Generate(prompt, new GenerationOptions { Method = DecodingMethod.Autoregressive, MaxTokens = 2, Sampling = s with { Seed = (ulong)(900_000 + i) }, StopAtEndOfGeneration = false });
-            ar[i] = a.OutputTokens[0] * 1000 + a.OutputTokens[1];
-            var b = loaded.Generate(prompt, new GenerationOptions { Method = DecodingMethod.Autoregressive, MaxTokens = 2, Sampling = s with { Seed = (ulong)(500_000 + i) }, StopAtEndOfGeneration = false });
-            ar2[i] = b.OutputTokens[0] * 1000 + b.OutputTokens[1];
+                var r = loaded.Generate(prompt, new GenerationOptions
+                {
+                    MaxTokens = 3, Method = DecodingMethod.SpecBound, Sampling = sampling with { Seed = (ulong)(1000 + i) }, StopAtEndOfGeneration = false,
+                    Speculation = loaded.SpeculationDefaults with { PriceBound = false, Tau = 0f, Acceptance = rule },
+                });
+                drafted += r.Stats.Drafted;
+                accepted += r.Stats.Accepted;
+                var key = (r.OutputTokens[0], r.OutputTokens[1]);
+                if (!exact.ContainsKey(key)) impossible++;
+                counts[key] = counts.GetValueOrDefault(key) + 1;
+            }
+            double statistic = 0, pooledExpected = 0, pooledObserved = 0;
+            int cells = 0;
+            foreach (var (key, p) in exact)
+            {
+                double expected = p * runs;
+                int observed = counts.GetValueOrDefault(key);
+                if (expected < 5) { pooledExpected += expected; pooledObserved += observed; continue; }
+                statistic += (observed - expected) * (observed - expected) / expected;
+                cells++;
+            }
+            if (pooledExpected > 0)
+            {
+                statistic += (pooledObserved - pooledExpected) * (pooledObserved - pooledExpected) / Math.Max(pooledExpected, 1);
+                cells++;
+            }
+            return (impossible > 0 ? double.PositiveInfinity : statistic, Tests.Decoding.LosslessSamplingTests.Critical(cells - 1), drafted, accepted);
         }
-        Assert.True(drafted > runs / 2, $"drafted {drafted}");
-        static double Tv(int[] x, int[] y) => x.Concat(y).Distinct().Sum(t => Math.Abs(x.Count(v => v == t) - y.Count(v => v == t))) / (2.0 * x.Length);
-        double tv = Tv(spec, ar), baseline = Tv(ar2, ar);
-        // Two plain runs differ by sampling noise only; speculative sampling must stay within that noise.
-        Assert.True(baseline > 0.01, $"plain sampling must vary ({baseline})");
-        Assert.True(tv < 1.5 * baseline + 0.02, $"total variation of (token 1, token 2): speculative vs plain {tv:F3}, plain vs plain {baseline:F3}");
+        var right = Run(AcceptanceRule.Speculative);
+        var wrong = Run(AcceptanceRule.ResampleFromP);
+        output.WriteLine($"{exact.Count} outcomes; speculative: chi-square {right.Statistic:F1}, critical {right.Critical:F1}, drafted {right.Drafted}, accepted {right.Accepted}; " +
+            $"resampling from p: chi-square {wrong.Statistic:F1}");
+        Assert.True(right.Drafted > 0 && right.Drafted > right.Accepted && right.Accepted > 0,
+            $"drafted {right.Drafted}, accepted {right.Accepted}: drafts must be both accepted and rejected");
+        Assert.True(right.Statistic < right.Critical, $"chi-square {right.Statistic:F1} >= critical {right.Critical:F1} over {exact.Count} outcomes");
+        Assert.True(double.IsFinite(wrong.Statistic) && wrong.Statistic > right.Critical,
+            $"resampling from p passed: chi-square {wrong.Statistic:F1}, critical {wrong.Critical:F1}");
+    }
+
+    /// <summary>P(t1, t2) after <paramref name="prompt"/>: the full model's logits through the sampler's exact distribution.</summary>
+    private static Dictionary<(int, int), double> ExactFirstTwo(string model, int[] prompt, SamplingOptions sampling)
+    {
+        using var h = new Tests.Model.ModelHarness(model, threads: 1);
+        var sampler = new Sampler(sampling, h.Config.VocabSize);
+        IEnumerable<(int Token, double P)> Support(int[] tokens)
+        {
+            var probs = new float[h.Config.VocabSize];
+            sampler.Distribution(Tests.Decoding.DecodingHarness.LastLogits(h, tokens), tokens, probs);
+            return probs.Select((p, t) => (t, (double)p)).Where(x => x.Item2 > 0).ToList();
+        }
+        var result = new Dictionary<(int, int), double>();
+        foreach (var (t1, p1) in Support(prompt))
+            foreach (var (t2, p2) in Support([.. prompt, t1]))
+                result[(t1, t2)] = p1 * p2;
+        return result;
     }
 }

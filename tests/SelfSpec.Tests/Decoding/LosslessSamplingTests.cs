@@ -2,6 +2,7 @@ using SelfSpec.Decoding;
 using SelfSpec.Quantization;
 using SelfSpec.Sampling;
 using SelfSpec.Tests.Model;
+using Xunit.Abstractions;
 
 namespace SelfSpec.Tests.Decoding;
 
@@ -11,7 +12,7 @@ namespace SelfSpec.Tests.Decoding;
 /// for 3 tokens); forced drafting (every exit fires, lookup on any match) makes the 2nd and 3rd tokens come from
 /// drafts that are often rejected. The same test must fail for a wrong acceptance rule.
 /// </summary>
-public sealed class LosslessSamplingTests : IDisposable
+public sealed class LosslessSamplingTests(ITestOutputHelper output) : IDisposable
 {
     private const int Runs = 3000;
     private readonly string _dir = TinyModels.TempDirectory();
@@ -30,6 +31,7 @@ public sealed class LosslessSamplingTests : IDisposable
     {
         using var h = Model();
         var (statistic, critical) = ChiSquare(h, method, AcceptanceRule.Speculative);
+        output.WriteLine($"{method}: chi-square {statistic:F1}, critical {critical:F1}");
         Assert.True(statistic < critical, $"{method}: chi-square {statistic:F1} >= critical {critical:F1}");
     }
 
@@ -41,6 +43,23 @@ public sealed class LosslessSamplingTests : IDisposable
         using var h = Model();
         var (statistic, critical) = ChiSquare(h, method, AcceptanceRule.AlwaysAccept);
         Assert.True(statistic > critical, $"{method}: always-accept passed (chi-square {statistic:F1} < {critical:F1})");
+    }
+
+    /// <summary>
+    /// The power of the test itself: a rule that stays inside the model's support (so no outcome scores infinity),
+    /// resampling rejections from p instead of norm(max(0, p - q)), must still give a finite statistic above the
+    /// critical value at <see cref="Runs"/> runs.
+    /// </summary>
+    [Theory]
+    [InlineData(DecodingMethod.SpecBound)]
+    [InlineData(DecodingMethod.Hybrid)]
+    public void AWrongResidualInsideTheSupportIsCaught(DecodingMethod method)
+    {
+        using var h = Model();
+        var (statistic, critical) = ChiSquare(h, method, AcceptanceRule.ResampleFromP);
+        output.WriteLine($"{method} resampling from p: chi-square {statistic:F1}, critical {critical:F1}");
+        Assert.True(double.IsFinite(statistic), $"{method}: resampling from p produced an outcome outside the model's support");
+        Assert.True(statistic > critical, $"{method}: resampling from p passed (chi-square {statistic:F1} <= {critical:F1})");
     }
 
     private ModelHarness Model() => new(TinyModels.Write(_dir, GgmlType.Q8_0, seed: 4, new TinyModels.Shape(Layers: 3)), threads: 1);
@@ -100,7 +119,7 @@ public sealed class LosslessSamplingTests : IDisposable
     }
 
     /// <summary>Chi-square critical value at p = 0.001 (Wilson-Hilferty).</summary>
-    private static double Critical(int df)
+    internal static double Critical(int df)
     {
         const double z = 3.09;
         double a = 2.0 / (9 * df);

@@ -177,35 +177,61 @@ public sealed class ElementwiseKernelTests
     private static int[] BitsOf(ReadOnlySpan<float> x) => System.Runtime.InteropServices.MemoryMarshal.Cast<float, int>(x).ToArray();
 
     [Fact]
-    public void RopeRotationPreservesNormAndMatchesTheAngleFormula()
+    public void RopeAnglesMatchTheFormula()
     {
         var cos = new float[32];
         var sin = new float[32];
-        Rope.Angles(5, 64, 10000f, 1f, cos, sin);
-        for (int i = 0; i < 32; i++)
+        foreach (int position in new[] { 5, -3, 0 })
         {
-            double theta = 5 * Math.Pow(10000, -2.0 * i / 64);
-            Assert.Equal(Math.Cos(theta), cos[i], 1e-4);
-            Assert.Equal(Math.Sin(theta), sin[i], 1e-4);
-        }
-        foreach (var layout in new[] { RopeLayout.Normal, RopeLayout.NeoX })
-        {
-            var rng = new Random(4);
-            var row = RandomVector(rng, 128);
-            var before = row.ToArray();
-            Rope.Apply(row, 2, 64, 64, layout, cos, sin);
-            for (int h = 0; h < 2; h++)
+            Rope.Angles(position, 64, 10000f, 1f, cos, sin);
+            for (int i = 0; i < 32; i++)
             {
-                double n0 = before.Skip(h * 64).Take(64).Sum(x => (double)x * x);
-                double n1 = row.Skip(h * 64).Take(64).Sum(x => (double)x * x);
-                Assert.Equal(n0, n1, 1e-4);
+                double theta = position * Math.Pow(10000, -2.0 * i / 64);
+                Assert.Equal(Math.Cos(theta), cos[i], 1e-4);
+                Assert.Equal(Math.Sin(theta), sin[i], 1e-4);
             }
-            // Position 0 is the identity.
-            Rope.Angles(0, 64, 10000f, 1f, cos, sin);
-            var same = before.ToArray();
-            Rope.Apply(same, 2, 64, 64, layout, cos, sin);
-            Assert.Equal(before, same);
-            Rope.Angles(5, 64, 10000f, 1f, cos, sin);
+        }
+    }
+
+    /// <summary>
+    /// Apply against an explicit rotation of each pair by theta_i = pos * base^(-2i/ropeDim), in double: normal pairing
+    /// (x[2i], x[2i+1]), NeoX pairing (x[i], x[i + ropeDim/2]), dimensions past ropeDim untouched; at positive and
+    /// negative positions, and rotating by +pos then -pos gives the row back.
+    /// </summary>
+    [Theory]
+    [InlineData(RopeLayout.Normal, 64)]
+    [InlineData(RopeLayout.NeoX, 64)]
+    [InlineData(RopeLayout.Normal, 48)]
+    [InlineData(RopeLayout.NeoX, 48)]
+    public void RopeApplyRotatesEachPairByItsAngle(RopeLayout layout, int ropeDim)
+    {
+        const int heads = 2, headDim = 64;
+        int half = ropeDim / 2;
+        var cos = new float[half];
+        var sin = new float[half];
+        var rng = new Random(4 + ropeDim);
+        foreach (int position in new[] { 5, 37, -5, -37 })
+        {
+            var before = RandomVector(rng, heads * headDim);
+            var expected = before.Select(x => (double)x).ToArray();
+            for (int h = 0; h < heads; h++)
+                for (int i = 0; i < half; i++)
+                {
+                    double theta = position * Math.Pow(10000, -2.0 * i / ropeDim);
+                    int a = h * headDim + (layout == RopeLayout.Normal ? 2 * i : i);
+                    int b = h * headDim + (layout == RopeLayout.Normal ? 2 * i + 1 : i + half);
+                    expected[a] = before[a] * Math.Cos(theta) - before[b] * Math.Sin(theta);
+                    expected[b] = before[a] * Math.Sin(theta) + before[b] * Math.Cos(theta);
+                }
+            var row = before.ToArray();
+            Rope.Angles(position, ropeDim, 10000f, 1f, cos, sin);
+            Rope.Apply(row, heads, headDim, ropeDim, layout, cos, sin);
+            for (int d = 0; d < row.Length; d++)
+                Assert.True(Math.Abs(row[d] - expected[d]) <= 1e-4, $"{layout} ropeDim {ropeDim} position {position} [{d}]: {row[d]} vs {expected[d]}");
+            Rope.Angles(-position, ropeDim, 10000f, 1f, cos, sin);
+            Rope.Apply(row, heads, headDim, ropeDim, layout, cos, sin);
+            for (int d = 0; d < row.Length; d++)
+                Assert.True(Math.Abs(row[d] - before[d]) <= 1e-4, $"{layout} ropeDim {ropeDim}: +{position} then -{position} [{d}]: {row[d]} vs {before[d]}");
         }
     }
 }

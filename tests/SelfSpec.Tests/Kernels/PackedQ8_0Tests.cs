@@ -38,18 +38,35 @@ public sealed unsafe class PackedQ8_0Tests
             Assert.True(Math.Abs(actual[i] - expected[i]) <= 1e-4 * (Math.Abs(expected[i]) + 1), $"{inDim} [{i}]: {actual[i]} vs {expected[i]}");
     }
 
+    /// <summary>
+    /// Rows against the packed scalar reference, and against the file layout's reference (MatMul.RowsReference on the
+    /// file's Q8_0 blocks: another layout, other code). Without AVX-512BW, Rows itself runs the packed scalar
+    /// reference, so the first comparison is of that code with itself there; the second still checks what runs.
+    /// Batches of 5 stream one weight row at a time, 19 run the 4 x 2 tiles.
+    /// </summary>
     [Theory]
     [MemberData(nameof(Lengths))]
     public void FastKernelsMatchTheScalarReference(int inDim)
     {
-        const int outDim = 13, batch = 5;
-        var (_, packed, _, a) = Setup(inDim, outDim, batch, 3 * inDim);
-        var fast = new float[batch * outDim];
-        var reference = new float[batch * outDim];
-        PackedQ8_0MatMul.Rows(packed, a, batch, fast, 0, outDim);
-        PackedQ8_0MatMul.RowsReference(packed, a, batch, reference, 0, outDim);
-        for (int i = 0; i < fast.Length; i++)
-            Assert.True(Math.Abs(fast[i] - reference[i]) <= 1e-4 * (Math.Abs(reference[i]) + 1), $"{inDim} [{i}]: {fast[i]} vs {reference[i]}");
+        const int outDim = 13;
+        foreach (int batch in new[] { 5, 19 })
+        {
+            var (file, packed, x, a) = Setup(inDim, outDim, batch, 3 * inDim + batch);
+            var fast = new float[batch * outDim];
+            var reference = new float[batch * outDim];
+            PackedQ8_0MatMul.Rows(packed, a, batch, fast, 0, outDim);
+            PackedQ8_0MatMul.RowsReference(packed, a, batch, reference, 0, outDim);
+            var fileAct = new byte[batch * MatMul.ActivationRowBytes(GgmlType.Q8_0, inDim)];
+            MatMul.QuantizeActivations(GgmlType.Q8_0, x, batch, inDim, fileAct);
+            var fileReference = new float[batch * outDim];
+            MatMul.RowsReference(GgmlType.Q8_0, file, inDim, fileAct, batch, fileReference, outDim, 0, outDim);
+            for (int i = 0; i < fast.Length; i++)
+            {
+                Assert.True(Math.Abs(fast[i] - reference[i]) <= 1e-4 * (Math.Abs(reference[i]) + 1), $"{inDim} batch {batch} [{i}]: {fast[i]} vs {reference[i]}");
+                Assert.True(Math.Abs(fast[i] - fileReference[i]) <= 1e-4 * (Math.Abs(fileReference[i]) + 1),
+                    $"{inDim} batch {batch} [{i}]: {fast[i]} vs the file layout's reference {fileReference[i]}");
+            }
+        }
     }
 
     [Fact]
@@ -99,7 +116,22 @@ public sealed unsafe class PackedQ8_0Tests
         var reference = new float[outDim];
         PackedQ8_0MatMul.Rows(packed, a, 1, fast, 0, outDim);
         PackedQ8_0MatMul.RowsReference(packed, a, 1, reference, 0, outDim);
+        // Worked out by hand, so the check holds without AVX-512BW too (Rows is then the reference itself): x = +-1
+        // quantizes to +-127 with scale 1/127 (as a half), so the dot is the weight scale (as a half) times the sum of
+        // the weights times the signs. The two blocks' sums (about +-40) nearly cancel, so float rounding of each
+        // (a few float epsilons of the sum of |terms|, about 82) is what the kernels may differ by.
+        double da = (double)(Half)(1f / 127), dw = (double)(Half)0.01f;
         for (int o = 0; o < outDim; o++)
+        {
+            double expected = 0, magnitude = 0;
+            for (int i = 0; i < inDim; i++)
+            {
+                double term = dw * (i / 32 % 2 == 0 ? -128 : 127) * da * (i % 3 == 0 ? -127 : 127);
+                expected += term;
+                magnitude += Math.Abs(term);
+            }
             Assert.True(Math.Abs(fast[o] - reference[o]) <= 1e-4 * (Math.Abs(reference[o]) + 1), $"[{o}]: {fast[o]} vs {reference[o]}"); // saturation would be off by far more
+            Assert.True(Math.Abs(fast[o] - expected) <= 4 * 6e-8 * magnitude, $"[{o}]: {fast[o]} vs {expected} worked out by hand");
+        }
     }
 }

@@ -74,7 +74,9 @@ public sealed class OracleLogitsTests(ITestOutputHelper output)
             $"llama.cpp against itself: worst {worstSelf:E2} mean {sumSelf / prompts:E2}; top-1 identical {top1Same}/{prompts}");
         Assert.Equal(20, prompts);
         Assert.Equal(prompts, top1Same);
-        Assert.True(worstRel <= 2 * worstSelf + 0.01, $"relative L2 error {worstRel} is beyond twice llama.cpp's own spread {worstSelf}");
-        Assert.True(sumRel <= 2 * sumSelf + 0.01 * prompts, $"mean relative L2 error {sumRel / prompts} is beyond twice llama.cpp's own {sumSelf / prompts}");
+        // Measured on these 20 prompts: worst 0.145 against llama.cpp's own 0.108 (1.34x), mean 0.0319 against 0.0278
+        // (1.15x). The bounds leave a fifth of headroom over those ratios and no absolute floor.
+        Assert.True(worstRel <= 1.6 * worstSelf, $"worst relative L2 error {worstRel:E3} is beyond 1.6x llama.cpp's own spread {worstSelf:E3}");
+        Assert.True(sumRel <= 1.4 * sumSelf, $"mean relative L2 error {sumRel / prompts:E3} is beyond 1.4x llama.cpp's own {sumSelf / prompts:E3}");
     }
 }

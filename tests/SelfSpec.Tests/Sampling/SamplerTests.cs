@@ -59,23 +59,39 @@ public sealed class SamplerTests
     [Fact]
     public void TemperatureSharpensAndFlattens()
     {
-        var logits = LogitsOf(0.1, 0.2, 0.3, 0.4);
-        var cold = Dist(new SamplingOptions { Temperature = 0.5f }, logits);
-        var hot = Dist(new SamplingOptions { Temperature = 2f }, logits);
-        // T = 0.5 squares the probabilities before normalizing: 0.16 / 0.30.
-        Assert.Equal(0.16 / 0.30, cold[3], 4);
-        Assert.True(hot[3] < 0.4f && hot[0] > 0.1f);
+        double[] model = [0.1, 0.2, 0.3, 0.4];
+        var logits = LogitsOf(model);
+        // Temperature T raises every probability to the power 1/T before normalizing: T = 0.5 squares them
+        // (0.01, 0.04, 0.09, 0.16 over 0.30), T = 2 takes square roots (over sqrt .1 + sqrt .2 + sqrt .3 + sqrt .4).
+        foreach (double t in new[] { 0.5, 2.0, 4.0 })
+        {
+            var p = Dist(new SamplingOptions { Temperature = (float)t }, logits);
+            double total = model.Sum(x => Math.Pow(x, 1 / t));
+            for (int i = 0; i < model.Length; i++) Assert.Equal(Math.Pow(model[i], 1 / t) / total, p[i], 5);
+        }
     }
 
     [Fact]
-    public void RepetitionPenaltyLowersSeenTokens()
+    public void RepetitionPenaltyDividesPositiveAndMultipliesNegativeLogitsOfSeenTokens()
     {
+        // llama.cpp's rule: a seen token's logit l becomes l / penalty when positive, l * penalty otherwise, once
+        // however often it was seen. Penalty 2 on seen tokens 0 (twice) and 1: logits (2, -1, 1, 0.5) -> (1, -2, 1, 0.5).
         var logits = new float[] { 2f, -1f, 1f, 0.5f };
-        var p = Dist(new SamplingOptions { RepetitionPenalty = 2f }, logits, [0, 0]);
-        // Token 0's logit 2 becomes 1: token 2 (logit 1) ties it and wins by lowest id only if lower; 0 < 2 so token 0 still wins.
-        Assert.Equal(1f, p[0]);
+        var p = Dist(new SamplingOptions { Temperature = 1f, RepetitionPenalty = 2f }, logits, [0, 0, 1]);
+        AssertSoftmax([1, -2, 1, 0.5], p);
+        // Only the last RepetitionWindow tokens count: with a window of 1, only token 1 is penalized.
+        p = Dist(new SamplingOptions { Temperature = 1f, RepetitionPenalty = 2f, RepetitionWindow = 1 }, logits, [0, 1]);
+        AssertSoftmax([2, -2, 1, 0.5], p);
+        // Greedy sees the penalized logits: penalty 4 takes token 0 from 2 to 0.5, below token 2's 1.
         p = Dist(new SamplingOptions { RepetitionPenalty = 4f }, logits, [0]);
-        Assert.Equal(1f, p[2]);
+        Assert.Equal([0f, 0f, 1f, 0f], p);
+        Assert.Equal(2, new Sampler(new SamplingOptions { RepetitionPenalty = 4f }, 4).Sample(logits, [0]));
+    }
+
+    private static void AssertSoftmax(double[] logits, float[] p)
+    {
+        double total = logits.Sum(Math.Exp);
+        for (int i = 0; i < logits.Length; i++) Assert.Equal(Math.Exp(logits[i]) / total, p[i], 5);
     }
 
     [Fact]
