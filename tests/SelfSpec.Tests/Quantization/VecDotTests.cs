@@ -59,7 +59,9 @@ public sealed class VecDotTests
     /// <item>Q8_0, Q4_0: integer sums per 32-block, then a scale product and a float addition per block: (n/32 + 3) u sum|w a|.</item>
     /// <item>Q4_1 and the K-quants store w = d q - m: the two parts are summed apart and may cancel, so the bound is on
     /// their magnitudes, sum|w a| + sum over 32-blocks of max|w| sum|a| (|m| is at most the block's largest |w|).
-    /// Q4_1 also uses Q8_1's stored block sum s = d sum(q), rounded to fp16 (2^-11 relative): sum of max|w| |s| 2^-11.</item>
+    /// Q4_1 and Q5_1 (both paired with Q8_1) also use Q8_1's stored block sum s = d sum(q), computed from the float d
+    /// and rounded to fp16, while the dequantized activations use d rounded to fp16: two half roundings (2^-11
+    /// relative each) apart, so sum of max|w| |s| 2^-10.</item>
     /// </list>
     /// </summary>
     [Theory]
@@ -91,7 +93,7 @@ public sealed class VecDotTests
             {
                 GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 => (n + 1) * u * absSum,
                 GgmlType.Q8_0 or GgmlType.Q4_0 => (n / 32 + 3) * u * absSum,
-                GgmlType.Q4_1 => (n / 32 + 3) * u * (absSum + minPart) + storedSum / 2048,
+                GgmlType.Q4_1 or GgmlType.Q5_1 => (n / 32 + 3) * u * (absSum + minPart) + storedSum / 1024,
                 _ => (n / 32 + 3) * u * (absSum + minPart),
             } + 1e-7;
             Assert.True(Math.Abs(got - expected) <= tol, $"{t} n={n}: dot {got} dequantized {expected} differ by {Math.Abs(got - expected):E2} > tolerance {tol:E2}");
