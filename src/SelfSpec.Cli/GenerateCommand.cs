@@ -63,6 +63,7 @@ internal static class GenerateCommand
             string path = ModelLocator.Resolve(r.GetValue(model));
             using var lm = CommonOptions.Load(path, r.GetValue(threads), r.GetValue(sidecar));
             options = options with { Speculation = spec.Read(r, lm.SpeculationDefaults) };
+            lm.Validate(options);
             int[] tokens = r.GetValue(chat) ? lm.TokenizeChat([new ChatMessage("user", text)]) : lm.Tokenize(text);
             return r.GetValue(json) ? RunJson(lm, tokens, options) : RunStreaming(lm, tokens, options);
         }));
@@ -71,16 +72,15 @@ internal static class GenerateCommand
 
     private static int RunStreaming(LanguageModel lm, int[] prompt, GenerationOptions options)
     {
-        var detok = new StreamingDetokenizer(lm.Tokenizer);
         using var stdout = new StreamWriter(Console.OpenStandardOutput(), new UTF8Encoding(false)) { AutoFlush = true };
-        var result = lm.Generate(prompt, options, t =>
+        GenerationResult? result = null;
+        foreach (var update in lm.GenerateAsync(prompt, options).ToBlockingEnumerable())
         {
-            stdout.Write(detok.Push(t));
-            return true;
-        });
-        stdout.Write(detok.Flush());
+            stdout.Write(update.Text);
+            result = update.Result ?? result;
+        }
         stdout.WriteLine();
-        var s = result.Stats;
+        var s = result!.Stats;
         Console.Error.WriteLine($"[{MethodNames.Name(s.Method)}{(lm.SidecarPath != null ? ", calibrated" : "")}] prompt {s.PromptTokens} tokens at {s.PrefillTokensPerSecond:F1} tokens/s; " +
             $"generated {s.GeneratedTokens} tokens at {s.DecodeTokensPerSecond:F1} tokens/s ({result.FinishReason})");
         return ExitCodes.Ok;
@@ -94,7 +94,7 @@ internal static class GenerateCommand
         using (var w = new Utf8JsonWriter(stdout, new JsonWriterOptions { Indented = true }))
         {
             w.WriteStartObject();
-            w.WriteString("text", lm.Tokenizer.Decode(result.OutputTokens));
+            w.WriteString("text", result.Text);
             w.WriteStartArray("prompt_tokens");
             foreach (int t in result.PromptTokens) w.WriteNumberValue(t);
             w.WriteEndArray();
@@ -103,7 +103,7 @@ internal static class GenerateCommand
             w.WriteEndArray();
             w.WriteString("finish_reason", result.FinishReason switch
             {
-                FinishReason.EndOfGeneration => "stop",
+                FinishReason.EndOfGeneration or FinishReason.StopSequence => "stop",
                 FinishReason.Length => "length",
                 FinishReason.ContextFull => "context_full",
                 _ => "cancelled",

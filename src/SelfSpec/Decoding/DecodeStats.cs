@@ -5,6 +5,10 @@ public sealed class DecodeStats
 {
     public DecodingMethod Method { get; init; }
     public int PromptTokens { get; set; }
+    /// <summary>Prompt tokens computed by this generation's prefill: the rest were already in the session's cache.</summary>
+    public int PrefillTokens { get; set; }
+    /// <summary>Prompt tokens reused from the session's cache (not computed again).</summary>
+    public int CachedPromptTokens => PromptTokens - PrefillTokens;
     public int GeneratedTokens { get; set; }
     public double PrefillSeconds { get; set; }
     public double DecodeSeconds { get; set; }
@@ -42,7 +46,7 @@ public sealed class DecodeStats
     /// <summary>Decode time choosing, accepting and resampling tokens.</summary>
     public double SamplingSeconds { get; set; }
 
-    public double PrefillTokensPerSecond => PrefillSeconds > 0 ? PromptTokens / PrefillSeconds : 0;
+    public double PrefillTokensPerSecond => PrefillSeconds > 0 ? PrefillTokens / PrefillSeconds : 0;
     /// <summary>Tokens produced by the decode loop per second (the first token comes from prefill and is excluded).</summary>
     public double DecodeTokensPerSecond => DecodeSeconds > 0 ? Math.Max(0, GeneratedTokens - 1) / DecodeSeconds : 0;
     /// <summary>Tokens committed per verification pass.</summary>

@@ -19,14 +19,36 @@ public sealed record GenerationOptions
     public SpeculationOptions? Speculation { get; init; }
     /// <summary>Stop at the model's end-of-generation tokens (EOS, EOT, ...). The stop token is not returned.</summary>
     public bool StopAtEndOfGeneration { get; init; } = true;
+    /// <summary>
+    /// Texts that end generation when the output text reaches one of them. The stop text is never returned, even
+    /// when it spans several tokens or a speculative round; the output tokens end with the token that completed it.
+    /// </summary>
+    public IReadOnlyList<string> StopSequences { get; init; } = [];
 
+    /// <summary>Checks the options on their own; throws <see cref="InvalidRequestException"/> naming the first bad one.</summary>
     public void Validate()
     {
         if (MaxTokens < 0) throw new InvalidRequestException($"max tokens {MaxTokens} must not be negative");
+        foreach (string stop in StopSequences)
+            if (string.IsNullOrEmpty(stop)) throw new InvalidRequestException("a stop sequence must not be empty");
         Sampling.Validate();
         Speculation?.Validate();
+    }
+
+    /// <summary>
+    /// Checks the options against the model they are used with (the one place where layer numbers meet a model's
+    /// depth); throws <see cref="InvalidRequestException"/> naming the first bad one.
+    /// </summary>
+    public void ValidateFor(int layerCount)
+    {
+        Validate();
+        Speculation?.ValidateFor(layerCount);
     }
 }
 
 /// <summary>The outcome of one generation.</summary>
-public sealed record GenerationResult(int[] PromptTokens, int[] OutputTokens, FinishReason FinishReason, DecodeStats Stats);
+public sealed record GenerationResult(int[] PromptTokens, int[] OutputTokens, FinishReason FinishReason, DecodeStats Stats)
+{
+    /// <summary>The output as text, stop sequence excluded (empty when the result was made without a tokenizer).</summary>
+    public string Text { get; init; } = "";
+}

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using SelfSpec.Model;
 using SelfSpec.Sampling;
@@ -37,18 +38,19 @@ internal sealed class SelfSpeculative
         _priors = priors;
     }
 
+    /// <summary>A whole generation on a fresh cache.</summary>
     public GenerationResult Generate(int[] prompt, GenerationOptions options, Func<int, bool> isEndOfGeneration,
         Func<int, bool>? onToken, CancellationToken cancellation)
     {
         options.Validate();
-        var c = _model.Config;
-        int capacity = KvCache.CapacityFor(c, prompt.Length, options.MaxTokens);
-        var round = new Round(this, options, capacity, prompt);
-        return round.Run(prompt, isEndOfGeneration, onToken, cancellation);
+        return DecodeLoops.Run(Begin(DecodeRequest.Fresh(_model, prompt, options, isEndOfGeneration, onToken)), prompt, cancellation);
     }
 
+    /// <summary>A generation on the request's cache, advanced by the caller.</summary>
+    public IDecodeLoop Begin(DecodeRequest request) => new Round(this, request);
+
     /// <summary>The state of one generation: buffers sized once, the rows of the current round, the bound.</summary>
-    private sealed class Round
+    private sealed class Round : IDecodeLoop
     {
         private readonly Transformer _m;
         private readonly IExitHead _exitHead;
@@ -78,12 +80,16 @@ internal sealed class SelfSpeculative
         private readonly string[] _sourceNames; // by source: 0 = "lookup", l = "layer l"
         private int _rows;                     // rows in the current round (1 + drafts)
         private bool _drafting;                // forward time counts as drafting (else verification)
+        private readonly DecodeRequest _r;
+        private readonly Stopwatch _clock = new();
         private FinishReason _finish = FinishReason.Length;
-        private Func<int, bool> _isEnd = _ => false;
-        private Func<int, bool>? _onToken;
 
-        public Round(SelfSpeculative owner, GenerationOptions options, int capacity, int[] prompt)
+        public Round(SelfSpeculative owner, DecodeRequest r)
         {
+            _r = r;
+            var options = r.Options;
+            var prompt = r.Prompt;
+            int capacity = r.Limit;
             _m = owner._model;
             _exitHead = owner._exitHead;
             _options = options;
@@ -99,12 +105,12 @@ internal sealed class SelfSpeculative
             _exitLayers = _spec.ResolveExitLayers(_layers);
             _maxDepth = _spec.ResolveMaxDepth(_layers);
             _staticLayer = _spec.ResolveStaticExitLayer(_layers);
-            _cache = new KvCache(c, capacity);
+            _cache = r.Cache;
             _sampler = new Sampler(options.Sampling, _vocab);
             _verifier = new Verifier(_sampler, _spec.Acceptance, _vocab);
             _costs = owner._costs;
             _bound = new PriceBound(_layers, _spec.Tau, _costs, owner._priors);
-            _stats = new DecodeStats { Method = _method, PromptTokens = prompt.Length };
+            _stats = new DecodeStats { Method = _method, PromptTokens = prompt.Length, PrefillTokens = prompt.Length - r.Reused };
             _hidden = new float[_m.MaxBatch * _embd];
             _logits = new float[_maxRows * _vocab];
             _exitLogits = new float[_vocab];
@@ -119,47 +125,59 @@ internal sealed class SelfSpeculative
             _lookup = new int[_maxRows];
             _tokens = new List<int>(prompt.Length + options.MaxTokens + _maxRows);
             _output = new List<int>(options.MaxTokens);
+            _tokens.AddRange(prompt);
             _sourceNames = [.. Enumerable.Range(0, _layers + 1).Select(l => l == 0 ? "lookup" : $"layer {l}")];
         }
 
         private bool UsesLookup => _method is DecodingMethod.Lookup or DecodingMethod.Hybrid;
         private bool UsesExits => _method is DecodingMethod.SpecBound or DecodingMethod.Hybrid;
 
-        public GenerationResult Run(int[] prompt, Func<int, bool> isEnd, Func<int, bool>? onToken, CancellationToken cancellation)
-        {
-            _isEnd = isEnd;
-            _onToken = onToken;
-            _tokens.AddRange(prompt);
-            var clock = Stopwatch.StartNew();
-            Prefill(prompt);
-            _stats.PrefillSeconds = clock.Elapsed.TotalSeconds;
+        public IReadOnlyList<int> Output => _output;
+        public IReadOnlyList<int> Tokens => _tokens;
+        public FinishReason Finish => _finish;
 
-            clock.Restart();
+        public bool Start()
+        {
+            _clock.Restart();
+            Prefill(_r.Prompt);
+            _stats.PrefillSeconds = _clock.Elapsed.TotalSeconds;
+            _clock.Restart();
+            bool go = false;
             if (_options.MaxTokens > 0)
             {
                 long t0 = Stopwatch.GetTimestamp();
                 int first = _sampler.Sample(_exitLogits, CollectionsMarshal.AsSpan(_tokens));
                 _stats.SamplingSeconds += Stopwatch.GetElapsedTime(t0).TotalSeconds;
-                bool go = Emit(first);
-                while (go)
-                {
-                    if (cancellation.IsCancellationRequested) { _finish = FinishReason.Cancelled; break; }
-                    go = Step();
-                }
+                go = Emit(first);
             }
-            _stats.DecodeSeconds = clock.Elapsed.TotalSeconds;
+            _clock.Stop();
+            return go;
+        }
+
+        public bool Step()
+        {
+            _clock.Start();
+            bool go = DraftVerifyCommit();
+            _clock.Stop();
+            return go;
+        }
+
+        public DecodeStats CompleteStats()
+        {
+            _stats.DecodeSeconds = _clock.Elapsed.TotalSeconds;
             _stats.GeneratedTokens = _output.Count;
             _stats.Rho = Math.Round(_costs.Rho(1), 4);
             _stats.LayerMillisecondsByRows = [.. Enumerable.Range(1, _maxRows).Select(n => Math.Round(_costs.Layer(n) * 1e3, 4))];
             _stats.HeadMillisecondsByRows = [.. Enumerable.Range(1, _maxRows).Select(n => Math.Round(_costs.Head(n) * 1e3, 4))];
-            return new GenerationResult(prompt, [.. _output], _finish, _stats);
+            return _stats;
         }
 
         /// <summary>The prompt in chunks of up to MaxBatch positions; the last position's logits land in the exit-logit buffer.</summary>
         private void Prefill(int[] prompt)
         {
+            _cache.Truncate(_r.Reused);
             int last = 0;
-            for (int start = 0; start < prompt.Length; start += _m.MaxBatch)
+            for (int start = _r.Reused; start < prompt.Length; start += _m.MaxBatch)
             {
                 int n = Math.Min(_m.MaxBatch, prompt.Length - start);
                 for (int i = 0; i < n; i++) _positions[i] = start + i;
@@ -178,10 +196,10 @@ internal sealed class SelfSpeculative
         /// <summary>Commits one token with plain decoding's checks, in its order. Returns false when generation ends.</summary>
         private bool Emit(int token)
         {
-            if (_options.StopAtEndOfGeneration && _isEnd(token)) { _finish = FinishReason.EndOfGeneration; return false; }
+            if (_options.StopAtEndOfGeneration && _r.IsEndOfGeneration(token)) { _finish = FinishReason.EndOfGeneration; return false; }
             _output.Add(token);
             _tokens.Add(token);
-            if (_onToken != null && !_onToken(token)) { _finish = FinishReason.Cancelled; return false; }
+            if (_r.OnToken != null && !_r.OnToken(token)) { _finish = FinishReason.Cancelled; return false; }
             if (_output.Count >= _options.MaxTokens) { _finish = FinishReason.Length; return false; }
             // Plain decoding has computed every position before this token; it stops when that fills the cache.
             if (_tokens.Count - 1 >= _capacity) { _finish = FinishReason.ContextFull; return false; }
@@ -189,7 +207,8 @@ internal sealed class SelfSpeculative
         }
 
         /// <summary>One round: draft, verify, commit. Returns false when generation ends.</summary>
-        private bool Step()
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private bool DraftVerifyCommit()
         {
             int p = _tokens.Count - 1; // position of x_0, the last committed token
             Debug.Assert(_cache.Length == p);

@@ -53,6 +53,16 @@ public sealed record SpeculationOptions
         if (HybridMinNgram < 1 || HybridMinNgram > 8) throw new InvalidRequestException($"hybrid minimum n-gram {HybridMinNgram} must be between 1 and 8");
     }
 
+    /// <summary>Checks the layer numbers against a model of <paramref name="layers"/> layers.</summary>
+    public void ValidateFor(int layers)
+    {
+        Validate();
+        foreach (int l in ExitLayers)
+            if (l >= layers) throw new InvalidRequestException($"exit layer {l} must be below the model's {layers} layers (1..{layers - 1})");
+        if (StaticExitLayer >= layers) throw new InvalidRequestException($"static exit layer {StaticExitLayer} must be below the model's {layers} layers (1..{layers - 1})");
+        if (MaxDepth > layers) throw new InvalidRequestException($"d-max {MaxDepth} must not exceed the model's {layers} layers");
+    }
+
     /// <summary>The candidate exit layers for a model of <paramref name="layers"/> layers, ascending, each in 1..layers-1.</summary>
     public int[] ResolveExitLayers(int layers)
     {

@@ -47,7 +47,7 @@ public sealed class SidecarTests : IDisposable
     {
         string model = TinyModels.Write(_dir, GgmlType.Q8_0, seed: 3, Shape);
         SidecarContents written;
-        using (var lm = LanguageModel.Load(model, threads: 1, LanguageModel.NoSidecar))
+        using (var lm = LanguageModel.Load(model, new ModelLoadOptions { Threads = 1, Calibration = CalibrationChoice.None }))
         {
             written = Random(lm, 1);
             Sidecar.Write(Sidecar.PathFor(model), written);
@@ -83,7 +83,7 @@ public sealed class SidecarTests : IDisposable
         Assert.Equal(float.NegativeInfinity, full[1]);
 
         // "none" loads nothing even though the sidecar exists.
-        using var plain = LanguageModel.Load(model, threads: 1, LanguageModel.NoSidecar);
+        using var plain = LanguageModel.Load(model, new ModelLoadOptions { Threads = 1, Calibration = CalibrationChoice.None });
         Assert.Null(plain.SidecarPath);
         Assert.Same(SpeculationOptions.Default, plain.SpeculationDefaults);
     }
@@ -93,7 +93,7 @@ public sealed class SidecarTests : IDisposable
     {
         string model = TinyModels.Write(_dir, GgmlType.Q8_0, seed: 3, Shape);
         string other = TinyModels.Write(Path.Combine(_dir, "other"), GgmlType.Q8_0, seed: 4, Shape);
-        using (var lm = LanguageModel.Load(other, threads: 1, LanguageModel.NoSidecar))
+        using (var lm = LanguageModel.Load(other, new ModelLoadOptions { Threads = 1, Calibration = CalibrationChoice.None }))
             Sidecar.Write(Sidecar.PathFor(model), Random(lm, 1));
         using var loaded = LanguageModel.Load(model, threads: 1);
         Assert.Null(loaded.SidecarPath);
@@ -111,7 +111,7 @@ public sealed class SidecarTests : IDisposable
     {
         string model = TinyModels.Write(_dir, GgmlType.Q8_0, seed: 3, Shape);
         string path = Sidecar.PathFor(model);
-        using (var lm = LanguageModel.Load(model, threads: 1, LanguageModel.NoSidecar))
+        using (var lm = LanguageModel.Load(model, new ModelLoadOptions { Threads = 1, Calibration = CalibrationChoice.None }))
             Sidecar.Write(path, Random(lm, 1));
         byte[] bytes = File.ReadAllBytes(path);
         switch (damage)
@@ -141,7 +141,7 @@ public sealed class SidecarTests : IDisposable
     public void GreedyOutputWithASidecarEqualsAutoregressive()
     {
         string model = TinyModels.Write(_dir, GgmlType.Q4_1, seed: 8, Shape);
-        using (var lm = LanguageModel.Load(model, threads: 1, LanguageModel.NoSidecar))
+        using (var lm = LanguageModel.Load(model, new ModelLoadOptions { Threads = 1, Calibration = CalibrationChoice.None }))
             Sidecar.Write(Sidecar.PathFor(model), Random(lm, 2, tau: 0.01f));
         using var loaded = LanguageModel.Load(model, threads: 2);
         Assert.NotNull(loaded.ExitHead);
@@ -170,7 +170,7 @@ public sealed class SidecarTests : IDisposable
         // Check: the first two tokens, sampled many times with the calibrated exits forced to draft, follow the
         // model's own joint distribution as closely as two plain sampling runs follow each other.
         string model = TinyModels.Write(_dir, GgmlType.Q8_0, seed: 12, Shape);
-        using (var lm = LanguageModel.Load(model, threads: 1, LanguageModel.NoSidecar))
+        using (var lm = LanguageModel.Load(model, new ModelLoadOptions { Threads = 1, Calibration = CalibrationChoice.None }))
             Sidecar.Write(Sidecar.PathFor(model), Random(lm, 3, tau: 0f, draftStride: 20)); // 14 draft tokens: q far from p
         using var loaded = LanguageModel.Load(model, threads: 1);
         int[] prompt = [5, 6, 7, 8];
