@@ -215,6 +215,7 @@ internal static class Harness
                 DraftSeconds = s.DraftSeconds, VerifySeconds = s.VerifySeconds, HeadSeconds = s.HeadSeconds,
                 SamplingSeconds = s.SamplingSeconds, Rho = s.Rho,
                 LayerMsByRows = s.LayerMillisecondsByRows, HeadMsByRows = s.HeadMillisecondsByRows,
+                Stats = s,
             };
         }
         if (peer == null) throw new InvalidRequestException("llama.cpp is not loaded");

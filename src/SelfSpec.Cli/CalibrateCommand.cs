@@ -40,7 +40,7 @@ internal static class CalibrateCommand
                 Positions = n,
                 MaxNewTokens = newTokens,
                 DistillSeconds = seconds,
-                Layers = ParseLayers(r.GetValue(layers)) ?? new CalibrationOptions().Layers,
+                Layers = ParseLayers(r.GetValue(layers)),
             };
             string path = ModelLocator.Resolve(r.GetValue(model));
             var clock = System.Diagnostics.Stopwatch.StartNew();

@@ -51,7 +51,7 @@ public sealed class LanguageModel : IDisposable
         ChatTemplate = ChatTemplate.FromGguf(file);
         _pool = new WorkerPool(threads);
         _transformer = new Transformer(weights, _pool, MaxBatch, Config.ContextLength);
-        _costs = new DecodeCosts(MaxBatch);
+        _costs = new DecodeCosts(MaxBatch, HeadToLayerBytes(file));
     }
 
     /// <summary>
@@ -109,6 +109,21 @@ public sealed class LanguageModel : IDisposable
         {
             SidecarWarning = $"calibration sidecar {path} could not be read ({e.Message}); using default speculation settings";
         }
+    }
+
+    /// <summary>
+    /// The final head's weight bytes over one layer's (layer 0's tensors; the output matrix, or the tied embedding):
+    /// decoding a row streams the weights, so this is what a head call costs in layers until it is timed.
+    /// </summary>
+    private static double HeadToLayerBytes(GgufFile file)
+    {
+        long head = 0, layer = 0;
+        foreach (var t in file.Tensors)
+        {
+            if (t.Name == "output.weight" || t.Name == "token_embd.weight" && head == 0) head = t.ByteSize;
+            else if (t.Name.StartsWith("blk.0.", StringComparison.Ordinal)) layer += t.ByteSize;
+        }
+        return head > 0 && layer > 0 ? (double)head / layer : DecodeCosts.DefaultHeadToLayer;
     }
 
     /// <summary>Uses a calibration's exit head, bound priors and settings (null: back to the model's own head and the defaults).</summary>

@@ -80,6 +80,7 @@ internal sealed class SessionRun
         for (int i = 0; i < output.Length; i++) output[i] = Loop.Output[i];
         // Tokens committed in the same round after a stop sequence are not part of the answer.
         stats.GeneratedTokens = output.Length;
+        stats.Sidecar = _model.SidecarPath;
         var result = new GenerationResult(_prompt, output, finish, stats) { Text = _text.Text };
         return new GenerationUpdate(tail, null, result);
     }

@@ -27,21 +27,32 @@ internal sealed class DecodeCosts
     public const double PriorRho = 0.3;
     /// <summary>How far one sample moves a running median, relative to it.</summary>
     public const double Step = 0.04;
-    /// <summary>Prior head-to-layer cost ratio until the head is timed (a tied Q8_0 head of SmolLM2-135M, EVIDENCE 5).</summary>
-    private const double PriorHeadToLayer = 13.6;
+    /// <summary>
+    /// Head-to-layer cost ratio assumed by a table made without the model's own (tests on tiny models): the bytes of
+    /// SmolLM2-135M's tied Q8_0 head over one of its Q4_1 layers.
+    /// </summary>
+    public const double DefaultHeadToLayer = 13.6;
 
     private double _layerOne, _headOne, _exitHead; // running medians in seconds; 0 = not measured
     private readonly double[] _layerRatio;        // n rows over one row, per layer; 0 = not measured
     private readonly double[] _headRatio;         // the head over n rows over one row; 0 = not measured
 
     /// <param name="maxRows">the largest batch the decoding loop runs through the layers</param>
-    public DecodeCosts(int maxRows)
+    /// <param name="headToLayer">
+    /// the model's final head over one layer in weight bytes (decoding one row streams the weights, so bytes predict
+    /// time): the head's prior cost until it is timed
+    /// </param>
+    public DecodeCosts(int maxRows, double headToLayer = DefaultHeadToLayer)
     {
+        HeadToLayerPrior = headToLayer;
         _layerRatio = new double[maxRows + 1];
         _headRatio = new double[maxRows + 1];
     }
 
     public int MaxRows => _layerRatio.Length - 1;
+
+    /// <summary>The final head's cost in layers assumed until it is timed.</summary>
+    public double HeadToLayerPrior { get; }
 
     public void ObserveForward(int rows, int layers, double seconds)
     {
@@ -83,7 +94,7 @@ internal sealed class DecodeCosts
     public double Layer(int rows) => LayerOne * Ratio(_layerRatio, rows);
 
     /// <summary>Seconds of the final head over <paramref name="rows"/> rows.</summary>
-    public double Head(int rows) => (_headOne > 0 ? _headOne : PriorHeadToLayer * LayerOne) * Ratio(_headRatio, rows);
+    public double Head(int rows) => (_headOne > 0 ? _headOne : HeadToLayerPrior * LayerOne) * Ratio(_headRatio, rows);
 
     private double LayerOne => _layerOne > 0 ? _layerOne : 1e-4;
 

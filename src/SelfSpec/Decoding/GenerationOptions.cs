@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using SelfSpec.Sampling;
 
 namespace SelfSpec.Decoding;
@@ -46,9 +47,14 @@ public sealed record GenerationOptions
     }
 }
 
-/// <summary>The outcome of one generation.</summary>
-public sealed record GenerationResult(int[] PromptTokens, int[] OutputTokens, FinishReason FinishReason, DecodeStats Stats)
+/// <summary>The outcome of one generation (serialized by <see cref="SelfSpecJsonContext"/> as <c>generate --json</c> prints it).</summary>
+public sealed record GenerationResult(
+    [property: JsonPropertyOrder(1)] int[] PromptTokens,
+    [property: JsonPropertyOrder(2)] int[] OutputTokens,
+    [property: JsonPropertyOrder(3), JsonConverter(typeof(FinishReasonNameConverter))] FinishReason FinishReason,
+    [property: JsonPropertyOrder(4)] DecodeStats Stats)
 {
     /// <summary>The output as text, stop sequence excluded (empty when the result was made without a tokenizer).</summary>
+    [JsonPropertyOrder(0)]
     public string Text { get; init; } = "";
 }

@@ -15,7 +15,6 @@ internal sealed class PriceBound
     private static readonly (double Fraction, double Agreement)[] OwnHeadAgreement =
         [(0.1, 0.049), (0.2, 0.049), (0.3, 0.057), (0.4, 0.075), (0.5, 0.094), (0.6, 0.121), (0.67, 0.187), (0.73, 0.26), (0.8, 0.378), (0.87, 0.438), (0.93, 0.554), (0.97, 0.622), (1.0, 0.7)];
     private const double PriorWeight = 4;
-    private const double HeadToLayer = 13.6;  // tied Q8_0 head of SmolLM2-135M vs one Q4_1 layer (EVIDENCE 5)
     /// <summary>A source the bound has declined is tried anyway once per this many rounds, so estimates can recover.</summary>
     public const int ExploreInterval = 64;
 
@@ -48,7 +47,7 @@ internal sealed class PriceBound
                 _exitFires[l] = new Estimate(Math.Clamp(fire, 0.01, 0.99));
             }
         }
-        _exitHeadPrior = priors?.HeadCostInLayers ?? HeadToLayer;
+        _exitHeadPrior = priors?.HeadCostInLayers ?? costs.HeadToLayerPrior;
         _lookupFirst = new Estimate[9];
         _lookupNext = new Estimate[9];
         for (int n = 0; n < 9; n++)
