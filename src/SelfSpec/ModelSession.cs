@@ -38,7 +38,7 @@ public sealed class ModelSession
     public async IAsyncEnumerable<GenerationUpdate> GenerateAsync(int[] prompt, GenerationOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancellation = default)
     {
-        var run = Begin(prompt, options ?? new GenerationOptions());
+        var run = Begin(prompt, options ?? new GenerationOptions(), streaming: true);
         try
         {
             // The prefill is the longest step: let the caller's thread go before it.
@@ -58,7 +58,7 @@ public sealed class ModelSession
     /// <exception cref="InvalidRequestException">bad options, a bad token id, or a prompt that does not fit the context</exception>
     public GenerationResult Generate(int[] prompt, GenerationOptions? options = null, CancellationToken cancellation = default)
     {
-        var run = Begin(prompt, options ?? new GenerationOptions());
+        var run = Begin(prompt, options ?? new GenerationOptions(), streaming: false);
         try
         {
             while (run.Advance(cancellation))
@@ -71,7 +71,7 @@ public sealed class ModelSession
         }
     }
 
-    private SessionRun Begin(int[] prompt, GenerationOptions options)
+    private SessionRun Begin(int[] prompt, GenerationOptions options, bool streaming)
     {
         ArgumentNullException.ThrowIfNull(prompt);
         ArgumentNullException.ThrowIfNull(options);
@@ -88,7 +88,7 @@ public sealed class ModelSession
             else if (_cache.Capacity < limit) _cache = _cache.Grown(c, (int)Math.Min(c.ContextLength, Math.Max(limit, 2L * _cache.Capacity)));
             _cached = []; // until the generation ends, the cache is in flux
             var request = new DecodeRequest(prompt, reused, options, _cache, limit, _model.Tokenizer.IsEndOfGeneration);
-            return new SessionRun(_model, _model.CreateLoop(request), options, prompt);
+            return new SessionRun(_model, _model.CreateLoop(request), options, prompt, streaming);
         }
         catch
         {

@@ -12,12 +12,16 @@ internal sealed class SessionRun
     private readonly LanguageModel _model;
     private readonly int[] _prompt;
     private readonly StopTextFilter _text;
+    // Whole results without stop sequences need no text per token: it is decoded once at the end, keeping the
+    // per-token path free of allocations.
+    private readonly bool _textPerToken;
     private int _reported;   // committed tokens handed out so far
     private bool _started, _ended;
     private FinishReason? _finish;
 
-    public SessionRun(LanguageModel model, IDecodeLoop loop, GenerationOptions options, int[] prompt)
+    public SessionRun(LanguageModel model, IDecodeLoop loop, GenerationOptions options, int[] prompt, bool streaming)
     {
+        _textPerToken = streaming || options.StopSequences.Count > 0;
         _model = model;
         Loop = loop;
         _prompt = prompt;
@@ -64,7 +68,7 @@ internal sealed class SessionRun
             return false;
         }
         int token = output[_reported++];
-        update = new GenerationUpdate(_text.Push(token), token, null);
+        update = new GenerationUpdate(_textPerToken ? _text.Push(token) : "", token, null);
         if (_text.Stopped) _finish = FinishReason.StopSequence;
         return true;
     }
@@ -72,7 +76,7 @@ internal sealed class SessionRun
     /// <summary>The final update: text held back until the end, and the result.</summary>
     public GenerationUpdate Finish()
     {
-        string tail = _text.Flush();
+        string tail = _textPerToken ? _text.Flush() : "";
         if (_text.Stopped) _finish ??= FinishReason.StopSequence;
         var finish = _finish ?? Loop.Finish;
         var stats = Loop.CompleteStats();
@@ -81,7 +85,7 @@ internal sealed class SessionRun
         // Tokens committed in the same round after a stop sequence are not part of the answer.
         stats.GeneratedTokens = output.Length;
         stats.Sidecar = _model.SidecarPath;
-        var result = new GenerationResult(_prompt, output, finish, stats) { Text = _text.Text };
+        var result = new GenerationResult(_prompt, output, finish, stats) { Text = _textPerToken ? _text.Text : _model.Tokenizer.Decode(output) };
         return new GenerationUpdate(tail, null, result);
     }
 }

@@ -23,7 +23,7 @@ namespace SelfSpec.Decoding;
 /// </summary>
 internal sealed class DecodeCosts
 {
-    /// <summary>Prior cost of one more row relative to the one-row cost, until measured (forward curve of EVIDENCE 5 and README).</summary>
+    /// <summary>Prior cost of one more row relative to the one-row cost, until measured (the measured forward curve, see the README).</summary>
     public const double PriorRho = 0.3;
     /// <summary>How far one sample moves a running median, relative to it.</summary>
     public const double Step = 0.04;
@@ -107,7 +107,7 @@ internal sealed class DecodeCosts
     /// <summary>What the final head over rows + 1 rows adds over rows rows (never negative).</summary>
     public double MarginalHead(int rows) => Math.Max(0, Head(rows + 1) - Head(rows));
 
-    /// <summary>One more row through a layer relative to a one-row layer call, at the given batch (rho of EVIDENCE 5).</summary>
+    /// <summary>One more row through a layer relative to a one-row layer call, at the given batch (rho).</summary>
     public double Rho(int rows) => MarginalLayer(rows) / Layer(1);
 
     /// <summary>

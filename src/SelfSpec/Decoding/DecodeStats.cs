@@ -51,7 +51,7 @@ public sealed class DecodeStats
     /// <summary>Decode time in exit heads.</summary>
     [JsonIgnore]
     public double HeadSeconds { get; set; }
-    /// <summary>Measured cost of one extra row through a layer relative to a one-row layer call (rho of EVIDENCE 5); 0 when not measured.</summary>
+    /// <summary>Measured cost of one extra row through a layer relative to a one-row layer call (rho); 0 when not measured.</summary>
     public double Rho { get; set; }
     /// <summary>
     /// The price bound's cost table at the end of the generation (timed on this machine, kept across the model's

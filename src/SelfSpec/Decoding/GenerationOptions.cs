@@ -9,7 +9,7 @@ public sealed record GenerationOptions
     public int MaxTokens { get; init; } = 256;
     public SamplingOptions Sampling { get; init; } = SamplingOptions.Greedy;
     /// <summary>
-    /// How tokens are produced; every method gives the same greedy output. Default hybrid (DESIGN 6): prompt lookup
+    /// How tokens are produced; every method gives the same greedy output. Default hybrid (the command line's default too): prompt lookup
     /// and early exits under the price bound, which falls back to plain steps whenever drafting does not pay.
     /// </summary>
     public DecodingMethod Method { get; init; } = DecodingMethod.Hybrid;

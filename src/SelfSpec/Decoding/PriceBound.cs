@@ -1,7 +1,7 @@
 namespace SelfSpec.Decoding;
 
 /// <summary>
-/// The bound that knows the price (DESIGN 4, EVIDENCE 5). Keeps running estimates, updated from every verification,
+/// The bound that knows the price. Keeps running estimates, updated from every verification,
 /// of how often drafts from each source are accepted (each exit layer; prompt lookup by n-gram length, first and
 /// follow-on drafts apart) and how often a candidate exit fires; and the timed costs of <see cref="DecodeCosts"/>
 /// (per layer and head call, by batch size, kept across generations). A round's expected committed tokens E = 1 +
@@ -11,7 +11,7 @@ namespace SelfSpec.Decoding;
 /// </summary>
 internal sealed class PriceBound
 {
-    // Priors (EVIDENCE 1, 3, 5): own-head agreement by relative depth; lookup commits ~2.2 tokens a pass.
+    // Priors measured on SmolLM2-135M: own-head agreement by relative depth; lookup commits ~2.2 tokens a pass.
     private static readonly (double Fraction, double Agreement)[] OwnHeadAgreement =
         [(0.1, 0.049), (0.2, 0.049), (0.3, 0.057), (0.4, 0.075), (0.5, 0.094), (0.6, 0.121), (0.67, 0.187), (0.73, 0.26), (0.8, 0.378), (0.87, 0.438), (0.93, 0.554), (0.97, 0.622), (1.0, 0.7)];
     private const double PriorWeight = 4;

@@ -1,7 +1,7 @@
 namespace SelfSpec.Decoding;
 
 /// <summary>
-/// Settings of the speculative methods (DESIGN 4). Defaults start from EVIDENCE.md: on a small model the model's
+/// Settings of the speculative methods. Defaults start from measurements on small models: there the model's
 /// own head at shallow layers is rarely right, so the candidate exits sit at 20-80% depth, a draft must be
 /// confident after annealing, rounds are short, and the price bound decides whether drafting pays at all.
 /// </summary>
