@@ -43,7 +43,7 @@ internal static class Harness
         double? loadBefore = LoadAverage();
         if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 240;
 
-        using var lm = LanguageModel.Load(modelPath, o.Threads, o.Sidecar);
+        using var lm = LanguageModel.Load(modelPath, ModelLoadOptions.FromCommandLine(o.Threads, o.Sidecar));
         if (lm.SidecarWarning != null) AnsiConsole.WriteLine($"warning: {lm.SidecarWarning}");
         AnsiConsole.WriteLine(lm.SidecarPath != null ? $"calibration sidecar {lm.SidecarPath}" : "no calibration sidecar (default speculation settings)");
         long weightBytes = lm.File.Tensors.Sum(t => t.ByteSize);
@@ -215,6 +215,7 @@ internal static class Harness
                 DraftSeconds = s.DraftSeconds, VerifySeconds = s.VerifySeconds, HeadSeconds = s.HeadSeconds,
                 SamplingSeconds = s.SamplingSeconds, Rho = s.Rho,
                 LayerMsByRows = s.LayerMillisecondsByRows, HeadMsByRows = s.HeadMillisecondsByRows,
+                Stats = s,
             };
         }
         if (peer == null) throw new InvalidRequestException("llama.cpp is not loaded");

@@ -32,6 +32,8 @@ internal sealed record PromptRun
     public double[] HeadMsByRows { get; init; } = [];
     /// <summary>Greedy output identical, token for token, to <c>ar</c>'s on the same prompt (null without an <c>ar</c> run).</summary>
     public bool? EqualsAr { get; set; }
+    /// <summary>The library's statistics of the run, in their one JSON form (null for llama.cpp).</summary>
+    public SelfSpec.Decoding.DecodeStats? Stats { get; init; }
 
     public int Generated => Output.Length;
     /// <summary>Tokens produced by the decode loop (the first comes from prefill), as <c>DecodeStats</c> counts them.</summary>

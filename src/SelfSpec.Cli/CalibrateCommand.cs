@@ -40,11 +40,11 @@ internal static class CalibrateCommand
                 Positions = n,
                 MaxNewTokens = newTokens,
                 DistillSeconds = seconds,
-                Layers = ParseLayers(r.GetValue(layers)) ?? new CalibrationOptions().Layers,
+                Layers = ParseLayers(r.GetValue(layers)),
             };
             string path = ModelLocator.Resolve(r.GetValue(model));
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            using var lm = LanguageModel.Load(path, r.GetValue(threads), LanguageModel.NoSidecar);
+            using var lm = LanguageModel.Load(path, new ModelLoadOptions { Threads = r.GetValue(threads), Calibration = CalibrationChoice.None });
             options = options with { Threads = lm.Threads };
             string? promptPath = r.GetValue(prompts);
             var set = promptPath != null ? PromptFile.Load(promptPath, lm) : PromptFile.BuiltIn(lm);

@@ -17,6 +17,8 @@ internal static class ChatCommand
         {
             using var lm = CommonOptions.Load(ModelLocator.Resolve(r.GetValue(model)), r.GetValue(threads), sidecar: null);
             var history = new List<ChatMessage>();
+            // One session for the conversation: each turn computes only the tokens added since the last one.
+            var session = lm.CreateSession();
             var options = new GenerationOptions { MaxTokens = r.GetValue(maxTokens) };
             while (true)
             {
@@ -24,14 +26,14 @@ internal static class ChatCommand
                 string? line = Console.ReadLine();
                 if (string.IsNullOrWhiteSpace(line)) return ExitCodes.Ok;
                 history.Add(new ChatMessage("user", line));
-                var detok = new StreamingDetokenizer(lm.Tokenizer);
-                var result = lm.Generate(lm.TokenizeChat(history), options, t =>
+                var reply = new System.Text.StringBuilder();
+                foreach (var update in session.GenerateAsync(lm.TokenizeChat(history), options).ToBlockingEnumerable())
                 {
-                    Console.Write(detok.Push(t));
-                    return true;
-                });
-                Console.WriteLine(detok.Flush());
-                history.Add(new ChatMessage("assistant", lm.Tokenizer.Decode(result.OutputTokens)));
+                    Console.Write(update.Text);
+                    reply.Append(update.Text);
+                }
+                Console.WriteLine();
+                history.Add(new ChatMessage("assistant", reply.ToString()));
             }
         }));
         return cmd;

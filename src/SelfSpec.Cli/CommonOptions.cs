@@ -18,7 +18,7 @@ internal static class CommonOptions
     /// <summary>Loads the model with the sidecar choice; a refused sidecar is a one-line warning on stderr.</summary>
     public static LanguageModel Load(string path, int threads, string? sidecar)
     {
-        var lm = LanguageModel.Load(path, threads, sidecar);
+        var lm = LanguageModel.Load(path, ModelLoadOptions.FromCommandLine(threads, sidecar));
         if (lm.SidecarWarning != null) Console.Error.WriteLine($"selfspec: warning: {lm.SidecarWarning}");
         return lm;
     }

@@ -21,7 +21,7 @@ internal static class GenerateCommand
         var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "tokens to generate at most", DefaultValueFactory = _ => 256 };
         var method = new Option<string>("--method") { Description = "decoding method: ar, specbound, hybrid, static, lookup", DefaultValueFactory = _ => "hybrid" };
         var spec = SpeculationFlags.Create();
-        method.AcceptOnlyFromAmong(MethodNames.All);
+        method.AcceptOnlyFromAmong([.. DecodingMethodNames.All]);
         var temperature = new Option<float>("--temperature") { Description = "0 = greedy", DefaultValueFactory = _ => 0f };
         var topK = new Option<int>("--top-k") { Description = "0 = off", DefaultValueFactory = _ => 0 };
         var topP = new Option<float>("--top-p") { Description = "1 = off", DefaultValueFactory = _ => 1f };
@@ -47,7 +47,7 @@ internal static class GenerateCommand
             var options = new GenerationOptions
             {
                 MaxTokens = r.GetValue(maxTokens),
-                Method = MethodNames.Parse(r.GetValue(method)!),
+                Method = DecodingMethodNames.Parse(r.GetValue(method)!),
                 Speculation = spec.Read(r, SpeculationOptions.Default),
                 Sampling = new SamplingOptions
                 {
@@ -63,6 +63,7 @@ internal static class GenerateCommand
             string path = ModelLocator.Resolve(r.GetValue(model));
             using var lm = CommonOptions.Load(path, r.GetValue(threads), r.GetValue(sidecar));
             options = options with { Speculation = spec.Read(r, lm.SpeculationDefaults) };
+            lm.Validate(options);
             int[] tokens = r.GetValue(chat) ? lm.TokenizeChat([new ChatMessage("user", text)]) : lm.Tokenize(text);
             return r.GetValue(json) ? RunJson(lm, tokens, options) : RunStreaming(lm, tokens, options);
         }));
@@ -71,17 +72,16 @@ internal static class GenerateCommand
 
     private static int RunStreaming(LanguageModel lm, int[] prompt, GenerationOptions options)
     {
-        var detok = new StreamingDetokenizer(lm.Tokenizer);
         using var stdout = new StreamWriter(Console.OpenStandardOutput(), new UTF8Encoding(false)) { AutoFlush = true };
-        var result = lm.Generate(prompt, options, t =>
+        GenerationResult? result = null;
+        foreach (var update in lm.GenerateAsync(prompt, options).ToBlockingEnumerable())
         {
-            stdout.Write(detok.Push(t));
-            return true;
-        });
-        stdout.Write(detok.Flush());
+            stdout.Write(update.Text);
+            result = update.Result ?? result;
+        }
         stdout.WriteLine();
-        var s = result.Stats;
-        Console.Error.WriteLine($"[{MethodNames.Name(s.Method)}{(lm.SidecarPath != null ? ", calibrated" : "")}] prompt {s.PromptTokens} tokens at {s.PrefillTokensPerSecond:F1} tokens/s; " +
+        var s = result!.Stats;
+        Console.Error.WriteLine($"[{DecodingMethodNames.Name(s.Method)}{(lm.SidecarPath != null ? ", calibrated" : "")}] prompt {s.PromptTokens} tokens at {s.PrefillTokensPerSecond:F1} tokens/s; " +
             $"generated {s.GeneratedTokens} tokens at {s.DecodeTokensPerSecond:F1} tokens/s ({result.FinishReason})");
         return ExitCodes.Ok;
     }
@@ -89,69 +89,8 @@ internal static class GenerateCommand
     private static int RunJson(LanguageModel lm, int[] prompt, GenerationOptions options)
     {
         var result = lm.Generate(prompt, options);
-        var s = result.Stats;
         using var stdout = Console.OpenStandardOutput();
-        using (var w = new Utf8JsonWriter(stdout, new JsonWriterOptions { Indented = true }))
-        {
-            w.WriteStartObject();
-            w.WriteString("text", lm.Tokenizer.Decode(result.OutputTokens));
-            w.WriteStartArray("prompt_tokens");
-            foreach (int t in result.PromptTokens) w.WriteNumberValue(t);
-            w.WriteEndArray();
-            w.WriteStartArray("output_tokens");
-            foreach (int t in result.OutputTokens) w.WriteNumberValue(t);
-            w.WriteEndArray();
-            w.WriteString("finish_reason", result.FinishReason switch
-            {
-                FinishReason.EndOfGeneration => "stop",
-                FinishReason.Length => "length",
-                FinishReason.ContextFull => "context_full",
-                _ => "cancelled",
-            });
-            w.WriteStartObject("stats");
-            w.WriteString("method", MethodNames.Name(s.Method));
-            if (lm.SidecarPath != null) w.WriteString("sidecar", lm.SidecarPath); else w.WriteNull("sidecar");
-            w.WriteNumber("prompt_tokens", s.PromptTokens);
-            w.WriteNumber("generated_tokens", s.GeneratedTokens);
-            w.WriteNumber("prefill_tokens_per_s", Math.Round(s.PrefillTokensPerSecond, 2));
-            w.WriteNumber("decode_tokens_per_s", Math.Round(s.DecodeTokensPerSecond, 2));
-            w.WriteNumber("rounds", s.Rounds);
-            w.WriteNumber("drafted", s.Drafted);
-            w.WriteNumber("accepted", s.Accepted);
-            w.WriteNumber("mean_accepted_length", Math.Round(s.MeanAcceptedLength, 4));
-            w.WriteNumber("acceptance_rate", Math.Round(s.AcceptanceRate, 4));
-            w.WriteStartObject("exit_layer_histogram");
-            foreach (var (layer, count) in s.ExitLayerHistogram) w.WriteNumber(layer.ToString(System.Globalization.CultureInfo.InvariantCulture), count);
-            w.WriteEndObject();
-            w.WriteNumber("difficult_stops", s.DifficultStops);
-            w.WriteNumber("exit_head_calls", s.ExitHeadCalls);
-            w.WriteNumber("layer_rows", s.LayerRows);
-            w.WriteNumber("rho", s.Rho);
-            w.WriteStartObject("drafted_by_source");
-            foreach (var (source, count) in s.DraftedBySource) w.WriteNumber(source, count);
-            w.WriteEndObject();
-            w.WriteStartObject("accepted_by_source");
-            foreach (var (source, count) in s.AcceptedBySource) w.WriteNumber(source, count);
-            w.WriteEndObject();
-            w.WriteStartObject("cost_ms");
-            w.WriteStartArray("layer_by_rows");
-            foreach (double ms in s.LayerMillisecondsByRows) w.WriteNumberValue(ms);
-            w.WriteEndArray();
-            w.WriteStartArray("head_by_rows");
-            foreach (double ms in s.HeadMillisecondsByRows) w.WriteNumberValue(ms);
-            w.WriteEndArray();
-            w.WriteEndObject();
-            w.WriteStartObject("time_s");
-            w.WriteNumber("prefill", Math.Round(s.PrefillSeconds, 6));
-            w.WriteNumber("decode", Math.Round(s.DecodeSeconds, 6));
-            w.WriteNumber("draft", Math.Round(s.DraftSeconds, 6));
-            w.WriteNumber("verify", Math.Round(s.VerifySeconds, 6));
-            w.WriteNumber("heads", Math.Round(s.HeadSeconds, 6));
-            w.WriteNumber("sampling", Math.Round(s.SamplingSeconds, 6));
-            w.WriteEndObject();
-            w.WriteEndObject();
-            w.WriteEndObject();
-        }
+        JsonSerializer.Serialize(stdout, result, SelfSpecJsonContext.Default.GenerationResult);
         stdout.WriteByte((byte)'\n');
         return ExitCodes.Ok;
     }

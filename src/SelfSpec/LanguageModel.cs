@@ -9,7 +9,8 @@ namespace SelfSpec;
 
 /// <summary>
 /// A GGUF model ready to generate: the mapped file, its configuration, weights, tokenizer and chat template.
-/// One generation runs at a time (calls are serialized); weights are shared and never copied.
+/// Immutable once loaded and shared: each sequence runs in its own <see cref="ModelSession"/>; forward passes of
+/// concurrent sessions take turns. Weights are never copied.
 /// </summary>
 public sealed class LanguageModel : IDisposable
 {
@@ -52,29 +53,35 @@ public sealed class LanguageModel : IDisposable
         ChatTemplate = ChatTemplate.FromGguf(file);
         _pool = new WorkerPool(threads);
         _transformer = new Transformer(weights, _pool, MaxBatch, Config.ContextLength);
-        _costs = new DecodeCosts(MaxBatch);
+        _costs = new DecodeCosts(MaxBatch, HeadToLayerBytes(file));
     }
 
-    /// <summary>Sidecar argument of <see cref="Load"/>: do not load any calibration sidecar.</summary>
-    public const string NoSidecar = "none";
-
     /// <summary>
-    /// Opens a GGUF model. <paramref name="threads"/> 0 means one per processor core. <paramref name="sidecar"/>: null
-    /// loads <c>PATH.selfspec</c> when it exists; <see cref="NoSidecar"/> loads none; otherwise the sidecar at that path.
-    /// A sidecar for another model or a corrupt one is refused: <see cref="SidecarWarning"/> says why, and the
-    /// defaults are used.
+    /// Opens a GGUF model with the calibration sidecar beside it (<c>PATH.selfspec</c>) when there is one.
+    /// <paramref name="threads"/> 0 means one per processor core.
     /// </summary>
     /// <exception cref="GgufFormatException">the file is not a valid GGUF file</exception>
     /// <exception cref="UnsupportedModelException">the architecture, a tensor type or shape is not supported</exception>
-    public static LanguageModel Load(string path, int threads = 0, string? sidecar = null)
+    public static LanguageModel Load(string path, int threads = 0) => Load(path, new ModelLoadOptions { Threads = threads });
+
+    /// <summary>
+    /// Opens a GGUF model. A sidecar for another model or a corrupt one is refused: <see cref="SidecarWarning"/> says
+    /// why, and the defaults are used.
+    /// </summary>
+    /// <exception cref="GgufFormatException">the file is not a valid GGUF file</exception>
+    /// <exception cref="UnsupportedModelException">the architecture, a tensor type or shape is not supported</exception>
+    public static LanguageModel Load(string path, ModelLoadOptions options)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        int threads = options.Threads;
         if (threads < 0 || threads > 256) throw new InvalidRequestException($"thread count {threads} must be between 0 (all cores) and 256");
         if (threads == 0) threads = Environment.ProcessorCount;
         var file = GgufFile.Open(path);
         try
         {
             var lm = new LanguageModel(file, threads);
-            if (sidecar != NoSidecar) lm.LoadSidecar(sidecar ?? Sidecar.PathFor(path), required: sidecar != null);
+            if (options.Calibration != CalibrationChoice.None)
+                lm.LoadSidecar(options.SidecarPath ?? Sidecar.PathFor(path), required: options.Calibration == CalibrationChoice.Required);
             return lm;
         }
         catch
@@ -106,6 +113,21 @@ public sealed class LanguageModel : IDisposable
         }
     }
 
+    /// <summary>
+    /// The final head's weight bytes over one layer's (layer 0's tensors; the output matrix, or the tied embedding):
+    /// decoding a row streams the weights, so this is what a head call costs in layers until it is timed.
+    /// </summary>
+    private static double HeadToLayerBytes(GgufFile file)
+    {
+        long head = 0, layer = 0;
+        foreach (var t in file.Tensors)
+        {
+            if (t.Name == "output.weight" || t.Name == "token_embd.weight" && head == 0) head = t.ByteSize;
+            else if (t.Name.StartsWith("blk.0.", StringComparison.Ordinal)) layer += t.ByteSize;
+        }
+        return head > 0 && layer > 0 ? (double)head / layer : DecodeCosts.DefaultHeadToLayer;
+    }
+
     /// <summary>Uses a calibration's exit head, bound priors and settings (null: back to the model's own head and the defaults).</summary>
     internal void UseCalibration(SidecarContents? c)
     {
@@ -125,21 +147,47 @@ public sealed class LanguageModel : IDisposable
     public int[] TokenizeChat(IReadOnlyList<ChatMessage> messages) =>
         Tokenizer.Encode(ChatTemplate.Apply(messages, addGenerationPrompt: true), addSpecial: true, parseSpecial: true);
 
-    /// <summary>Generates a continuation of <paramref name="prompt"/>; <paramref name="onToken"/> sees each token as it is committed and may return false to stop.</summary>
-    public GenerationResult Generate(int[] prompt, GenerationOptions options, Func<int, bool>? onToken = null, CancellationToken cancellation = default)
+    /// <summary>A new sequence on this model: its own cache, sharing the weights. Sessions may run from several threads.</summary>
+    public ModelSession CreateSession() => new(this);
+
+    /// <summary>Generates a continuation of <paramref name="prompt"/> (token ids) in a fresh session.</summary>
+    /// <exception cref="InvalidRequestException">bad options, a bad token id, or a prompt that does not fit the context</exception>
+    public GenerationResult Generate(int[] prompt, GenerationOptions options, CancellationToken cancellation = default) =>
+        CreateSession().Generate(prompt, options, cancellation);
+
+    /// <summary>Streams a continuation of <paramref name="prompt"/> (token ids) generated in a fresh session.</summary>
+    /// <exception cref="InvalidRequestException">bad options, a bad token id, or a prompt that does not fit the context</exception>
+    public IAsyncEnumerable<GenerationUpdate> GenerateAsync(int[] prompt, GenerationOptions? options = null, CancellationToken cancellation = default) =>
+        CreateSession().GenerateAsync(prompt, options, cancellation);
+
+    /// <summary>
+    /// The options a generation runs with: the model's speculation defaults filled in, everything checked against this
+    /// model (the one place where options meet a model).
+    /// </summary>
+    internal GenerationOptions Resolve(GenerationOptions options, int[] prompt)
     {
-        ArgumentNullException.ThrowIfNull(prompt);
-        ArgumentNullException.ThrowIfNull(options);
         foreach (int t in prompt)
             if ((uint)t >= (uint)Config.VocabSize) throw new InvalidRequestException($"prompt token id {t} is outside the vocabulary (0..{Config.VocabSize - 1})");
-        lock (_gate)
-        {
-            if (options.Speculation == null) options = options with { Speculation = SpeculationDefaults };
-            return options.Method == DecodingMethod.Autoregressive
-                ? new Autoregressive(_transformer).Generate(prompt, options, Tokenizer.IsEndOfGeneration, onToken, cancellation)
-                : new SelfSpeculative(_transformer, _costs, ExitHead, ExitPriors).Generate(prompt, options, Tokenizer.IsEndOfGeneration, onToken, cancellation);
-        }
+        if (options.Speculation == null) options = options with { Speculation = SpeculationDefaults };
+        options.ValidateFor(Config.LayerCount);
+        return options;
     }
+
+    /// <summary>Checks options against this model without generating; throws <see cref="InvalidRequestException"/> naming the first bad one.</summary>
+    public void Validate(GenerationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        Resolve(options, []);
+    }
+
+    /// <summary>Serializes forward passes of all sessions on this model (the transformer's scratch and the cost table are shared).</summary>
+    internal Lock Gate => _gate;
+
+    /// <summary>The decoding loop for a request (its method's drafting, the model's exit head and cost table).</summary>
+    internal IDecodeLoop CreateLoop(DecodeRequest request) =>
+        request.Options.Method == DecodingMethod.Autoregressive
+            ? new Autoregressive(_transformer).Begin(request)
+            : new SelfSpeculative(_transformer, _costs, ExitHead, ExitPriors).Begin(request);
 
     public void Dispose()
     {

@@ -9,8 +9,17 @@ internal sealed record CalibrationOptions
 {
     public int Positions { get; init; } = 30_000;
     public int MaxNewTokens { get; init; } = 160;
-    /// <summary>Candidate exit layers whose states are recorded and fitted.</summary>
-    public int[] Layers { get; init; } = [4, 6, 8, 10, 12, 16, 20];
+    /// <summary>Candidate exit layers whose states are recorded and fitted; null = <see cref="LayerFractions"/> of the model's depth.</summary>
+    public int[]? Layers { get; init; }
+    /// <summary>
+    /// Default candidate exits as fractions of depth: from 2/15 to 2/3 (layers 4, 6, 8, 10, 12, 16, 20 of a 30-layer
+    /// model), denser where shallow exits are cheap, none in the last third where an exit saves too little.
+    /// </summary>
+    public double[] LayerFractions { get; init; } = [2.0 / 15, 1.0 / 5, 4.0 / 15, 1.0 / 3, 2.0 / 5, 8.0 / 15, 2.0 / 3];
+
+    /// <summary>The candidate exit layers for a model of <paramref name="layerCount"/> layers, ascending, each in 1..layerCount-1.</summary>
+    public int[] ResolveLayers(int layerCount) =>
+        (Layers ?? [.. LayerFractions.Select(f => (int)Math.Round(f * layerCount))]).Where(l => l >= 1 && l < layerCount).Distinct().Order().ToArray();
     /// <summary>Draft vocabulary the translators are distilled on.</summary>
     public int TrainVocab { get; init; } = 4096;
     /// <summary>Draft vocabulary sizes reported.</summary>
@@ -82,7 +91,7 @@ internal sealed class Calibrator(LanguageModel lm, CalibrationOptions o, Action<
     public CalibrationReport Run(IReadOnlyList<(string Task, int[] Tokens)> prompts, CancellationToken cancellation = default)
     {
         var c = lm.Config;
-        int[] layers = o.Layers.Where(l => l >= 1 && l < c.LayerCount).Distinct().Order().ToArray();
+        int[] layers = o.ResolveLayers(c.LayerCount);
         if (layers.Length == 0) throw new InvalidRequestException($"no candidate exit layer within 1..{c.LayerCount - 1}");
         int maxVocab = Math.Min(c.VocabSize, o.VocabSizes.Max());
         int[] vocabSizes = o.VocabSizes.Select(v => Math.Min(v, c.VocabSize)).Distinct().Order().ToArray();

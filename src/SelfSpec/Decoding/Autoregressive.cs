@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using SelfSpec.Model;
 using SelfSpec.Sampling;
 
@@ -14,64 +16,116 @@ internal sealed class Autoregressive
 
     public Autoregressive(Transformer model) => _model = model;
 
+    /// <summary>A whole generation on a fresh cache.</summary>
     /// <param name="isEndOfGeneration">tokens that stop generation</param>
     /// <param name="onToken">called with each generated token; return false to stop</param>
     public GenerationResult Generate(int[] prompt, GenerationOptions options, Func<int, bool> isEndOfGeneration,
         Func<int, bool>? onToken, CancellationToken cancellation)
     {
         options.Validate();
-        var c = _model.Config;
-        var stats = new DecodeStats { Method = DecodingMethod.Autoregressive, PromptTokens = prompt.Length };
-        var cache = new KvCache(c, KvCache.CapacityFor(c, prompt.Length, options.MaxTokens));
-        var sampler = new Sampler(options.Sampling, c.VocabSize);
-        var hidden = new float[_model.MaxBatch * c.EmbeddingDim];
-        var logits = new float[c.VocabSize];
-        var positions = new int[_model.MaxBatch];
-        var tokens = new List<int>(prompt.Length + options.MaxTokens);
-        tokens.AddRange(prompt);
-        var output = new List<int>(options.MaxTokens);
-        var finish = FinishReason.Length;
+        return DecodeLoops.Run(Begin(DecodeRequest.Fresh(_model, prompt, options, isEndOfGeneration, onToken)), prompt, cancellation);
+    }
 
-        var clock = Stopwatch.StartNew();
-        // Prefill: chunks of up to MaxBatch positions; logits for the last prompt position only.
-        int last = 0;
-        for (int start = 0; start < prompt.Length; start += _model.MaxBatch)
+    /// <summary>A generation on the request's cache, advanced by the caller.</summary>
+    public IDecodeLoop Begin(DecodeRequest request) => new Loop(_model, request);
+
+    private sealed class Loop : IDecodeLoop
+    {
+        private readonly Transformer _model;
+        private readonly DecodeRequest _r;
+        private readonly KvCache _cache;
+        private readonly Sampler _sampler;
+        private readonly DecodeStats _stats;
+        private readonly float[] _hidden;   // (MaxBatch x embd) prefill chunk, then the one decoded row
+        private readonly float[] _logits;   // (vocab)
+        private readonly int[] _positions;  // (MaxBatch)
+        private readonly List<int> _tokens; // prompt, then the output
+        private readonly List<int> _output;
+        private readonly Stopwatch _clock = new();
+        private FinishReason _finish = FinishReason.Length;
+
+        public Loop(Transformer model, DecodeRequest r)
         {
-            int n = Math.Min(_model.MaxBatch, prompt.Length - start);
-            for (int i = 0; i < n; i++) positions[i] = start + i;
-            _model.Embed(prompt.AsSpan(start, n), hidden);
-            _model.Forward(positions.AsSpan(0, n), hidden.AsSpan(0, n * c.EmbeddingDim), 0, c.LayerCount, cache);
-            last = n - 1;
+            _model = model;
+            _r = r;
+            var c = model.Config;
+            _cache = r.Cache;
+            _sampler = new Sampler(r.Options.Sampling, c.VocabSize);
+            _stats = new DecodeStats { Method = DecodingMethod.Autoregressive, PromptTokens = r.Prompt.Length, PrefillTokens = r.Prompt.Length - r.Reused };
+            _hidden = new float[model.MaxBatch * c.EmbeddingDim];
+            _logits = new float[c.VocabSize];
+            _positions = new int[model.MaxBatch];
+            _tokens = new List<int>(r.Prompt.Length + r.Options.MaxTokens);
+            _tokens.AddRange(r.Prompt);
+            _output = new List<int>(r.Options.MaxTokens);
         }
-        cache.Commit(prompt.Length);
-        _model.FinalLogits(hidden.AsSpan(last * c.EmbeddingDim, c.EmbeddingDim), 1, logits);
-        stats.PrefillSeconds = clock.Elapsed.TotalSeconds;
 
-        clock.Restart();
-        while (output.Count < options.MaxTokens)
+        public IReadOnlyList<int> Output => _output;
+        public IReadOnlyList<int> Tokens => _tokens;
+        public FinishReason Finish => _finish;
+
+        public bool Start()
         {
-            if (cancellation.IsCancellationRequested) { finish = FinishReason.Cancelled; break; }
-            int next = sampler.Sample(logits, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(tokens));
-            if (options.StopAtEndOfGeneration && isEndOfGeneration(next)) { finish = FinishReason.EndOfGeneration; break; }
-            output.Add(next);
-            tokens.Add(next);
-            if (onToken != null && !onToken(next)) { finish = FinishReason.Cancelled; break; }
-            if (output.Count >= options.MaxTokens) break;
-            if (cache.Length >= cache.Capacity)
+            var c = _model.Config;
+            var prompt = _r.Prompt;
+            _clock.Restart();
+            // Prefill: chunks of up to MaxBatch positions past the reused prefix; logits for the last prompt position only.
+            _cache.Truncate(_r.Reused);
+            int last = 0;
+            for (int start = _r.Reused; start < prompt.Length; start += _model.MaxBatch)
             {
-                finish = FinishReason.ContextFull;
-                break;
+                int n = Math.Min(_model.MaxBatch, prompt.Length - start);
+                for (int i = 0; i < n; i++) _positions[i] = start + i;
+                _model.Embed(prompt.AsSpan(start, n), _hidden);
+                _model.Forward(_positions.AsSpan(0, n), _hidden.AsSpan(0, n * c.EmbeddingDim), 0, c.LayerCount, _cache);
+                last = n - 1;
             }
-            positions[0] = cache.Length;
-            _model.Embed([next], hidden);
-            _model.Forward(positions.AsSpan(0, 1), hidden.AsSpan(0, c.EmbeddingDim), 0, c.LayerCount, cache);
-            cache.Commit(cache.Length + 1);
-            _model.FinalLogits(hidden, 1, logits);
-            stats.Rounds++;
-            stats.LayerRows += c.LayerCount;
+            _cache.Commit(prompt.Length);
+            _model.FinalLogits(_hidden.AsSpan(last * c.EmbeddingDim, c.EmbeddingDim), 1, _logits);
+            _stats.PrefillSeconds = _clock.Elapsed.TotalSeconds;
+            _clock.Restart();
+            bool go = _r.Options.MaxTokens > 0 && SampleAndEmit();
+            _clock.Stop();
+            return go;
         }
-        stats.DecodeSeconds = clock.Elapsed.TotalSeconds;
-        stats.GeneratedTokens = output.Count;
-        return new GenerationResult(prompt, [.. output], finish, stats);
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public bool Step()
+        {
+            _clock.Start();
+            var c = _model.Config;
+            int next = _tokens[^1];
+            _positions[0] = _cache.Length;
+            _model.Embed(new ReadOnlySpan<int>(in next), _hidden);
+            _model.Forward(_positions.AsSpan(0, 1), _hidden.AsSpan(0, c.EmbeddingDim), 0, c.LayerCount, _cache);
+            _cache.Commit(_cache.Length + 1);
+            _model.FinalLogits(_hidden, 1, _logits);
+            _stats.Rounds++;
+            _stats.LayerRows += c.LayerCount;
+            bool go = SampleAndEmit();
+            _clock.Stop();
+            return go;
+        }
+
+        /// <summary>Chooses the next token from the logits and commits it; false when generation ends.</summary>
+        private bool SampleAndEmit()
+        {
+            int next = _sampler.Sample(_logits, CollectionsMarshal.AsSpan(_tokens));
+            if (_r.Options.StopAtEndOfGeneration && _r.IsEndOfGeneration(next)) { _finish = FinishReason.EndOfGeneration; return false; }
+            _output.Add(next);
+            _tokens.Add(next);
+            if (_r.OnToken != null && !_r.OnToken(next)) { _finish = FinishReason.Cancelled; return false; }
+            if (_output.Count >= _r.Options.MaxTokens) { _finish = FinishReason.Length; return false; }
+            // The next step computes the position of this token; it must lie inside the generation's context.
+            if (_cache.Length >= _r.Limit) { _finish = FinishReason.ContextFull; return false; }
+            return true;
+        }
+
+        public DecodeStats CompleteStats()
+        {
+            _stats.DecodeSeconds = _clock.Elapsed.TotalSeconds;
+            _stats.GeneratedTokens = _output.Count;
+            return _stats;
+        }
     }
 }

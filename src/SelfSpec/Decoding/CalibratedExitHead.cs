@@ -6,7 +6,7 @@ using SelfSpec.Threading;
 namespace SelfSpec.Decoding;
 
 /// <summary>
-/// An exit head from calibration (DESIGN 4, 5): at each calibrated layer a translator z = A h + b (A quantized to
+/// An exit head from calibration: at each calibrated layer a translator z = A h + b (A quantized to
 /// Q8_0 once here, so a check reads a third of a megabyte), the model's final norm, and the output head's rows of the
 /// draft vocabulary only (copied once into one contiguous matrix in the head's own type). Layers without a
 /// translator use A = I, b = 0 on the same draft vocabulary. Both products run on the engine's MatMul kernels.

@@ -23,20 +23,28 @@ namespace SelfSpec.Decoding;
 /// </summary>
 internal sealed class DecodeCosts
 {
-    /// <summary>Prior cost of one more row relative to the one-row cost, until measured (forward curve of EVIDENCE 5 and README).</summary>
+    /// <summary>Prior cost of one more row relative to the one-row cost, until measured (the measured forward curve, see the README).</summary>
     public const double PriorRho = 0.3;
     /// <summary>How far one sample moves a running median, relative to it.</summary>
     public const double Step = 0.04;
-    /// <summary>Prior head-to-layer cost ratio until the head is timed (a tied Q8_0 head of SmolLM2-135M, EVIDENCE 5).</summary>
-    private const double PriorHeadToLayer = 13.6;
+    /// <summary>
+    /// Head-to-layer cost ratio assumed by a table made without the model's own (tests on tiny models): the bytes of
+    /// SmolLM2-135M's tied Q8_0 head over one of its Q4_1 layers.
+    /// </summary>
+    public const double DefaultHeadToLayer = 13.6;
 
     private double _layerOne, _headOne, _exitHead; // running medians in seconds; 0 = not measured
     private readonly double[] _layerRatio;        // n rows over one row, per layer; 0 = not measured
     private readonly double[] _headRatio;         // the head over n rows over one row; 0 = not measured
 
     /// <param name="maxRows">the largest batch the decoding loop runs through the layers</param>
-    public DecodeCosts(int maxRows)
+    /// <param name="headToLayer">
+    /// the model's final head over one layer in weight bytes (decoding one row streams the weights, so bytes predict
+    /// time): the head's prior cost until it is timed
+    /// </param>
+    public DecodeCosts(int maxRows, double headToLayer = DefaultHeadToLayer)
     {
+        HeadToLayerPrior = headToLayer;
         _layerRatio = new double[maxRows + 1];
         _headRatio = new double[maxRows + 1];
     }
@@ -45,6 +53,9 @@ internal sealed class DecodeCosts
 
     /// <summary>Test-only: observations are ignored, so a test of the bound's decisions does not depend on this machine's timings.</summary>
     internal bool Frozen { get; set; }
+
+    /// <summary>The final head's cost in layers assumed until it is timed.</summary>
+    public double HeadToLayerPrior { get; }
 
     public void ObserveForward(int rows, int layers, double seconds)
     {
@@ -89,7 +100,7 @@ internal sealed class DecodeCosts
     public double Layer(int rows) => LayerOne * Ratio(_layerRatio, rows);
 
     /// <summary>Seconds of the final head over <paramref name="rows"/> rows.</summary>
-    public double Head(int rows) => (_headOne > 0 ? _headOne : PriorHeadToLayer * LayerOne) * Ratio(_headRatio, rows);
+    public double Head(int rows) => (_headOne > 0 ? _headOne : HeadToLayerPrior * LayerOne) * Ratio(_headRatio, rows);
 
     private double LayerOne => _layerOne > 0 ? _layerOne : 1e-4;
 
@@ -102,7 +113,7 @@ internal sealed class DecodeCosts
     /// <summary>What the final head over rows + 1 rows adds over rows rows (never negative).</summary>
     public double MarginalHead(int rows) => Math.Max(0, Head(rows + 1) - Head(rows));
 
-    /// <summary>One more row through a layer relative to a one-row layer call, at the given batch (rho of EVIDENCE 5).</summary>
+    /// <summary>One more row through a layer relative to a one-row layer call, at the given batch (rho).</summary>
     public double Rho(int rows) => MarginalLayer(rows) / Layer(1);
 
     /// <summary>

@@ -16,4 +16,16 @@ public enum DecodingMethod
 }
 
 /// <summary>Why generation ended.</summary>
-public enum FinishReason { Length, EndOfGeneration, ContextFull, Cancelled }
+public enum FinishReason
+{
+    /// <summary>The token limit was reached.</summary>
+    Length,
+    /// <summary>The model produced an end-of-generation token (not returned).</summary>
+    EndOfGeneration,
+    /// <summary>The model's context is full.</summary>
+    ContextFull,
+    /// <summary>The caller cancelled or stopped reading.</summary>
+    Cancelled,
+    /// <summary>The text reached one of the stop sequences (which is not returned).</summary>
+    StopSequence,
+}

@@ -3,8 +3,8 @@ using SelfSpec.Model;
 namespace SelfSpec.Decoding;
 
 /// <summary>
-/// Turns the hidden state of one row after <c>depth</c> layers into logits over a draft vocabulary (DESIGN 4, exit
-/// heads): logits_l = W_V FinalNorm(A_l h + b_l). The model's own head uses the whole vocabulary with A = I, b = 0;
+/// Turns the hidden state of one row after <c>depth</c> layers into logits over a draft vocabulary (an exit
+/// head): logits_l = W_V FinalNorm(A_l h + b_l). The model's own head uses the whole vocabulary with A = I, b = 0;
 /// a calibrated head (<see cref="CalibratedExitHead"/>) a fitted translator and the draft vocabulary's rows only.
 /// Verification always uses the full head, so the choice changes speed, never output.
 /// </summary>
@@ -35,7 +35,7 @@ internal sealed class OwnExitHead(Transformer model) : IExitHead
     public void Expand(ReadOnlySpan<float> draftLogits, Span<float> logits) => draftLogits.CopyTo(logits);
 }
 
-/// <summary>Layer-wise temperature annealing (DESIGN 4): shallow layers are over-confident, so they are read hotter.</summary>
+/// <summary>Layer-wise temperature annealing: shallow layers are over-confident, so they are read hotter.</summary>
 internal static class ExitConfidence
 {
     /// <summary>T_l = 1 + alpha (1 - l / L).</summary>

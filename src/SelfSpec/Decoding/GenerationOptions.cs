@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using SelfSpec.Sampling;
 
 namespace SelfSpec.Decoding;
@@ -8,7 +9,7 @@ public sealed record GenerationOptions
     public int MaxTokens { get; init; } = 256;
     public SamplingOptions Sampling { get; init; } = SamplingOptions.Greedy;
     /// <summary>
-    /// How tokens are produced; every method gives the same greedy output. Default hybrid (DESIGN 6): prompt lookup
+    /// How tokens are produced; every method gives the same greedy output. Default hybrid (the command line's default too): prompt lookup
     /// and early exits under the price bound, which falls back to plain steps whenever drafting does not pay.
     /// </summary>
     public DecodingMethod Method { get; init; } = DecodingMethod.Hybrid;
@@ -19,14 +20,41 @@ public sealed record GenerationOptions
     public SpeculationOptions? Speculation { get; init; }
     /// <summary>Stop at the model's end-of-generation tokens (EOS, EOT, ...). The stop token is not returned.</summary>
     public bool StopAtEndOfGeneration { get; init; } = true;
+    /// <summary>
+    /// Texts that end generation when the output text reaches one of them. The stop text is never returned, even
+    /// when it spans several tokens or a speculative round; the output tokens end with the token that completed it.
+    /// </summary>
+    public IReadOnlyList<string> StopSequences { get; init; } = [];
 
+    /// <summary>Checks the options on their own; throws <see cref="InvalidRequestException"/> naming the first bad one.</summary>
     public void Validate()
     {
         if (MaxTokens < 0) throw new InvalidRequestException($"max tokens {MaxTokens} must not be negative");
+        foreach (string stop in StopSequences)
+            if (string.IsNullOrEmpty(stop)) throw new InvalidRequestException("a stop sequence must not be empty");
         Sampling.Validate();
         Speculation?.Validate();
     }
+
+    /// <summary>
+    /// Checks the options against the model they are used with (the one place where layer numbers meet a model's
+    /// depth); throws <see cref="InvalidRequestException"/> naming the first bad one.
+    /// </summary>
+    public void ValidateFor(int layerCount)
+    {
+        Validate();
+        Speculation?.ValidateFor(layerCount);
+    }
 }
 
-/// <summary>The outcome of one generation.</summary>
-public sealed record GenerationResult(int[] PromptTokens, int[] OutputTokens, FinishReason FinishReason, DecodeStats Stats);
+/// <summary>The outcome of one generation (serialized by <see cref="SelfSpecJsonContext"/> as <c>generate --json</c> prints it).</summary>
+public sealed record GenerationResult(
+    [property: JsonPropertyOrder(1)] int[] PromptTokens,
+    [property: JsonPropertyOrder(2)] int[] OutputTokens,
+    [property: JsonPropertyOrder(3), JsonConverter(typeof(FinishReasonNameConverter))] FinishReason FinishReason,
+    [property: JsonPropertyOrder(4)] DecodeStats Stats)
+{
+    /// <summary>The output as text, stop sequence excluded (empty when the result was made without a tokenizer).</summary>
+    [JsonPropertyOrder(0)]
+    public string Text { get; init; } = "";
+}

@@ -1,7 +1,7 @@
 namespace SelfSpec.Decoding;
 
 /// <summary>
-/// The bound that knows the price (DESIGN 4, EVIDENCE 5). Keeps running estimates, updated from every verification,
+/// The bound that knows the price. Keeps running estimates, updated from every verification,
 /// of how often drafts from each source are accepted (each exit layer; prompt lookup by n-gram length, first and
 /// follow-on drafts apart) and how often a candidate exit fires; and the timed costs of <see cref="DecodeCosts"/>
 /// (per layer and head call, by batch size, kept across generations). A round's expected committed tokens E = 1 +
@@ -11,11 +11,10 @@ namespace SelfSpec.Decoding;
 /// </summary>
 internal sealed class PriceBound
 {
-    // Priors (EVIDENCE 1, 3, 5): own-head agreement by relative depth; lookup commits ~2.2 tokens a pass.
+    // Priors measured on SmolLM2-135M: own-head agreement by relative depth; lookup commits ~2.2 tokens a pass.
     private static readonly (double Fraction, double Agreement)[] OwnHeadAgreement =
         [(0.1, 0.049), (0.2, 0.049), (0.3, 0.057), (0.4, 0.075), (0.5, 0.094), (0.6, 0.121), (0.67, 0.187), (0.73, 0.26), (0.8, 0.378), (0.87, 0.438), (0.93, 0.554), (0.97, 0.622), (1.0, 0.7)];
     private const double PriorWeight = 4;
-    private const double HeadToLayer = 13.6;  // tied Q8_0 head of SmolLM2-135M vs one Q4_1 layer (EVIDENCE 5)
     /// <summary>A source the bound has declined is tried anyway once per this many rounds, so estimates can recover.</summary>
     public const int ExploreInterval = 64;
 
@@ -48,7 +47,7 @@ internal sealed class PriceBound
                 _exitFires[l] = new Estimate(Math.Clamp(fire, 0.01, 0.99));
             }
         }
-        _exitHeadPrior = priors?.HeadCostInLayers ?? HeadToLayer;
+        _exitHeadPrior = priors?.HeadCostInLayers ?? costs.HeadToLayerPrior;
         _lookupFirst = new Estimate[9];
         _lookupNext = new Estimate[9];
         for (int n = 0; n < 9; n++)

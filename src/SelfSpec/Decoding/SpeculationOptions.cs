@@ -1,7 +1,7 @@
 namespace SelfSpec.Decoding;
 
 /// <summary>
-/// Settings of the speculative methods (DESIGN 4). Defaults start from EVIDENCE.md: on a small model the model's
+/// Settings of the speculative methods. Defaults start from measurements on small models: there the model's
 /// own head at shallow layers is rarely right, so the candidate exits sit at 20-80% depth, a draft must be
 /// confident after annealing, rounds are short, and the price bound decides whether drafting pays at all.
 /// </summary>
@@ -51,6 +51,16 @@ public sealed record SpeculationOptions
         if (LookupMinNgram < 1 || LookupMaxNgram < LookupMinNgram || LookupMaxNgram > 8)
             throw new InvalidRequestException($"lookup n-gram sizes {LookupMinNgram}..{LookupMaxNgram} must satisfy 1 <= min <= max <= 8");
         if (HybridMinNgram < 1 || HybridMinNgram > 8) throw new InvalidRequestException($"hybrid minimum n-gram {HybridMinNgram} must be between 1 and 8");
+    }
+
+    /// <summary>Checks the layer numbers against a model of <paramref name="layers"/> layers.</summary>
+    public void ValidateFor(int layers)
+    {
+        Validate();
+        foreach (int l in ExitLayers)
+            if (l >= layers) throw new InvalidRequestException($"exit layer {l} must be below the model's {layers} layers (1..{layers - 1})");
+        if (StaticExitLayer >= layers) throw new InvalidRequestException($"static exit layer {StaticExitLayer} must be below the model's {layers} layers (1..{layers - 1})");
+        if (MaxDepth > layers) throw new InvalidRequestException($"d-max {MaxDepth} must not exceed the model's {layers} layers");
     }
 
     /// <summary>The candidate exit layers for a model of <paramref name="layers"/> layers, ascending, each in 1..layers-1.</summary>

@@ -4,7 +4,7 @@ using SelfSpec.Sampling;
 namespace SelfSpec.Decoding;
 
 /// <summary>
-/// Accepts drafts left to right against the full model's logits (DESIGN 4, verification; DESIGN 2.2).
+/// Accepts drafts left to right against the full model's logits (verification; lossless sampling).
 /// Greedy: a draft is accepted when it equals the token plain decoding would choose there. Sampling: a draft x drawn
 /// from q is accepted with probability min(1, p(x) / q(x)); the first rejection resamples from norm(max(0, p - q));
 /// when every draft is accepted a bonus token is drawn from p. p is the sampler's exact distribution given the

@@ -98,5 +98,24 @@ public sealed class KvCache
         Length = length;
     }
 
+    /// <summary>
+    /// A larger cache holding this one's committed positions, so a session whose conversation outgrows its cache keeps
+    /// what it computed. A head's keys are whole 16-position blocks from position 0 and its values one row per
+    /// position, so the committed prefix of each is one contiguous span whatever the capacity.
+    /// </summary>
+    internal KvCache Grown(ModelConfig config, int capacity)
+    {
+        var bigger = new KvCache(config, capacity);
+        int keyElements = KvLayout.KeyHeadElements(Length, HeadDim), valueElements = Length * HeadDim;
+        for (int l = 0; l < Keys.Length; l++)
+            for (int h = 0; h < KvHeads; h++)
+            {
+                Keys[l].AsSpan(h * KeyHeadElements, keyElements).CopyTo(bigger.Keys[l].AsSpan(h * bigger.KeyHeadElements));
+                Values[l].AsSpan(h * ValueHeadElements, valueElements).CopyTo(bigger.Values[l].AsSpan(h * bigger.ValueHeadElements));
+            }
+        bigger.Length = Length;
+        return bigger;
+    }
+
     public long ByteSize => (long)Keys.Length * ((long)KvHeads * KeyHeadElements + (long)Capacity * KvDim) * sizeof(ushort);
 }

@@ -29,7 +29,7 @@ public sealed class CalibratorPipelineTests(ITestOutputHelper output) : IDisposa
         };
         CalibrationReport report;
         var stages = new List<string>();
-        using (var lm = LanguageModel.Load(model, threads: 2, LanguageModel.NoSidecar))
+        using (var lm = LanguageModel.Load(model, new ModelLoadOptions { Threads = 2, Calibration = CalibrationChoice.None }))
         {
             report = new Calibrator(lm, options, (what, _) => stages.Add(what.Split(':')[0])).Run(prompts);
             Sidecar.Write(Sidecar.PathFor(model), report.Sidecar);

@@ -48,7 +48,7 @@ public sealed class SidecarTests(ITestOutputHelper output) : IDisposable
     {
         string model = TinyModels.Write(_dir, GgmlType.Q8_0, seed: 3, Shape);
         SidecarContents written;
-        using (var lm = LanguageModel.Load(model, threads: 1, LanguageModel.NoSidecar))
+        using (var lm = LanguageModel.Load(model, new ModelLoadOptions { Threads = 1, Calibration = CalibrationChoice.None }))
         {
             written = Random(lm, 1);
             Sidecar.Write(Sidecar.PathFor(model), written);
@@ -84,7 +84,7 @@ public sealed class SidecarTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(float.NegativeInfinity, full[1]);
 
         // "none" loads nothing even though the sidecar exists.
-        using var plain = LanguageModel.Load(model, threads: 1, LanguageModel.NoSidecar);
+        using var plain = LanguageModel.Load(model, new ModelLoadOptions { Threads = 1, Calibration = CalibrationChoice.None });
         Assert.Null(plain.SidecarPath);
         Assert.Same(SpeculationOptions.Default, plain.SpeculationDefaults);
     }
@@ -94,7 +94,7 @@ public sealed class SidecarTests(ITestOutputHelper output) : IDisposable
     {
         string model = TinyModels.Write(_dir, GgmlType.Q8_0, seed: 3, Shape);
         string other = TinyModels.Write(Path.Combine(_dir, "other"), GgmlType.Q8_0, seed: 4, Shape);
-        using (var lm = LanguageModel.Load(other, threads: 1, LanguageModel.NoSidecar))
+        using (var lm = LanguageModel.Load(other, new ModelLoadOptions { Threads = 1, Calibration = CalibrationChoice.None }))
             Sidecar.Write(Sidecar.PathFor(model), Random(lm, 1));
         using var loaded = LanguageModel.Load(model, threads: 1);
         Assert.Null(loaded.SidecarPath);
@@ -112,7 +112,7 @@ public sealed class SidecarTests(ITestOutputHelper output) : IDisposable
     {
         string model = TinyModels.Write(_dir, GgmlType.Q8_0, seed: 3, Shape);
         string path = Sidecar.PathFor(model);
-        using (var lm = LanguageModel.Load(model, threads: 1, LanguageModel.NoSidecar))
+        using (var lm = LanguageModel.Load(model, new ModelLoadOptions { Threads = 1, Calibration = CalibrationChoice.None }))
             Sidecar.Write(path, Random(lm, 1));
         byte[] bytes = File.ReadAllBytes(path);
         switch (damage)
@@ -142,7 +142,7 @@ public sealed class SidecarTests(ITestOutputHelper output) : IDisposable
     public void GreedyOutputWithASidecarEqualsAutoregressive()
     {
         string model = TinyModels.Write(_dir, GgmlType.Q4_1, seed: 8, Shape);
-        using (var lm = LanguageModel.Load(model, threads: 1, LanguageModel.NoSidecar))
+        using (var lm = LanguageModel.Load(model, new ModelLoadOptions { Threads = 1, Calibration = CalibrationChoice.None }))
             Sidecar.Write(Sidecar.PathFor(model), Random(lm, 2, tau: 0.01f));
         using var loaded = LanguageModel.Load(model, threads: 2);
         Assert.NotNull(loaded.ExitHead);
@@ -174,7 +174,7 @@ public sealed class SidecarTests(ITestOutputHelper output) : IDisposable
         // norm(max(0, p - q)) must fail the same test. Embeddings at a tenth of the unit scale, temperature 1.3 and
         // top-k 4: a p far from uniform (at unit scale this tied model is nearly one-hot).
         string model = TinyModels.Write(_dir, GgmlType.Q8_0, seed: 12, Shape with { EmbeddingScale = 0.1f });
-        using (var lm = LanguageModel.Load(model, threads: 1, LanguageModel.NoSidecar))
+        using (var lm = LanguageModel.Load(model, new ModelLoadOptions { Threads = 1, Calibration = CalibrationChoice.None }))
             Sidecar.Write(Sidecar.PathFor(model), Random(lm, 3, tau: 0f, draftStride: 3)); // a third of the vocabulary drafts
         using var loaded = LanguageModel.Load(model, threads: 1);
         int[] prompt = [5, 6, 7, 8];

@@ -64,6 +64,15 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void ExitLayersPastTheModelAreRefusedWithOneLine()
+    {
+        var r = CliRunner.Run("generate", "--model", TestModels.Bundled, "--prompt", "Hi", "--max-tokens", "2", "--method", "specbound", "--exit-layers", "99");
+        Assert.True(r.ExitCode == 2, $"exit code {r.ExitCode}; stderr: {r.StdErr}");
+        Assert.Contains("exit layer 99", r.StdErr);
+        Assert.Single(r.StdErr.Trim().Split('\n'));
+    }
+
+    [Fact]
     public void InspectPrintsTheModel()
     {
         var r = CliRunner.Run("inspect", TestModels.Bundled);

@@ -1,0 +1,60 @@
+using SelfSpec.Model;
+
+namespace SelfSpec.Decoding;
+
+/// <summary>
+/// One generation, advanced a round at a time so a caller can stream, stop or interleave it with other sequences'
+/// generations. The loop commits tokens; it never decides what text is shown (stop sequences are the caller's).
+/// </summary>
+internal interface IDecodeLoop
+{
+    /// <summary>Prefills the prompt past the reused prefix and commits the first token. False when generation ends there.</summary>
+    bool Start();
+
+    /// <summary>One round: draft (when the method drafts), verify, commit. False when generation ends.</summary>
+    bool Step();
+
+    /// <summary>Tokens committed so far, in order.</summary>
+    IReadOnlyList<int> Output { get; }
+
+    /// <summary>The prompt followed by the committed tokens.</summary>
+    IReadOnlyList<int> Tokens { get; }
+
+    /// <summary>Why the loop ended (meaningful once <see cref="Start"/> or <see cref="Step"/> returned false).</summary>
+    FinishReason Finish { get; }
+
+    /// <summary>The statistics, completed with the timings and cost table of the generation so far.</summary>
+    DecodeStats CompleteStats();
+}
+
+/// <summary>
+/// What a decoding loop works on: the prompt, how much of it the cache already holds, the cache (owned by the caller's
+/// session), and the context limit of this generation (the cache may be larger).
+/// </summary>
+internal readonly record struct DecodeRequest(int[] Prompt, int Reused, GenerationOptions Options, KvCache Cache, int Limit,
+    Func<int, bool> IsEndOfGeneration, Func<int, bool>? OnToken = null)
+{
+    /// <summary>A request on a fresh cache sized exactly for it.</summary>
+    public static DecodeRequest Fresh(Transformer model, int[] prompt, GenerationOptions options, Func<int, bool> isEnd, Func<int, bool>? onToken)
+    {
+        int limit = KvCache.CapacityFor(model.Config, prompt.Length, options.MaxTokens);
+        return new DecodeRequest(prompt, 0, options, new KvCache(model.Config, limit), limit, isEnd, onToken);
+    }
+}
+
+/// <summary>Runs a loop to its end.</summary>
+internal static class DecodeLoops
+{
+    public static GenerationResult Run(IDecodeLoop loop, int[] prompt, CancellationToken cancellation)
+    {
+        bool go = loop.Start();
+        var finish = loop.Finish;
+        while (go)
+        {
+            if (cancellation.IsCancellationRequested) { finish = FinishReason.Cancelled; break; }
+            go = loop.Step();
+            finish = loop.Finish;
+        }
+        return new GenerationResult(prompt, [.. loop.Output], finish, loop.CompleteStats());
+    }
+}

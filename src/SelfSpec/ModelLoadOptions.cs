@@ -1,0 +1,33 @@
+namespace SelfSpec;
+
+/// <summary>How a model is opened.</summary>
+public sealed record ModelLoadOptions
+{
+    /// <summary>Worker threads of the forward pass; 0 = one per processor core.</summary>
+    public int Threads { get; init; }
+
+    /// <summary>Which calibration sidecar to use.</summary>
+    public CalibrationChoice Calibration { get; init; } = CalibrationChoice.Auto;
+
+    /// <summary>The sidecar file; null = <c>MODEL.gguf.selfspec</c> beside the model.</summary>
+    public string? SidecarPath { get; init; }
+
+    /// <summary>The options of a command line's <c>--threads</c> and <c>--sidecar</c> (a path, <c>none</c>, or absent).</summary>
+    public static ModelLoadOptions FromCommandLine(int threads, string? sidecar) => sidecar switch
+    {
+        null => new ModelLoadOptions { Threads = threads },
+        "none" => new ModelLoadOptions { Threads = threads, Calibration = CalibrationChoice.None },
+        _ => new ModelLoadOptions { Threads = threads, Calibration = CalibrationChoice.Required, SidecarPath = sidecar },
+    };
+}
+
+/// <summary>Whether a calibration sidecar is loaded.</summary>
+public enum CalibrationChoice
+{
+    /// <summary>The sidecar when it exists (silently none otherwise).</summary>
+    Auto,
+    /// <summary>None: the model's own head and the default speculation settings.</summary>
+    None,
+    /// <summary>The sidecar must exist; when it is missing or refused, <see cref="LanguageModel.SidecarWarning"/> says so.</summary>
+    Required,
+}
