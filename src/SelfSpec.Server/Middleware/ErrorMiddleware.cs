@@ -17,9 +17,10 @@ internal sealed partial class ErrorMiddleware(RequestDelegate next, ILogger<Erro
         {
             await next(context).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        catch (Exception) when (context.RequestAborted.IsCancellationRequested)
         {
-            // The client went away: nobody is left to answer.
+            // The client went away (cancelled, or the write to its closed connection failed): nobody is left to answer,
+            // and a disconnect is not a server failure worth logging.
         }
         catch (Exception e)
         {
