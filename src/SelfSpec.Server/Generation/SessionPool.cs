@@ -1,9 +1,12 @@
 namespace SelfSpec.Server.Generation;
 
 /// <summary>
-/// The sessions (KV caches) kept between requests, at most <c>capacity</c>. A job gets the idle session whose cached
-/// tokens share the longest prefix with its prompt, so a conversation's next turn prefills only what is new; when none
-/// shares anything, a new session while there is room, else the least recently used idle one, whose cache is replaced.
+/// The sessions (KV caches) kept between requests, at most <c>capacity</c>. A job whose prompt extends the whole prompt of
+/// an idle session's last job (a conversation's next turn) gets that session, and prefills only what is new. Any other
+/// job gets a new session while there is room, else the least recently used idle one, whose cache it replaces (keeping
+/// whatever prefix they share). Matching on whole earlier prompts rather than any shared prefix matters: every
+/// conversation shares the chat template's first tokens, and taking a session for those alone would evict the
+/// conversation it holds.
 /// </summary>
 internal sealed class SessionPool
 {
@@ -28,29 +31,30 @@ internal sealed class SessionPool
     {
         lock (_lock)
         {
-            Entry? best = null, oldest = null;
-            int bestShared = 0;
+            Entry? chosen = null, oldest = null;
+            int longest = 0;
             foreach (var e in _entries)
             {
                 if (e.InUse) continue;
                 int shared = Shared(e.Session.CachedTokens, prompt);
-                if (shared > bestShared) (best, bestShared) = (e, shared);
+                if (e.PromptLength > 0 && shared >= e.PromptLength && shared > longest) (chosen, longest) = (e, shared);
                 if (oldest == null || e.LastUsed < oldest.LastUsed) oldest = e;
             }
-            if (best == null && _entries.Count < _capacity)
+            if (chosen == null && _entries.Count < _capacity)
             {
-                best = new Entry(_model.CreateSession());
-                _entries.Add(best);
+                chosen = new Entry(_model.CreateSession());
+                _entries.Add(chosen);
             }
-            best ??= oldest;
-            if (best == null)
+            chosen ??= oldest;
+            if (chosen == null)
             {
                 // Every kept session is busy (only under a scheduler running several jobs): this one is not kept.
                 return _model.CreateSession();
             }
-            best.InUse = true;
-            best.LastUsed = ++_clock;
-            return best.Session;
+            chosen.InUse = true;
+            chosen.PromptLength = prompt.Length;
+            chosen.LastUsed = ++_clock;
+            return chosen.Session;
         }
     }
 
@@ -78,6 +82,8 @@ internal sealed class SessionPool
     {
         public ModelSession Session { get; } = session;
         public bool InUse { get; set; }
+        /// <summary>The prompt length of the latest job on this session: a prompt sharing all of it continues that job's conversation.</summary>
+        public int PromptLength { get; set; }
         public long LastUsed { get; set; }
     }
 }
