@@ -158,4 +158,25 @@ public sealed class CompletionTests(ModelFixture fx)
         var expected = fx.Greedy(fx.Model.TokenizeChat([new("user", "Name a color."), new("assistant", reply), new("user", "Another one.")]), 12);
         Assert.Equal(expected.Text, j2.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
     }
+
+    [Fact]
+    public async Task SamplingFieldsReachTheSampler()
+    {
+        const string prompt = "My favourite food is";
+        var sampling = new Sampling.SamplingOptions { Temperature = 0.9f, TopK = 40, TopP = 0.95f, MinP = 0.05f, RepetitionPenalty = 1.1f, Seed = 1234 };
+        var expected = fx.Model.Generate(fx.Model.Tokenize(prompt),
+            new Decoding.GenerationOptions { MaxTokens = 16, Sampling = sampling, Method = Decoding.DecodingMethod.Autoregressive });
+        using var client = fx.Server.CreateClient();
+        string body = """{"prompt":"My favourite food is","max_tokens":16,"temperature":0.9,"top_k":40,"top_p":0.95,"min_p":0.05,"repeat_penalty":1.1,"seed":1234,"selfspec":{"method":"ar"}}""";
+        using var response = await Http.PostAsync(client, "/v1/completions", body);
+        var json = await Http.ReadJsonAsync(response);
+        Assert.Equal(expected.Text, json.GetProperty("choices")[0].GetProperty("text").GetString());
+        // Another seed gives the library's text for that seed: the seed is used, not ignored.
+        var expected99 = fx.Model.Generate(fx.Model.Tokenize(prompt),
+            new Decoding.GenerationOptions { MaxTokens = 16, Sampling = sampling with { Seed = 99 }, Method = Decoding.DecodingMethod.Autoregressive });
+        using var other = await Http.PostAsync(client, "/v1/completions", body.Replace("1234", "99", StringComparison.Ordinal));
+        Assert.Equal(expected99.Text, (await Http.ReadJsonAsync(other)).GetProperty("choices")[0].GetProperty("text").GetString());
+        // And sampling is not greedy in disguise.
+        Assert.NotEqual(fx.Greedy(fx.Model.Tokenize(prompt), 16).Text, expected.Text);
+    }
 }
