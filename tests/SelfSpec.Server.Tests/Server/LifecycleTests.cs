@@ -86,6 +86,10 @@ public sealed class LifecycleTests(ModelFixture fx)
         var stream = await running.Content.ReadAsStreamAsync(cts.Token);
         Assert.True(await stream.ReadAsync(new byte[64], cts.Token) > 0); // generating now
 
+        string metrics = await client.GetStringAsync("/metrics");
+        Assert.Contains("\nselfspec:requests_processing 1\n", metrics);
+        Assert.Contains("\nselfspec:requests_deferred 0\n", metrics);
+
         using (var refused = await Http.PostAsync(client, "/v1/completions", """{"prompt":"Hi","max_tokens":2}"""))
         {
             var error = await Http.ReadErrorAsync(refused, 429);
