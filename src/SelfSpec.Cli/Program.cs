@@ -8,6 +8,7 @@ var root = new RootCommand("SelfSpec: exact self-speculative decoding of GGUF mo
     InspectCommand.Create(),
     ChatCommand.Create(),
     CalibrateCommand.Create(),
+    ServeCommand.Create(),
 };
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)

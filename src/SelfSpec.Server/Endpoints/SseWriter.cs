@@ -1,0 +1,35 @@
+using Microsoft.AspNetCore.Http;
+
+namespace SelfSpec.Server.Endpoints;
+
+/// <summary>Server-sent events as OpenAI sends them: unnamed <c>data:</c> events, each flushed at once, ending with <c>data: [DONE]</c>.</summary>
+internal sealed class SseWriter(HttpResponse response, CancellationToken cancellation)
+{
+    private static readonly byte[] Prefix = "data: "u8.ToArray();
+    private static readonly byte[] Suffix = "\n\n"u8.ToArray();
+    private static readonly byte[] Done = "data: [DONE]\n\n"u8.ToArray();
+
+    public async Task StartAsync()
+    {
+        response.StatusCode = 200;
+        response.ContentType = "text/event-stream; charset=utf-8";
+        response.Headers.CacheControl = "no-cache";
+        // Proxies such as nginx would otherwise hold the events back.
+        response.Headers["X-Accel-Buffering"] = "no";
+        await response.StartAsync(cancellation).ConfigureAwait(false);
+    }
+
+    public async Task WriteAsync(byte[] json)
+    {
+        await response.Body.WriteAsync(Prefix, cancellation).ConfigureAwait(false);
+        await response.Body.WriteAsync(json, cancellation).ConfigureAwait(false);
+        await response.Body.WriteAsync(Suffix, cancellation).ConfigureAwait(false);
+        await response.Body.FlushAsync(cancellation).ConfigureAwait(false);
+    }
+
+    public async Task DoneAsync()
+    {
+        await response.Body.WriteAsync(Done, cancellation).ConfigureAwait(false);
+        await response.Body.FlushAsync(cancellation).ConfigureAwait(false);
+    }
+}

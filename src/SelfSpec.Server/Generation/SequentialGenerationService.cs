@@ -1,0 +1,64 @@
+using System.Runtime.CompilerServices;
+using SelfSpec.Decoding;
+
+namespace SelfSpec.Server.Generation;
+
+/// <summary>
+/// Runs jobs one at a time, in arrival order, each on a session from the pool. At most <c>maxQueue</c> jobs wait behind
+/// the running one; the next is refused at once with <see cref="QueueFullException"/>.
+/// </summary>
+internal sealed class SequentialGenerationService : IGenerationService, IDisposable
+{
+    private readonly SessionPool _sessions;
+    private readonly int _maxQueue;
+    private readonly SemaphoreSlim _turn = new(1, 1);
+    private int _admitted; // waiting + running
+    private int _running;
+
+    public SequentialGenerationService(SessionPool sessions, int maxQueue)
+    {
+        _sessions = sessions;
+        _maxQueue = maxQueue;
+    }
+
+    public int Waiting => Math.Max(0, Volatile.Read(ref _admitted) - Volatile.Read(ref _running));
+    public int Running => Volatile.Read(ref _running);
+
+    public async IAsyncEnumerable<GenerationUpdate> GenerateAsync(GenerationJob job, [EnumeratorCancellation] CancellationToken cancellation)
+    {
+        if (Interlocked.Increment(ref _admitted) > _maxQueue + 1)
+        {
+            Interlocked.Decrement(ref _admitted);
+            throw new QueueFullException(_maxQueue);
+        }
+        try
+        {
+            await _turn.WaitAsync(cancellation).ConfigureAwait(false);
+            Interlocked.Increment(ref _running);
+            try
+            {
+                var session = _sessions.Rent(job.Prompt);
+                try
+                {
+                    await foreach (var u in session.GenerateAsync(job.Prompt, job.Options, cancellation).ConfigureAwait(false))
+                        yield return u;
+                }
+                finally
+                {
+                    _sessions.Return(session);
+                }
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _running);
+                _turn.Release();
+            }
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _admitted);
+        }
+    }
+
+    public void Dispose() => _turn.Dispose();
+}
