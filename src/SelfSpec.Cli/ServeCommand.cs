@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using SelfSpec.Decoding;
 using SelfSpec.Server;
 using SelfSpec.Server.Hosting;
 
@@ -26,7 +27,7 @@ internal static class ServeCommand
         var ctx = new Option<int>("--ctx") { Description = "largest prompt + output in tokens (0 = the model's context)", DefaultValueFactory = _ => 0 };
         var maxQueue = new Option<int>("--max-queue") { Description = "requests that may wait behind the running one; more get 429", DefaultValueFactory = _ => 16 };
         var method = new Option<string>("--method") { Description = "decoding method when a request names none: ar, specbound, hybrid, static, lookup", DefaultValueFactory = _ => "hybrid" };
-        method.AcceptOnlyFromAmong(MethodNames.All);
+        method.AcceptOnlyFromAmong([.. DecodingMethodNames.All]);
 
         var cmd = new Command("serve", "serve the model over an OpenAI-compatible HTTP API")
         {
@@ -44,7 +45,7 @@ internal static class ServeCommand
                 ContextLength = r.GetValue(ctx),
                 MaxQueue = r.GetValue(maxQueue),
                 Threads = r.GetValue(threads),
-                DefaultMethod = MethodNames.Parse(r.GetValue(method)!),
+                DefaultMethod = DecodingMethodNames.Parse(r.GetValue(method)!),
                 LoadOptions = ModelLoadOptions.FromCommandLine(r.GetValue(threads), r.GetValue(sidecar)),
             };
             if (!File.Exists(options.ModelPath)) throw new InvalidRequestException($"model file {options.ModelPath} does not exist");
