@@ -1,4 +1,5 @@
 using System.Text.Json;
+using SelfSpec.Decoding;
 using SelfSpec.Sampling;
 using SelfSpec.Tokenization;
 
@@ -191,9 +192,10 @@ internal static class RequestParser
         foreach (var p in s.EnumerateObject())
             if (!known.Contains(p.Name))
                 throw ApiException.BadRequest($"selfspec.{p.Name} is not a known setting ({string.Join(", ", known)})", $"selfspec.{p.Name}");
-        SelfSpec.Decoding.DecodingMethod? method = null;
+        DecodingMethod? method = null;
         if (String(s, "method", "selfspec.method") is string name)
-            method = MethodNames.TryParse(name) ?? throw ApiException.BadRequest($"selfspec.method '{name}' is not one of: {string.Join(", ", MethodNames.All)}", "selfspec.method");
+            method = DecodingMethodNames.All.Contains(name) ? DecodingMethodNames.Parse(name)
+                : throw ApiException.BadRequest($"selfspec.method '{name}' is not one of: {string.Join(", ", DecodingMethodNames.All)}", "selfspec.method");
         int[]? layers = null;
         if (Field(s, "exit_layers") is { } el)
         {

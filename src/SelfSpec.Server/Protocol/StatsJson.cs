@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using SelfSpec.Decoding;
 
@@ -38,32 +37,11 @@ internal static class StatsJson
         w.WriteEndObject();
     }
 
-    /// <summary>The same statistics as <c>selfspec generate --json</c> prints, under the same names.</summary>
+    /// <summary>The same statistics as <c>selfspec generate --json</c> prints, through the library's one JSON form.</summary>
     public static void WriteSelfSpec(Utf8JsonWriter w, DecodeStats s)
     {
-        w.WriteStartObject("selfspec");
-        w.WriteString("method", MethodNames.Name(s.Method));
-        w.WriteNumber("prompt_tokens", s.PromptTokens);
-        w.WriteNumber("cached_prompt_tokens", s.CachedPromptTokens);
-        w.WriteNumber("generated_tokens", s.GeneratedTokens);
-        w.WriteNumber("prefill_tokens_per_s", Round(s.PrefillTokensPerSecond));
-        w.WriteNumber("decode_tokens_per_s", Round(s.DecodeTokensPerSecond));
-        w.WriteNumber("rounds", s.Rounds);
-        w.WriteNumber("drafted", s.Drafted);
-        w.WriteNumber("accepted", s.Accepted);
-        w.WriteNumber("mean_accepted_length", Math.Round(s.MeanAcceptedLength, 4));
-        w.WriteNumber("acceptance_rate", Math.Round(s.AcceptanceRate, 4));
-        w.WriteStartObject("exit_layer_histogram");
-        foreach (var (layer, count) in s.ExitLayerHistogram) w.WriteNumber(layer.ToString(CultureInfo.InvariantCulture), count);
-        w.WriteEndObject();
-        w.WriteNumber("difficult_stops", s.DifficultStops);
-        w.WriteStartObject("drafted_by_source");
-        foreach (var (source, count) in s.DraftedBySource) w.WriteNumber(source, count);
-        w.WriteEndObject();
-        w.WriteStartObject("accepted_by_source");
-        foreach (var (source, count) in s.AcceptedBySource) w.WriteNumber(source, count);
-        w.WriteEndObject();
-        w.WriteEndObject();
+        w.WritePropertyName("selfspec");
+        JsonSerializer.Serialize(w, s, SelfSpecJsonContext.Default.DecodeStats);
     }
 
     private static double Round(double v) => Math.Round(v, 3);
