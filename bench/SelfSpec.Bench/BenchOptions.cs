@@ -22,7 +22,7 @@ internal sealed record BenchMethod(string Name, DecodingMethod? Decoding)
         ?? throw new InvalidRequestException($"unknown method '{name}': expected one of {string.Join(", ", All.Select(m => m.Name))}");
 }
 
-/// <summary>Command-line settings of the harness (DESIGN 6).</summary>
+/// <summary>Command-line settings of the harness (architecture.md 7).</summary>
 internal sealed record BenchOptions
 {
     public string? Model { get; init; }

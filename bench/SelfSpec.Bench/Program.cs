@@ -5,7 +5,7 @@ using SelfSpec.Bench;
 using SelfSpec.Decoding;
 using Spectre.Console;
 
-// The benchmark harness (DESIGN 6): SelfSpec's decoding methods and llama.cpp on the same prompts, file and
+// The benchmark harness (architecture.md 7): SelfSpec's decoding methods and llama.cpp on the same prompts, file and
 // threads, interleaved prompt by prompt so machine noise hits every method alike. Exit codes: 0 ok, 2 bad usage
 // or input, 1 internal error.
 try

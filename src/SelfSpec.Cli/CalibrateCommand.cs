@@ -7,7 +7,7 @@ using Spectre.Console;
 namespace SelfSpec.Cli;
 
 /// <summary>
-/// <c>selfspec calibrate</c> (DESIGN 5): trains exit heads and measures speculation parameters for one model, and
+/// <c>selfspec calibrate</c> (architecture.md 6): trains exit heads and measures speculation parameters for one model, and
 /// writes them to <c>MODEL.gguf.selfspec</c> (or --out), which generate and the library then load by themselves.
 /// </summary>
 internal static class CalibrateCommand

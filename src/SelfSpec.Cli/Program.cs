@@ -1,7 +1,7 @@
 using System.CommandLine;
 using SelfSpec.Cli;
 
-// Exit codes (DESIGN 6): 0 ok, 2 bad usage or bad input (message on stderr), 1 internal error.
+// Exit codes (architecture.md 7): 0 ok, 2 bad usage or bad input (message on stderr), 1 internal error.
 var root = new RootCommand("SelfSpec: exact self-speculative decoding of GGUF models in pure C#")
 {
     GenerateCommand.Create(),

@@ -1,7 +1,7 @@
 namespace SelfSpec.Calibration;
 
 /// <summary>
-/// The built-in calibration prompts (DESIGN 5: no dataset needed): a mixed set of chat, translation, summarization,
+/// The built-in calibration prompts (architecture.md 6: no dataset needed): a mixed set of chat, translation, summarization,
 /// question answering, math and code requests, written for this project and interleaved by task so that any prefix
 /// of the list is still mixed. None comes from the Spec-Bench questions the benchmark uses.
 /// </summary>

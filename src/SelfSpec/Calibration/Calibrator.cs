@@ -69,7 +69,7 @@ internal sealed class CalibrationReport
 }
 
 /// <summary>
-/// <c>selfspec calibrate</c> (DESIGN 5): collect, fit translators (ridge, then distillation), pick the draft vocabulary,
+/// <c>selfspec calibrate</c> (architecture.md 6): collect, fit translators (ridge, then distillation), pick the draft vocabulary,
 /// search the speculation parameters, confirm by real decoding. Prompts are split train / validation / test: fits
 /// and choices use train and validation, every reported agreement comes from the test prompts.
 /// </summary>

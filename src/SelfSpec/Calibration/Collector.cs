@@ -9,7 +9,7 @@ namespace SelfSpec.Calibration;
 internal sealed record RecordedPrompt(int Index, string Task, int[] Prompt, int[] Output, int FirstRow, int Rows, bool HeldOut);
 
 /// <summary>
-/// Recorded positions (DESIGN 5): for each position of each greedy trajectory, the hidden state after every candidate
+/// Recorded positions (architecture.md 6): for each position of each greedy trajectory, the hidden state after every candidate
 /// exit layer (half precision), the last layer's pre-norm state scaled to unit RMS (the ridge target: the final norm
 /// is scale-invariant, so this changes no logit), and the final distribution's top entries.
 /// </summary>

@@ -18,7 +18,7 @@ internal sealed record SearchOutcome(SearchConfig Config, double Speedup, double
     IReadOnlyDictionary<int, (double Accept, double Fire)> Rates);
 
 /// <summary>
-/// The parameter search's cost model (DESIGN 5): SpecBound rounds replayed on the held-out greedy trajectories. While
+/// The parameter search's cost model (architecture.md 6): SpecBound rounds replayed on the held-out greedy trajectories. While
 /// drafts are right, the rows' hidden states are exactly the recorded ones, so which exit fires and whether its draft
 /// is accepted are known; after a wrong draft (rejected anyway) the following rows' recorded decisions stand in for
 /// the cost of drafting on. Costs come from timed calls (<see cref="CostModel"/>), counted as the price bound does.

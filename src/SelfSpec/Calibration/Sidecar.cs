@@ -11,7 +11,7 @@ namespace SelfSpec.Calibration;
 /// <summary>A calibration sidecar that does not belong to the model, is corrupt, or has an unknown version.</summary>
 public sealed class SidecarException(string message) : SelfSpecException(message);
 
-/// <summary>What a calibration sidecar holds (DESIGN 5).</summary>
+/// <summary>What a calibration sidecar holds (architecture.md 6).</summary>
 internal sealed record SidecarContents
 {
     public required string ModelFingerprint { get; init; }

@@ -2,7 +2,7 @@ namespace SelfSpec.Calibration;
 
 /// <summary>
 /// An affine map from the hidden state after <see cref="Layer"/> layers toward the last layer's pre-norm state
-/// (DESIGN 4, exit heads): z = A h + b, then the model's final norm and a draft head give the exit logits.
+/// (architecture.md 5, exit heads): z = A h + b, then the model's final norm and a draft head give the exit logits.
 /// </summary>
 internal sealed class Translator
 {

@@ -16,7 +16,7 @@ namespace SelfSpec.Kernels;
 /// one row that share a kv head, and the same heads of the other rows of a batch (whose prefixes differ by a
 /// position or a few), which is what makes the extra rows of a verification pass cheap. Every lane's arithmetic
 /// depends only on its own query and position: the same sequence at any tile size, batch, row place or thread
-/// split (DESIGN 2.1). The AVX-512, AVX2 and scalar paths perform the same operations per lane, so they agree
+/// split (architecture.md 2.1). The AVX-512, AVX2 and scalar paths perform the same operations per lane, so they agree
 /// bitwise too.
 ///
 /// Widening a half to float is exact and done with integer operations: the half's exponent and mantissa moved

@@ -2,7 +2,7 @@
 // Shapes and parameter order of Rows: (weightType, weights = outDim rows of RowBytes(weightType, inDim) bytes,
 // inDim, activations = batch rows of ActivationRowBytes(weightType, inDim) bytes, batch,
 // output = batch x outDim floats row-major, outDim, colStart, colEnd): only columns [colStart, colEnd) are written.
-// Batch invariance (DESIGN.md invariant 1): every output value is computed by the same per-block instruction
+// Batch invariance (architecture.md 2.1): every output value is computed by the same per-block instruction
 // sequence on the same two rows, whatever the batch size, the row's place in the batch and the column split:
 // the tile kernels (4 weight rows x 1 or 2 activation rows, for Q4_0 / Q4_1 / Q8_0) run the one-row kernel's
 // step per output, and leftover columns use the one-row kernel; tests check bit equality. Threads should split

@@ -1,7 +1,7 @@
 // Horizontal sums of float vectors in one written-out order.
 // Why not Vector256.Sum: its order is an implementation detail (the JIT's expansion and the managed fallback
 // that unoptimized tier-0 code may call need not add lanes in the same order), and a dot product must give
-// the same bits on every call, from the first to the millionth (batch invariance, DESIGN.md invariant 1).
+// the same bits on every call, from the first to the millionth (batch invariance, architecture.md 2.1).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 

@@ -4,7 +4,7 @@ using SelfSpec.Quantization;
 
 namespace SelfSpec.Tests.Cli;
 
-/// <summary>The command-line contract (DESIGN 6): output shapes and exit codes, good and bad input.</summary>
+/// <summary>The command-line contract (architecture.md 7): output shapes and exit codes, good and bad input.</summary>
 public sealed class CliTests : IDisposable
 {
     private readonly string _dir = TinyModels.TempDirectory();

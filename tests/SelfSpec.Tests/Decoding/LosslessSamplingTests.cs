@@ -7,7 +7,7 @@ using Xunit.Abstractions;
 namespace SelfSpec.Tests.Decoding;
 
 /// <summary>
-/// DESIGN 2.2: with temperature &gt; 0, the joint distribution of the first generated tokens under speculative
+/// architecture.md 2.2: with temperature &gt; 0, the joint distribution of the first generated tokens under speculative
 /// sampling equals the model's, computed exactly by enumeration. Top-k 3 keeps the enumeration small (27 outcomes
 /// for 3 tokens); forced drafting (every exit fires, lookup on any match) makes the 2nd and 3rd tokens come from
 /// drafts that are often rejected. The same test must fail for a wrong acceptance rule.

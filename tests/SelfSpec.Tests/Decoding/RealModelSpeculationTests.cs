@@ -22,7 +22,7 @@ public sealed class RealModelSpeculationTests
     ];
 
     /// <summary>
-    /// Fixes the price bound's cost table at costs of this model's order (EVIDENCE 5: a head call costs about 14
+    /// Fixes the price bound's cost table at costs of this model's order (architecture.md 8: a head call costs about 14
     /// layers; one more row through a layer about 0.3 of a one-row call, the table's prior) and stops it learning,
     /// so what the bound decides depends on the model's drafts alone, not on the timings of a shared machine.
     /// </summary>

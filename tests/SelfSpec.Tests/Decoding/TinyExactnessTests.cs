@@ -5,7 +5,7 @@ using SelfSpec.Tests.Model;
 namespace SelfSpec.Tests.Decoding;
 
 /// <summary>
-/// DESIGN 2.1 consequence: greedy speculative output equals greedy autoregressive output token for token, for every
+/// architecture.md 2.1 consequence: greedy speculative output equals greedy autoregressive output token for token, for every
 /// method, with drafting forced (rejections everywhere) and under the price bound, at 1 and 2 threads.
 /// </summary>
 public sealed class TinyExactnessTests : IDisposable

@@ -1,6 +1,6 @@
 // PackedQ4: the repacked Q4_0 / Q4_1 layout computes the same dot products as the file's blocks (within float
 // rounding), its fast kernels agree with its scalar reference, and every output is bit for bit the one-row
-// result whatever the batch size and column split (batch invariance, DESIGN 2.1).
+// result whatever the batch size and column split (batch invariance, architecture.md 2.1).
 using SelfSpec.Kernels;
 using SelfSpec.Quantization;
 using SelfSpec.Tests.Quantization;

@@ -3,7 +3,7 @@ using SelfSpec.Quantization;
 namespace SelfSpec.Tests.Model;
 
 /// <summary>
-/// DESIGN 2.1: a forward pass over n positions gives, for every position, bit-for-bit the hidden states and
+/// architecture.md 2.1: a forward pass over n positions gives, for every position, bit-for-bit the hidden states and
 /// logits of n one-position passes, whatever the chunking, the thread count and the layer split.
 /// </summary>
 public sealed class BatchInvarianceTests

@@ -1,5 +1,5 @@
 // The per-token path (quantize activations, then MatMul.Rows) allocates nothing on the managed heap
-// (DESIGN.md invariant 4), for every weight type.
+// (architecture.md 2.4), for every weight type.
 using SelfSpec.Kernels;
 using SelfSpec.Quantization;
 
