@@ -51,8 +51,14 @@ public sealed class OracleGreedyTests(ITestOutputHelper output)
         output.WriteLine($"identical to llama.cpp without flash attention: {identicalNoFlash}/{total}, mean common prefix {prefixNoFlash:F1}");
         output.WriteLine($"llama.cpp with vs without flash attention: {llamaSelf}/{total} identical, mean common prefix {prefixSelf:F1}");
         Assert.Equal(40, total);
-        Assert.True(Math.Max(prefix, prefixNoFlash) >= 0.6 * prefixSelf,
-            $"mean common prefix with llama.cpp {Math.Max(prefix, prefixNoFlash):F1} tokens is far below llama.cpp's self-agreement {prefixSelf:F1}");
-        Assert.True(Math.Max(identical, identicalNoFlash) >= 3, "fewer than 3 of 40 continuations identical to llama.cpp");
+        // Measured (2026-12-03, AVX-512 Xeon, 2 threads): against flash attention 4/40 identical, mean common prefix 31.8
+        // tokens; against no flash attention 6/40, 34.9; llama.cpp's own two paths 7/40, 35.2. So each comparison must
+        // reach three quarters of llama.cpp's self-agreement (0.90 and 0.99 measured), and one of them four identical
+        // continuations.
+        Assert.True(prefix >= 0.75 * prefixSelf,
+            $"mean common prefix with llama.cpp (flash attention) {prefix:F1} tokens is below 0.75 x llama.cpp's self-agreement {prefixSelf:F1}");
+        Assert.True(prefixNoFlash >= 0.75 * prefixSelf,
+            $"mean common prefix with llama.cpp (no flash attention) {prefixNoFlash:F1} tokens is below 0.75 x llama.cpp's self-agreement {prefixSelf:F1}");
+        Assert.True(Math.Max(identical, identicalNoFlash) >= 4, $"fewer than 4 of 40 continuations identical to llama.cpp ({identical} and {identicalNoFlash})");
     }
 }
