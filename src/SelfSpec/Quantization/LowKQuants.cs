@@ -111,18 +111,7 @@ internal static unsafe class LowKQuants
             float maxScale = 0;
             for (int g = 0; g < 16; g++)
             {
-                float amax = 0, max = 0;
-                for (int l = 0; l < 16; l++)
-                {
-                    float v = x[16 * g + l];
-                    if (MathF.Abs(v) > amax)
-                    {
-                        amax = MathF.Abs(v);
-                        max = v;
-                    }
-                }
-
-                scales[g] = max / -4;
+                scales[g] = Quantize.SignedExtreme(x + 16 * g, 16) / -4;
                 if (MathF.Abs(scales[g]) > MathF.Abs(maxScale)) maxScale = scales[g];
             }
 

@@ -213,6 +213,21 @@ internal static unsafe class Quantize
         }
     }
 
+    /// <summary>The first of <paramref name="count"/> values with the largest magnitude, sign kept (the K-quants' group extreme).</summary>
+    internal static float SignedExtreme(float* x, int count)
+    {
+        float amax = 0, max = 0;
+        for (int l = 0; l < count; l++)
+        {
+            if (MathF.Abs(x[l]) > amax)
+            {
+                amax = MathF.Abs(x[l]);
+                max = x[l];
+            }
+        }
+        return max;
+    }
+
     // Q6_K: per 16-group signed scale (extreme -> -32), 8-bit scales relative to the largest.
     private static void Q6K(float* x, byte* y)
     {
@@ -220,18 +235,7 @@ internal static unsafe class Quantize
         float maxScale = 0, amaxScale = 0;
         for (int g = 0; g < 16; g++)
         {
-            float amax = 0, max = 0;
-            for (int l = 0; l < 16; l++)
-            {
-                float v = x[16 * g + l];
-                if (MathF.Abs(v) > amax)
-                {
-                    amax = MathF.Abs(v);
-                    max = v;
-                }
-            }
-
-            scales[g] = max / -32;
+            scales[g] = SignedExtreme(x + 16 * g, 16) / -32;
             if (MathF.Abs(scales[g]) > amaxScale)
             {
                 amaxScale = MathF.Abs(scales[g]);
