@@ -1,7 +1,3 @@
-using System.Diagnostics;
-using SelfSpec.Model;
-using SelfSpec.Threading;
-
 namespace SelfSpec.Bench;
 
 /// <summary>Seconds of one forward pass over n positions with logits for every row, n = 1..MaxN, for SelfSpec and llama.cpp.</summary>
@@ -17,53 +13,14 @@ internal interface IForwardTimer
     double Seconds(int n);
 }
 
-/// <summary>
-/// What verification of n drafts costs: Embed + Forward through every layer + FinalLogits for all n rows, on
-/// a KV cache already holding a prompt, at the positions after it. A private <see cref="Transformer"/> over
-/// the model's mapped weights (nothing copied) and its own worker pool, so the measurement sees exactly the
-/// kernels a decoder calls. The same positions are recomputed each time (the cache is never committed past the prompt).
-/// </summary>
-internal sealed class SelfSpecForwardTimer : IForwardTimer, IDisposable
+/// <summary>SelfSpec's side of the curve: the library's <see cref="ForwardProbe"/> (embed, every layer, logits for all n rows).</summary>
+internal sealed class SelfSpecForwardTimer(LanguageModel lm, int threads, int[] prefix, int maxN) : IForwardTimer, IDisposable
 {
-    private readonly WorkerPool _pool;
-    private readonly Transformer _t;
-    private readonly KvCache _cache;
-    private readonly ModelConfig _c;
-    private readonly float[] _hidden, _logits;
-    private readonly int[] _positions, _tokens;
+    private readonly ForwardProbe _probe = new(lm, prefix, maxN, threads);
 
-    public SelfSpecForwardTimer(LanguageModel lm, int threads, int[] prefix, int maxN)
-    {
-        _c = lm.Config;
-        _pool = new WorkerPool(threads);
-        int capacity = prefix.Length + maxN;
-        _t = new Transformer(ModelWeights.Load(lm.File, _c), _pool, Math.Max(maxN, LanguageModel.MaxBatch), capacity);
-        _cache = new KvCache(_c, capacity);
-        _hidden = new float[_t.MaxBatch * _c.EmbeddingDim];
-        _logits = new float[maxN * _c.VocabSize];
-        _positions = new int[_t.MaxBatch];
-        for (int start = 0; start < prefix.Length; start += _t.MaxBatch)
-        {
-            int n = Math.Min(_t.MaxBatch, prefix.Length - start);
-            for (int i = 0; i < n; i++) _positions[i] = start + i;
-            _t.Embed(prefix.AsSpan(start, n), _hidden);
-            _t.Forward(_positions.AsSpan(0, n), _hidden.AsSpan(0, n * _c.EmbeddingDim), 0, _c.LayerCount, _cache);
-        }
-        _cache.Commit(prefix.Length);
-        _tokens = ForwardCurve.BatchTokens(prefix, maxN);
-        for (int i = 0; i < maxN; i++) _positions[i] = prefix.Length + i;
-    }
+    public double Seconds(int n) => _probe.Measure(n);
 
-    public double Seconds(int n)
-    {
-        long t0 = Stopwatch.GetTimestamp();
-        _t.Embed(_tokens.AsSpan(0, n), _hidden);
-        _t.Forward(_positions.AsSpan(0, n), _hidden.AsSpan(0, n * _c.EmbeddingDim), 0, _c.LayerCount, _cache);
-        _t.FinalLogits(_hidden, n, _logits);
-        return Stopwatch.GetElapsedTime(t0).TotalSeconds;
-    }
-
-    public void Dispose() => _pool.Dispose();
+    public void Dispose() => _probe.Dispose();
 }
 
 /// <summary>

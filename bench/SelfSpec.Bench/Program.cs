@@ -46,7 +46,7 @@ internal static class Harness
         using var lm = LanguageModel.Load(modelPath, ModelLoadOptions.FromCommandLine(o.Threads, o.Sidecar));
         if (lm.SidecarWarning != null) AnsiConsole.WriteLine($"warning: {lm.SidecarWarning}");
         AnsiConsole.WriteLine(lm.SidecarPath != null ? $"calibration sidecar {lm.SidecarPath}" : "no calibration sidecar (default speculation settings)");
-        long weightBytes = lm.File.Tensors.Sum(t => t.ByteSize);
+        long weightBytes = lm.WeightBytes;
         var prompts = PromptSet.Stratified(PromptSet.Load(promptPath), o.Limit);
         PromptSet.Tokenize(lm, prompts);
         if (o.Profile)

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using SelfSpec.Tokenization;
 
 namespace SelfSpec.Bench;
@@ -35,20 +34,10 @@ internal static class PromptSet
     public static List<BenchPrompt> Load(string path)
     {
         var prompts = new List<BenchPrompt>();
-        foreach (var (lineNumber, root) in SelfSpec.Calibration.JsonLines.Read(path))
+        foreach (var e in SelfSpec.Calibration.PromptFile.Read(path))
         {
-            int index = prompts.Count;
-            if (root.ValueKind == JsonValueKind.String)
-            {
-                prompts.Add(new BenchPrompt(index, $"line{lineNumber}", "", TaskOf(""), root.GetString()!, Chat: false));
-                continue;
-            }
-            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("turns", out var turns)
-                || turns.ValueKind != JsonValueKind.Array || turns.GetArrayLength() == 0 || turns[0].ValueKind != JsonValueKind.String)
-                throw new InvalidRequestException($"{path}:{lineNumber}: expected a JSON string or an object with a non-empty \"turns\" array of strings");
-            string id = root.TryGetProperty("question_id", out var q) ? q.ToString() : $"line{lineNumber}";
-            string category = root.TryGetProperty("category", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString()! : "";
-            prompts.Add(new BenchPrompt(index, id, category, TaskOf(category), turns[0].GetString()!, Chat: true));
+            string category = e.Category ?? "";
+            prompts.Add(new BenchPrompt(prompts.Count, e.Id ?? $"line{e.LineNumber}", category, TaskOf(category), e.Text, Chat: e.IsChat));
         }
         if (prompts.Count == 0) throw new InvalidRequestException($"prompt file {path} holds no prompts");
         return prompts;

@@ -1,4 +1,3 @@
-using SelfSpec.Model;
 using Spectre.Console;
 
 namespace SelfSpec.Bench;
@@ -13,7 +12,7 @@ internal static class StageProfile
 {
     public static void Run(LanguageModel lm, int threads, int[] seed, int reps)
     {
-        if (!ForwardProfile.Enabled)
+        if (!ForwardProbe.ProfilingEnabled)
             throw new InvalidRequestException("--profile needs SELFSPEC_PROFILE=1 set in the environment");
         foreach (int context in new[] { 100, 600 })
         {
@@ -25,16 +24,16 @@ internal static class StageProfile
     private static void Print(SelfSpecForwardTimer timer, int n, int context, int threads, int reps)
     {
         for (int i = 0; i < 50; i++) timer.Seconds(n);
-        ForwardProfile.Reset();
+        ForwardProbe.ResetStageTimes();
         double total = 0;
         for (int i = 0; i < reps; i++) total += timer.Seconds(n);
         var table = new Table().AddColumns("stage", "ms a pass", "share", "calls a pass");
-        var stages = ForwardProfile.Snapshot();
+        var stages = ForwardProbe.StageTimes();
         double timed = 0;
         foreach (var (stage, seconds, calls) in stages)
         {
             timed += seconds;
-            table.AddRow(stage.ToString(), $"{seconds / reps * 1e3:F3}", $"{seconds / total:P1}", $"{calls / (double)reps:F0}");
+            table.AddRow(stage, $"{seconds / reps * 1e3:F3}", $"{seconds / total:P1}", $"{calls / (double)reps:F0}");
         }
         table.AddRow("(untimed: embed, loop, timer)", $"{(total - timed) / reps * 1e3:F3}", $"{(total - timed) / total:P1}", "");
         table.AddRow("total", $"{total / reps * 1e3:F3}", "100%", "");

@@ -29,32 +29,25 @@ internal static class CalibrateCommand
         };
         cmd.SetAction(r => ExitCodes.Guard(() =>
         {
-            int n = r.GetValue(positions);
-            if (n < 1000 || n > 2_000_000) throw new InvalidRequestException($"--positions {n} must be between 1000 and 2000000");
-            int newTokens = r.GetValue(maxNew);
-            if (newTokens < 1 || newTokens > 4096) throw new InvalidRequestException($"--max-new-tokens {newTokens} must be between 1 and 4096");
-            double seconds = r.GetValue(distill);
-            if (!(seconds >= 0 && seconds <= 86_400)) throw new InvalidRequestException($"--distill-seconds {seconds} must be between 0 and 86400");
             var options = new CalibrationOptions
             {
-                Positions = n,
-                MaxNewTokens = newTokens,
-                DistillSeconds = seconds,
+                Positions = r.GetValue(positions),
+                MaxNewTokens = r.GetValue(maxNew),
+                DistillSeconds = r.GetValue(distill),
                 Layers = ParseLayers(r.GetValue(layers)),
+                PromptsPath = r.GetValue(prompts),
             };
+            options.Validate(); // before the model loads
             string path = ModelLocator.Resolve(r.GetValue(model));
             var clock = System.Diagnostics.Stopwatch.StartNew();
             using var lm = LanguageModel.Load(path, new ModelLoadOptions { Threads = r.GetValue(threads), Calibration = CalibrationChoice.None });
-            options = options with { Threads = lm.Threads };
-            string? promptPath = r.GetValue(prompts);
-            var set = promptPath != null ? PromptFile.Load(promptPath, lm) : PromptFile.BuiltIn(lm);
-            string outPath = r.GetValue(output) ?? Sidecar.PathFor(lm.Path);
-            var report = WithProgress(p => new Calibrator(lm, options, p).Run(set));
+            string outPath = r.GetValue(output) ?? lm.DefaultSidecarPath;
+            var report = WithProgress(progress => lm.Calibrate(options, progress));
             double total = clock.Elapsed.TotalSeconds;
             using (var summary = new MemoryStream())
             {
                 WriteJson(summary, report, outPath, total, indented: false);
-                Sidecar.Write(outPath, report.Sidecar with { Summary = System.Text.Encoding.UTF8.GetString(summary.ToArray()) });
+                report.WriteSidecar(outPath, System.Text.Encoding.UTF8.GetString(summary.ToArray()));
             }
             if (r.GetValue(json)) PrintJson(report, outPath, total);
             else Print(report, outPath, total, lm.Threads);
@@ -74,7 +67,7 @@ internal static class CalibrateCommand
     }
 
     /// <summary>A progress bar on an interactive terminal (on stderr's console), otherwise a line per stage on stderr.</summary>
-    private static CalibrationReport WithProgress(Func<Action<string, double>, CalibrationReport> body)
+    private static CalibrationReport WithProgress(Func<IProgress<CalibrationProgress>, CalibrationReport> body)
     {
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
         if (!Console.IsErrorRedirected && console.Profile.Capabilities.Interactive)
@@ -86,26 +79,31 @@ internal static class CalibrateCommand
                 .Start(ctx =>
                 {
                     var task = ctx.AddTask("calibrating", maxValue: 1000);
-                    result = body((what, fraction) =>
+                    result = body(new Progress(p =>
                     {
-                        task.Description = Markup.Escape(what);
-                        task.Value = 1000 * fraction;
-                    });
+                        task.Description = Markup.Escape(p.Step);
+                        task.Value = 1000 * p.Fraction;
+                    }));
                 });
             return result!;
         }
         string last = "";
         int lastStep = -1;
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        return body((what, fraction) =>
+        return body(new Progress(p =>
         {
-            string stage = what.Split(':')[0];
-            int step = (int)(fraction * 20); // a line per stage and per 5%
-            if (stage == last && step == lastStep) return;
-            last = stage;
+            int step = (int)(p.Fraction * 20); // a line per stage and per 5%
+            if (p.Stage == last && step == lastStep) return;
+            last = p.Stage;
             lastStep = step;
-            Console.Error.WriteLine($"[{clock.Elapsed.TotalSeconds,6:F1}s {fraction,4:P0}] {what}");
-        });
+            Console.Error.WriteLine($"[{clock.Elapsed.TotalSeconds,6:F1}s {p.Fraction,4:P0}] {p.Step}");
+        }));
+    }
+
+    /// <summary>Progress reported on the calibrating thread itself (System.Progress would post to the thread pool, out of order).</summary>
+    private sealed class Progress(Action<CalibrationProgress> report) : IProgress<CalibrationProgress>
+    {
+        public void Report(CalibrationProgress value) => report(value);
     }
 
     private static void Print(CalibrationReport r, string outPath, double total, int threads)
@@ -126,9 +124,13 @@ internal static class CalibrateCommand
         vocab.AddColumns("size", "covers final tokens", "agreement", "head call", "cost saved vs full head");
         foreach (var v in r.Vocab)
             vocab.AddRow($"{v.Size}", P(v.Coverage), P(v.Agreement), $"{v.HeadMilliseconds:F3} ms", P(v.CostSaved));
-        vocab.AddRow("full", "100%", "-", $"{r.Costs.Head * 1e3:F3} ms", "0%");
+        vocab.AddRow("full", "100%", "-", $"{r.Costs.HeadByRows[0] * 1e3:F3} ms", "0%");
         o.Write(vocab);
-        o.WriteLine($"costs: layer {r.Costs.LayerRead * 1e6:F0} us, extra row {r.Costs.ExtraRow * 1e6:F0} us/layer, final head {r.Costs.Head * 1e6:F0} us, extra head row {r.Costs.ExtraHeadRow * 1e6:F0} us");
+        var k = r.Costs;
+        o.WriteLine($"costs (the decoder's table after timing rounds): plain token {k.PlainToken * 1e3:F2} ms; layer by rows " +
+            string.Join(" / ", k.LayerByRows.Select(x => $"{x * 1e6:F0}")) + " us; final head by rows " +
+            string.Join(" / ", k.HeadByRows.Select(x => $"{x * 1e6:F0}")) + " us; exit head " +
+            string.Join(", ", k.ExitHead.OrderBy(e => e.Key).Select(e => $"{e.Value * 1e6:F0} us ({e.Key})")));
 
         var search = new Table().Title("parameter search: real decoding on test prompts (best simulated settings)");
         search.AddColumns("", "exit layers", "alpha", "tau", "w_max", "draft vocab", "simulated", "ar tok/s", "specbound", "hybrid");
@@ -165,6 +167,18 @@ internal static class CalibrateCommand
             w.WriteNumber("data_bytes", r.DataBytes);
             w.WriteStartObject("stage_seconds");
             foreach (var (k, v) in r.StageSeconds) w.WriteNumber(k, Math.Round(v, 2));
+            w.WriteEndObject();
+            w.WriteStartObject("costs");
+            w.WriteNumber("plain_token_ms", Math.Round(r.Costs.PlainToken * 1e3, 4));
+            w.WriteStartArray("layer_ms_by_rows");
+            foreach (double x in r.Costs.LayerByRows) w.WriteNumberValue(Math.Round(x * 1e3, 4));
+            w.WriteEndArray();
+            w.WriteStartArray("head_ms_by_rows");
+            foreach (double x in r.Costs.HeadByRows) w.WriteNumberValue(Math.Round(x * 1e3, 4));
+            w.WriteEndArray();
+            w.WriteStartObject("exit_head_ms");
+            foreach (var (size, x) in r.Costs.ExitHead.OrderBy(e => e.Key)) w.WriteNumber($"{size}", Math.Round(x * 1e3, 4));
+            w.WriteEndObject();
             w.WriteEndObject();
             w.WriteStartArray("layers");
             foreach (var l in r.Layers)

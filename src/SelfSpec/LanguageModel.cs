@@ -25,6 +25,8 @@ public sealed class LanguageModel : IDisposable
 
     public string Path => _file.Path;
     public long FileSize => _file.FileSize;
+    /// <summary>Bytes of all the file's tensors (what a decoded token streams at most: the weights).</summary>
+    public long WeightBytes => _file.Tensors.Sum(t => t.ByteSize);
     public ModelConfig Config { get; }
     public Tokenizer Tokenizer { get; }
     public ChatTemplate ChatTemplate { get; }
@@ -33,6 +35,8 @@ public sealed class LanguageModel : IDisposable
     public string? SidecarPath { get; private set; }
     /// <summary>Why a sidecar that was found or asked for was refused (decoding then uses the defaults), or null.</summary>
     public string? SidecarWarning { get; private set; }
+    /// <summary>Where this model's calibration sidecar is looked for by default: <c>MODEL.gguf.selfspec</c> beside the model.</summary>
+    public string DefaultSidecarPath => Sidecar.PathFor(Path);
     /// <summary>The speculation settings used when a request gives none: the sidecar's measured ones, else <see cref="SpeculationOptions.Default"/>.</summary>
     public SpeculationOptions SpeculationDefaults { get; private set; } = SpeculationOptions.Default;
     internal CalibratedExitHead? ExitHead { get; private set; }
@@ -138,6 +142,29 @@ public sealed class LanguageModel : IDisposable
             SpeculationDefaults = c?.Speculation ?? SpeculationOptions.Default;
             if (c == null) SidecarPath = null;
         }
+    }
+
+    /// <summary>
+    /// Calibrates speculation for this model on this machine (docs/architecture.md, calibration): records greedy output
+    /// on prompts, fits exit heads, times the decoder's calls, searches the settings on held-out output and confirms
+    /// the best few by real decoding. Takes minutes with the default options. When it returns, the chosen settings
+    /// are in use on this model; <see cref="CalibrationReport.WriteSidecar"/> keeps them for later loads. Run no
+    /// other generation on this model meanwhile.
+    /// </summary>
+    /// <param name="options">null = the defaults</param>
+    /// <param name="progress">told the stage and the fraction done as calibration goes (on the calling thread)</param>
+    /// <param name="cancellation">stops at the next stage boundary or prompt</param>
+    /// <exception cref="InvalidRequestException">bad options (checked against this model), a bad prompt file, or too little data</exception>
+    /// <exception cref="OperationCanceledException">cancelled</exception>
+    public CalibrationReport Calibrate(CalibrationOptions? options = null, IProgress<CalibrationProgress>? progress = null,
+        CancellationToken cancellation = default)
+    {
+        options ??= new CalibrationOptions();
+        options.ValidateFor(Config.LayerCount);
+        options = options with { Threads = Threads };
+        var prompts = options.PromptsPath != null ? PromptFile.Load(options.PromptsPath, this) : PromptFile.BuiltIn(this);
+        Action<string, double>? report = progress == null ? null : (what, fraction) => progress.Report(new CalibrationProgress(what, fraction));
+        return new Calibrator(this, options, report).Run(prompts, cancellation);
     }
 
     /// <summary>Tokenizes raw prompt text: special tokens written in the text are parsed, BOS added when the model asks.</summary>

@@ -5,69 +5,6 @@ using SelfSpec.Quantization;
 
 namespace SelfSpec.Calibration;
 
-internal sealed record CalibrationOptions
-{
-    public int Positions { get; init; } = 30_000;
-    public int MaxNewTokens { get; init; } = 160;
-    /// <summary>Candidate exit layers whose states are recorded and fitted; null = <see cref="LayerFractions"/> of the model's depth.</summary>
-    public int[]? Layers { get; init; }
-    /// <summary>
-    /// Default candidate exits as fractions of depth: from 2/15 to 2/3 (layers 4, 6, 8, 10, 12, 16, 20 of a 30-layer
-    /// model), denser where shallow exits are cheap, none in the last third where an exit saves too little.
-    /// </summary>
-    public double[] LayerFractions { get; init; } = [2.0 / 15, 1.0 / 5, 4.0 / 15, 1.0 / 3, 2.0 / 5, 8.0 / 15, 2.0 / 3];
-
-    /// <summary>The candidate exit layers for a model of <paramref name="layerCount"/> layers, ascending, each in 1..layerCount-1.</summary>
-    public int[] ResolveLayers(int layerCount) =>
-        (Layers ?? [.. LayerFractions.Select(f => (int)Math.Round(f * layerCount))]).Where(l => l >= 1 && l < layerCount).Distinct().Order().ToArray();
-    /// <summary>Draft vocabulary the translators are distilled on.</summary>
-    public int TrainVocab { get; init; } = 4096;
-    /// <summary>Draft vocabulary sizes reported.</summary>
-    public int[] VocabSizes { get; init; } = [1024, 2048, 4096, 8192];
-    /// <summary>Draft vocabulary sizes searched (each costs the search a pass of exponentials over held-out rows).</summary>
-    public int[] SearchVocabSizes { get; init; } = [1024, 2048, 4096];
-    public double[] RidgeLambdas { get; init; } = [1e-4, 1e-3, 1e-2, 1e-1];
-    public float[] Alphas { get; init; } = [0f, 0.5f, 1f, 2f, 4f];
-    public float[] Taus { get; init; } = [0.2f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f, 0.9f];
-    public int[] MaxDrafts { get; init; } = [2, 3, 4, 6];
-    public int MaxExitLayers { get; init; } = 3;
-    /// <summary>Distillation's wall-clock budget for all layers together.</summary>
-    public double DistillSeconds { get; init; } = 150;
-    public int DistillSteps { get; init; } = 400;
-    public int ConfirmCandidates { get; init; } = 3;
-    public int ConfirmPrompts { get; init; } = 4;
-    public int ConfirmTokens { get; init; } = 128;
-    public int Threads { get; init; } = 1;
-}
-
-internal sealed record LayerReport(int Layer, double Before, double Ridge, double Distilled, double Lambda, double KlRidge, double KlDistilled, int Steps, double Seconds);
-
-internal sealed record VocabReport(int Size, double Coverage, double Agreement, double HeadMilliseconds, double CostSaved);
-
-internal sealed record ConfirmReport(string Label, SpeculationOptions Spec, int Vocab, double EstimatedSpeedup, double ArTokensPerSecond,
-    double SpecBoundTokensPerSecond, double HybridTokensPerSecond)
-{
-    public double Score => Math.Sqrt(SpecBoundTokensPerSecond / ArTokensPerSecond * (HybridTokensPerSecond / ArTokensPerSecond));
-}
-
-internal sealed class CalibrationReport
-{
-    public required int Positions { get; init; }
-    public required int TrainPositions { get; init; }
-    public required int ValidationPositions { get; init; }
-    public required int TestPositions { get; init; }
-    public required int Prompts { get; init; }
-    public required long DataBytes { get; init; }
-    public required List<LayerReport> Layers { get; init; }
-    public required List<VocabReport> Vocab { get; init; }
-    public required CostModel Costs { get; init; }
-    public required List<SearchOutcome> TopSimulated { get; init; }
-    public required List<ConfirmReport> Confirmed { get; init; }
-    public required ConfirmReport Chosen { get; init; }
-    public required Dictionary<string, double> StageSeconds { get; init; }
-    public required SidecarContents Sidecar { get; init; }
-}
-
 /// <summary>
 /// <c>selfspec calibrate</c> (architecture.md 6): collect, fit translators (ridge, then distillation), pick the draft vocabulary,
 /// search the speculation parameters, confirm by real decoding. Prompts are split train / validation / test: fits
@@ -166,17 +103,30 @@ internal sealed class Calibrator(LanguageModel lm, CalibrationOptions o, Action<
             lambdas[li], distillResults[li].InitialKl, distillResults[li].BestKl, distillResults[li].Steps, distillResults[li].Seconds)).ToList();
         Stage("evaluate");
 
-        // 5. Costs, simulated search, real decoding.
+        // 5. Costs (timed through the decoding loop), simulated search, real decoding.
         Report("timing calls", 0.83);
-        var costs = MeasureCosts(prompts[0].Tokens, distilled, head, vocabSizes);
-        var fullHead = costs.Head;
+        int maxDrafts = o.MaxDrafts.Max();
+        var timingPrompts = data.Prompts.Where(p => p.HeldOut && !IsTest(p)).Take(2).Select(p => p.Prompt).DefaultIfEmpty(prompts[0].Tokens).ToList();
+        var costs = CostTiming.Measure(lm, timingPrompts, distilled, head, vocabSizes, layers, maxDrafts, o.TimingTokens, cancellation);
+        Stage("timing");
+        double fullHead = costs.HeadByRows[0];
         var vocabReports = vocabSizes.Select((n, vi) => new VocabReport(n, Coverage(data, test, head, n),
             Enumerable.Range(0, layers.Length).Average(li => testTable.Agreement(vi, li, data.Teacher.ArgMax)),
             costs.ExitHead[n] * 1e3, 1 - costs.ExitHead[n] / fullHead)).ToList();
         Report("searching parameters (cost model)", 0.85);
         var segments = Segments(data, validation);
-        var outcomes = ParameterSearch.Grid(valTable, o.Taus, o.MaxDrafts, o.MaxExitLayers)
-            .Select(cfg => ParameterSearch.Simulate(valTable, segments, data.Teacher.ArgMax, cfg, costs, c.LayerCount))
+        // Each setting replayed twice: with every exit checked, which gives its acceptance and fire rates (the
+        // sidecar's priors), then gated by the price bound with those priors, as the decoder will run it.
+        var outcomes = ParameterSearch.Grid(valTable, o.Taus, o.MaxDrafts, o.MaxExitLayers).ToList().AsParallel().WithDegreeOfParallelism(Math.Max(1, o.Threads))
+            .WithCancellation(cancellation)
+            .Select(cfg =>
+            {
+                var open = ParameterSearch.Simulate(valTable, segments, data.Teacher.ArgMax, cfg, costs, c.LayerCount);
+                var size = valTable.VocabSizes[cfg.VocabIndex];
+                var gated = ParameterSearch.Simulate(valTable, segments, data.Teacher.ArgMax, cfg, costs, c.LayerCount,
+                    new ExitPriors(open.Rates, costs.ExitHead[size] / costs.LayerByRows[0]));
+                return gated with { Rates = open.Rates };
+            })
             .OrderByDescending(r => r.Speedup).ToList();
         var shortlist = new List<SearchOutcome>();
         foreach (var r in outcomes)
@@ -202,6 +152,7 @@ internal sealed class Calibrator(LanguageModel lm, CalibrationOptions o, Action<
             TestPositions = test.Length,
             Prompts = data.Prompts.Count,
             DataBytes = data.Bytes,
+            ModelPath = lm.Path,
             Layers = layerReports,
             Vocab = vocabReports,
             Costs = costs,
@@ -276,48 +227,7 @@ internal sealed class Calibrator(LanguageModel lm, CalibrationOptions o, Action<
         return rows.Length > 0 ? (double)hits / rows.Length : 0;
     }
 
-    /// <summary>Times one-row and four-row layer calls, the final head and the draft heads (minimum of repeats: contention only adds time).</summary>
-    private CostModel MeasureCosts(int[] prompt, Translator[] translators, DraftHead head, int[] vocabSizes)
-    {
-        var t = lm.Transformer;
-        var c = lm.Config;
-        int d = c.EmbeddingDim, prefix = Math.Min(prompt.Length, 48);
-        var cache = new KvCache(c, prefix + 8);
-        var hidden = new float[t.MaxBatch * d];
-        var positions = Enumerable.Range(0, prefix).ToArray();
-        t.Embed(prompt.AsSpan(0, prefix), hidden);
-        t.Forward(positions, hidden.AsSpan(0, prefix * d), 0, c.LayerCount, cache);
-        cache.Commit(prefix);
-        var logits = new float[4 * c.VocabSize];
-        double Time(Action a, int reps = 7)
-        {
-            a();
-            double best = double.MaxValue;
-            for (int i = 0; i < reps; i++)
-            {
-                long t0 = Stopwatch.GetTimestamp();
-                a();
-                best = Math.Min(best, Stopwatch.GetElapsedTime(t0).TotalSeconds);
-            }
-            return best;
-        }
-        var rows1 = new[] { prefix };
-        var rows4 = Enumerable.Range(prefix, 4).ToArray();
-        double one = Time(() => t.Forward(rows1, hidden.AsSpan(0, d), 0, c.LayerCount, cache)) / c.LayerCount;
-        double four = Time(() => t.Forward(rows4, hidden.AsSpan(0, 4 * d), 0, c.LayerCount, cache)) / c.LayerCount;
-        double head1 = Time(() => t.FinalLogits(hidden.AsSpan(0, d), 1, logits));
-        double head4 = Time(() => t.FinalLogits(hidden.AsSpan(0, 4 * d), 4, logits));
-        var exit = new Dictionary<int, double>();
-        foreach (int n in vocabSizes)
-        {
-            var h = new CalibratedExitHead(t, translators.Select(x => (x.Layer, x.A, x.B)), head.Tokens[..n]);
-            var buffer = new float[n];
-            exit[n] = Time(() => h.Logits(translators[0].Layer, hidden.AsSpan(0, d), buffer), 15);
-        }
-        return new CostModel(one, Math.Max(0, (four - one) / 3), head1, Math.Max(0, (head4 - head1) / 3), exit);
-    }
-
-    private SidecarContents Contents(SearchOutcome outcome, Translator[] translators, DraftHead head, int[] vocabSizes, CostModel costs, int[] layers)
+    private SidecarContents Contents(SearchOutcome outcome, Translator[] translators, DraftHead head, int[] vocabSizes, CalibrationCosts costs, int[] layers)
     {
         var cfg = outcome.Config;
         int n = vocabSizes[cfg.VocabIndex];
@@ -342,13 +252,13 @@ internal sealed class Calibrator(LanguageModel lm, CalibrationOptions o, Action<
             Translators = translators,
             DraftTokens = head.Tokens[..n],
             Rates = outcome.Rates,
-            HeadCostInLayers = costs.ExitHead[n] / costs.LayerRead,
+            HeadCostInLayers = costs.ExitHead[n] / costs.LayerByRows[0],
         };
     }
 
     /// <summary>Real decoding of the shortlisted settings on test prompts, interleaved with plain decoding, prompt by prompt.</summary>
     private List<ConfirmReport> Confirm(CalibrationData data, List<SearchOutcome> shortlist, Translator[] translators, DraftHead head,
-        int[] vocabSizes, int[] layers, CostModel costs, CancellationToken cancellation)
+        int[] vocabSizes, int[] layers, CalibrationCosts costs, CancellationToken cancellation)
     {
         var prompts = data.Prompts.Where(IsTest).Take(o.ConfirmPrompts).Select(p => p.Prompt).ToList();
         var candidates = shortlist.Select(s => Contents(s, translators, head, vocabSizes, costs, layers)).ToList();

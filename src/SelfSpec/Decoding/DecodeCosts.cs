@@ -51,6 +51,24 @@ internal sealed class DecodeCosts
 
     public int MaxRows => _layerRatio.Length - 1;
 
+    /// <summary>
+    /// A frozen copy whose exit-head call costs <paramref name="exitHeadSeconds"/>: calibration's search prices each
+    /// draft vocabulary with the table its timing rounds filled.
+    /// </summary>
+    internal DecodeCosts FrozenWithExitHead(double exitHeadSeconds)
+    {
+        var copy = new DecodeCosts(MaxRows, HeadToLayerPrior)
+        {
+            _layerOne = _layerOne,
+            _headOne = _headOne,
+            _exitHead = exitHeadSeconds > 0 ? exitHeadSeconds : _exitHead,
+            Frozen = true,
+        };
+        _layerRatio.CopyTo(copy._layerRatio, 0);
+        _headRatio.CopyTo(copy._headRatio, 0);
+        return copy;
+    }
+
     /// <summary>Test-only: observations are ignored, so a test of the bound's decisions does not depend on this machine's timings.</summary>
     internal bool Frozen { get; set; }
 
