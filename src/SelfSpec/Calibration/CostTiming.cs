@@ -9,8 +9,13 @@ namespace SelfSpec.Calibration;
 /// </summary>
 public sealed record CalibrationCosts
 {
-    /// <summary>One token of plain autoregressive decoding, measured by decoding.</summary>
-    public required double PlainToken { get; init; }
+    /// <summary>
+    /// One token of plain decoding as the decoder's price bound counts it: every layer for one row and the head. From
+    /// the same table as the rounds' costs, so a busy spell on the machine moves both alike.
+    /// </summary>
+    public double PlainToken => Layers * LayerByRows[0] + HeadByRows[0];
+    /// <summary>The model's layer count.</summary>
+    public required int Layers { get; init; }
     /// <summary>Seconds per layer of a forward call over n rows, at index n - 1.</summary>
     public required IReadOnlyList<double> LayerByRows { get; init; }
     /// <summary>Seconds of the final head over n rows, at index n - 1.</summary>
@@ -33,7 +38,7 @@ public sealed record CalibrationCosts
 /// real decoding gave 0.99x. Now speculative rounds run through the decoding loop itself, with drafting forced
 /// (every row drafts at one exit layer, w = 1..w_max so every batch size is seen), into a fresh
 /// <see cref="DecodeCosts"/>: its running medians of per-layer and head calls by batch size are exactly what the
-/// price bound will read. Plain decoding is timed as a user runs it (tokens over decode seconds), interleaved.
+/// price bound will read. A plain token is counted from the same table (every layer for one row and the head), as the bound counts it.
 /// </summary>
 internal static class CostTiming
 {
@@ -45,33 +50,32 @@ internal static class CostTiming
         var table = new DecodeCosts(LanguageModel.MaxBatch, lm.Costs.HeadToLayerPrior);
         var heads = vocabSizes.ToDictionary(n => n, n => new CalibratedExitHead(t, translators.Select(x => (x.Layer, x.A, x.B)), head.Tokens[..n]));
         int largest = vocabSizes.Max();
-        var plain = new List<double>();
         var exitHead = vocabSizes.ToDictionary(n => n, _ => new List<double>());
         var drafting = new SelfSpeculative(t, table, heads[largest]);
         int pass = 0;
         foreach (int[] prompt in prompts)
-            for (int w = 1; w <= maxDrafts; w++)
+            for (int w = 0; w <= maxDrafts; w++)
             {
                 cancellation.ThrowIfCancellationRequested();
-                // Every row drafts at one exit layer (tau 0 always fires, no bound), the layer rotating over the
-                // candidates so the calls' segments have the decoder's shapes.
+                // w > 0: every row drafts at one exit layer (tau 0 always fires, no bound), the layer rotating over
+                // the candidates so the calls' segments have the decoder's shapes; every round has w + 1 rows.
+                // w = 0: no exit ever fires (tau 1), so every round is one row: the one-row head is timed only in
+                // such rounds, and every n-row cost is read relative to the one-row cost.
                 int exit = layers[pass++ % layers.Length];
-                var spec = SpeculationOptions.Default with { PriceBound = false, Tau = 0f, MaxDrafts = w, ExitLayers = [exit], MaxDepth = exit };
+                var spec = SpeculationOptions.Default with
+                {
+                    PriceBound = false, Tau = w > 0 ? 0f : 1f, MaxDrafts = Math.Max(1, w), ExitLayers = [exit], MaxDepth = exit,
+                };
                 var options = new GenerationOptions { MaxTokens = tokens, Method = DecodingMethod.SpecBound, Speculation = spec, StopAtEndOfGeneration = false };
                 drafting.Generate(prompt, options, lm.Tokenizer.IsEndOfGeneration, null, cancellation);
-                if (w % 2 == 1)
-                {
-                    var ar = new Autoregressive(t).Generate(prompt, options with { Method = DecodingMethod.Autoregressive }, lm.Tokenizer.IsEndOfGeneration, null, cancellation);
-                    if (ar.Stats.GeneratedTokens > 1) plain.Add(ar.Stats.DecodeSeconds / (ar.Stats.GeneratedTokens - 1));
-                }
-                TimeExitHeads(heads, layers, exitHead, t.Config.EmbeddingDim, prompt.Length);
+                TimeExitHeads(heads, layers, exitHead, t.Config.EmbeddingDim, prompt.Length + w);
             }
         // The draft vocabularies' heads, timed directly between rounds (median), scaled to what the decoder timed for
         // the largest: the decoder's call sits among other work, which the direct timing does not see.
         double scale = exitHead[largest].Count > 0 ? table.ExitHead(1) / Median(exitHead[largest]) : 1;
         return new CalibrationCosts
         {
-            PlainToken = plain.Count > 0 ? Median(plain) : t.Config.LayerCount * table.Layer(1) + table.Head(1),
+            Layers = t.Config.LayerCount,
             LayerByRows = [.. Enumerable.Range(1, maxRows).Select(table.Layer)],
             HeadByRows = [.. Enumerable.Range(1, maxRows).Select(table.Head)],
             ExitHead = exitHead.ToDictionary(e => e.Key, e => scale * Median(e.Value)),
