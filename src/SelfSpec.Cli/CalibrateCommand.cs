@@ -131,6 +131,10 @@ internal static class CalibrateCommand
             string.Join(" / ", k.LayerByRows.Select(x => $"{x * 1e6:F0}")) + " us; final head by rows " +
             string.Join(" / ", k.HeadByRows.Select(x => $"{x * 1e6:F0}")) + " us; exit head " +
             string.Join(", ", k.ExitHead.OrderBy(e => e.Key).Select(e => $"{e.Value * 1e6:F0} us ({e.Key})")));
+        var dk = r.DecoderCosts;
+        o.WriteLine($"the model's table after the confirming runs: plain token {dk.PlainToken * 1e3:F2} ms; layer by rows " +
+            string.Join(" / ", dk.LayerByRows.Select(x => $"{x * 1e6:F0}")) + " us; final head by rows " +
+            string.Join(" / ", dk.HeadByRows.Select(x => $"{x * 1e6:F0}")) + " us");
 
         var search = new Table().Title("parameter search: real decoding on test prompts (best simulated settings)");
         search.AddColumns("", "exit layers", "alpha", "tau", "w_max", "draft vocab", "simulated", "ar tok/s", "specbound", "hybrid");
@@ -152,6 +156,22 @@ internal static class CalibrateCommand
         stdout.WriteByte((byte)'\n');
     }
 
+    private static void WriteCosts(Utf8JsonWriter w, string name, CalibrationCosts k)
+    {
+        w.WriteStartObject(name);
+        w.WriteNumber("plain_token_ms", Math.Round(k.PlainToken * 1e3, 4));
+        w.WriteStartArray("layer_ms_by_rows");
+        foreach (double x in k.LayerByRows) w.WriteNumberValue(Math.Round(x * 1e3, 4));
+        w.WriteEndArray();
+        w.WriteStartArray("head_ms_by_rows");
+        foreach (double x in k.HeadByRows) w.WriteNumberValue(Math.Round(x * 1e3, 4));
+        w.WriteEndArray();
+        w.WriteStartObject("exit_head_ms");
+        foreach (var (size, x) in k.ExitHead.OrderBy(e => e.Key)) w.WriteNumber($"{size}", Math.Round(x * 1e3, 4));
+        w.WriteEndObject();
+        w.WriteEndObject();
+    }
+
     private static void WriteJson(Stream stream, CalibrationReport r, string outPath, double total, bool indented)
     {
         using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = indented }))
@@ -168,18 +188,8 @@ internal static class CalibrateCommand
             w.WriteStartObject("stage_seconds");
             foreach (var (k, v) in r.StageSeconds) w.WriteNumber(k, Math.Round(v, 2));
             w.WriteEndObject();
-            w.WriteStartObject("costs");
-            w.WriteNumber("plain_token_ms", Math.Round(r.Costs.PlainToken * 1e3, 4));
-            w.WriteStartArray("layer_ms_by_rows");
-            foreach (double x in r.Costs.LayerByRows) w.WriteNumberValue(Math.Round(x * 1e3, 4));
-            w.WriteEndArray();
-            w.WriteStartArray("head_ms_by_rows");
-            foreach (double x in r.Costs.HeadByRows) w.WriteNumberValue(Math.Round(x * 1e3, 4));
-            w.WriteEndArray();
-            w.WriteStartObject("exit_head_ms");
-            foreach (var (size, x) in r.Costs.ExitHead.OrderBy(e => e.Key)) w.WriteNumber($"{size}", Math.Round(x * 1e3, 4));
-            w.WriteEndObject();
-            w.WriteEndObject();
+            WriteCosts(w, "costs", r.Costs);
+            WriteCosts(w, "decoder_costs", r.DecoderCosts);
             w.WriteStartArray("layers");
             foreach (var l in r.Layers)
             {

@@ -24,6 +24,11 @@ public sealed record CalibrationReport
     public required IReadOnlyList<VocabReport> Vocab { get; init; }
     /// <summary>The calls' costs the search counted with.</summary>
     public required CalibrationCosts Costs { get; init; }
+    /// <summary>
+    /// The model's own cost table after the confirming generations (what the decoder's price bound read there), to
+    /// set beside <see cref="Costs"/>: its one exit-head figure, filed under the chosen draft vocabulary, mixes every candidate confirmed.
+    /// </summary>
+    public required CalibrationCosts DecoderCosts { get; init; }
     /// <summary>The shortlisted settings, confirmed by real decoding.</summary>
     public required IReadOnlyList<ConfirmReport> Confirmed { get; init; }
     /// <summary>The confirmed settings with the best real speed-up (one of <see cref="Confirmed"/>).</summary>

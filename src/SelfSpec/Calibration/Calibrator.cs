@@ -156,6 +156,7 @@ internal sealed class Calibrator(LanguageModel lm, CalibrationOptions o, Action<
             Layers = layerReports,
             Vocab = vocabReports,
             Costs = costs,
+            DecoderCosts = CostTiming.Read(lm.Costs, c.LayerCount, costs.LayerByRows.Count, chosen.Vocab),
             TopSimulated = outcomes.Take(10).ToList(),
             Confirmed = confirmed,
             Chosen = chosen,

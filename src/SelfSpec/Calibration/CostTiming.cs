@@ -83,6 +83,16 @@ internal static class CostTiming
         };
     }
 
+    /// <summary>A decoder's table as figures (its one exit-head median filed under <paramref name="vocab"/>).</summary>
+    public static CalibrationCosts Read(DecodeCosts table, int layers, int maxRows, int vocab) => new()
+    {
+        Layers = layers,
+        LayerByRows = [.. Enumerable.Range(1, maxRows).Select(table.Layer)],
+        HeadByRows = [.. Enumerable.Range(1, maxRows).Select(table.Head)],
+        ExitHead = new Dictionary<int, double> { [vocab] = table.ExitHead(table.HeadToLayerPrior) },
+        Table = table,
+    };
+
     /// <summary>A few exit-head calls of each size, sizes interleaved, on a state of the right width.</summary>
     private static void TimeExitHeads(Dictionary<int, CalibratedExitHead> heads, int[] layers, Dictionary<int, List<double>> samples, int d, int seed)
     {
