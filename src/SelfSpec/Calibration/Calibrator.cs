@@ -117,8 +117,9 @@ internal sealed class Calibrator(LanguageModel lm, CalibrationOptions o, Action<
         var segments = Segments(data, validation);
         // Each setting replayed twice: with every exit checked, which gives its acceptance and fire rates (the
         // sidecar's priors), then gated by the price bound with those priors, as the decoder will run it.
-        var outcomes = ParameterSearch.Grid(valTable, o.Taus, o.MaxDrafts, o.MaxExitLayers).ToList().AsParallel().WithDegreeOfParallelism(Math.Max(1, o.Threads))
-            .WithCancellation(cancellation)
+        // Grid order kept (AsOrdered) and a stable sort, so ties (settings the bound stops alike) rank the same every run.
+        var outcomes = ParameterSearch.Grid(valTable, o.Taus, o.MaxDrafts, o.MaxExitLayers).ToList().AsParallel().AsOrdered()
+            .WithDegreeOfParallelism(Math.Max(1, o.Threads)).WithCancellation(cancellation)
             .Select(cfg =>
             {
                 var open = ParameterSearch.Simulate(valTable, segments, data.Teacher.ArgMax, cfg, costs, c.LayerCount);
@@ -127,7 +128,7 @@ internal sealed class Calibrator(LanguageModel lm, CalibrationOptions o, Action<
                     new ExitPriors(open.Rates, costs.ExitHead[size] / costs.LayerByRows[0]));
                 return gated with { Rates = open.Rates };
             })
-            .OrderByDescending(r => r.Speedup).ToList();
+            .ToList().OrderByDescending(r => r.Speedup).ToList();
         var shortlist = new List<SearchOutcome>();
         foreach (var r in outcomes)
         {
