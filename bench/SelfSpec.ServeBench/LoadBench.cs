@@ -63,7 +63,7 @@ internal static class LoadBench
                     while (true)
                     {
                         var o = await Exchange.SendAsync(http, spec);
-                        outcomes.Add(o with { Text = o.Text, Id = o.Id });
+                        outcomes.Add(o);
                         if (o.Status != 429) break;
                         await Task.Delay(TimeSpan.FromSeconds(o.RetryAfter ?? 1));
                     }
