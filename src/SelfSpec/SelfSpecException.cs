@@ -24,4 +24,19 @@ public sealed class UnsupportedModelException : SelfSpecException
 public sealed class InvalidRequestException : SelfSpecException
 {
     public InvalidRequestException(string message) : base(message) { }
+
+    /// <param name="message">what is wrong</param>
+    /// <param name="param">the request input it is about (<see cref="GenerationRequest"/>'s names: messages, prompt, max_tokens, options)</param>
+    /// <param name="code">a stable name for the kind of problem (context_length_exceeded), or null</param>
+    public InvalidRequestException(string message, string? param, string? code = null) : base(message)
+    {
+        Param = param;
+        Code = code;
+    }
+
+    /// <summary>The request input the problem is about, when known.</summary>
+    public string? Param { get; }
+
+    /// <summary>A stable name for the kind of problem, when there is one.</summary>
+    public string? Code { get; }
 }

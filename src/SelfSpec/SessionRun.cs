@@ -67,8 +67,9 @@ internal sealed class SessionRun
             update = default;
             return false;
         }
+        var logprobs = Loop.Logprobs.Count > _reported ? Loop.Logprobs[_reported] : null;
         int token = output[_reported++];
-        update = new GenerationUpdate(_textPerToken ? _text.Push(token) : "", token, null);
+        update = new GenerationUpdate(_textPerToken ? _text.Push(token) : "", token, null, logprobs);
         if (_text.Stopped) _finish = FinishReason.StopSequence;
         return true;
     }
@@ -85,7 +86,12 @@ internal sealed class SessionRun
         // Tokens committed in the same round after a stop sequence are not part of the answer.
         stats.GeneratedTokens = output.Length;
         stats.Sidecar = _model.SidecarPath;
-        var result = new GenerationResult(_prompt, output, finish, stats) { Text = _textPerToken ? _text.Text : _model.Tokenizer.Decode(output) };
+        var logprobs = Loop.Logprobs.Count > 0 ? Loop.Logprobs.Take(output.Length).ToArray() : null;
+        var result = new GenerationResult(_prompt, output, finish, stats)
+        {
+            Text = _textPerToken ? _text.Text : _model.Tokenizer.Decode(output),
+            Logprobs = logprobs,
+        };
         return new GenerationUpdate(tail, null, result);
     }
 }

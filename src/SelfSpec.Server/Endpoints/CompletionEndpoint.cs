@@ -23,7 +23,8 @@ internal sealed partial class CompletionEndpoint(ModelHost host, ServerMetrics m
             throw new ApiException(404, $"the model '{request.Model}' does not exist; this server serves '{host.ModelId}'" +
                 (host.Options.Alias != null ? $" (alias '{host.Options.Alias}')" : ""), param: "model", code: "model_not_found");
         var job = Job(request);
-        var json = new CompletionJson(chat, CompletionJson.NewId(chat), DateTimeOffset.UtcNow.ToUnixTimeSeconds(), request.Model ?? host.ModelId);
+        var json = new CompletionJson(chat, CompletionJson.NewId(chat), DateTimeOffset.UtcNow.ToUnixTimeSeconds(), request.Model ?? host.ModelId,
+            new LogprobsJson(host.Model.Tokenizer, chat));
         var service = (IGenerationService)context.RequestServices.GetService(typeof(IGenerationService))!;
         await using var updates = service.GenerateAsync(job, cancellation).GetAsyncEnumerator(cancellation);
         // The first update comes after the queue and the prefill: errors up to then still get a plain error response.
@@ -32,44 +33,42 @@ internal sealed partial class CompletionEndpoint(ModelHost host, ServerMetrics m
         else await WholeAsync(context, json, updates).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// The request as a job: its options from the request's fields, then the library's <see cref="GenerationRequest"/>
+    /// (the path <c>LanguageModelChatClient</c> takes too) tokenizes, limits and checks it against the model.
+    /// </summary>
     private GenerationJob Job(CompletionRequest request)
     {
         var model = host.Model;
-        int[] prompt;
-        try
-        {
-            prompt = request.IsChat ? model.TokenizeChat(request.Messages) : request.PromptTokens ?? model.Tokenize(request.Prompt!);
-        }
-        catch (InvalidRequestException e)
-        {
-            throw ApiException.BadRequest(e.Message, request.IsChat ? "messages" : "prompt");
-        }
-        string promptParam = request.IsChat ? "messages" : "prompt";
-        int context = host.ContextLength;
-        if (prompt.Length == 0) throw ApiException.BadRequest("the prompt is empty (no tokens)", promptParam);
-        if (prompt.Length >= context)
-            throw ApiException.BadRequest($"the prompt has {prompt.Length} tokens but the context holds {context} (prompt and output together)", promptParam, "context_length_exceeded");
-        int room = context - prompt.Length;
-        if (request.MaxTokens is int max && max > room)
-            throw ApiException.BadRequest($"{request.MaxTokensField} {max} plus the prompt's {prompt.Length} tokens exceed the context of {context} tokens (at most {room} can be generated)",
-                request.MaxTokensField, "context_length_exceeded");
         var options = new GenerationOptions
         {
-            MaxTokens = request.MaxTokens ?? room,
+            MaxTokens = int.MaxValue, // without max_tokens: the rest of the context
             Sampling = request.Sampling,
             Method = request.Method ?? host.Options.DefaultMethod,
             Speculation = request.Speculation.Apply(model.SpeculationDefaults),
             StopSequences = request.Stop,
+            TopLogprobs = request.TopLogprobs,
         };
+        GenerationRequest prepared;
         try
         {
-            model.Validate(options);
+            int context = host.ContextLength;
+            prepared = request.IsChat ? GenerationRequest.ForChat(model, request.Messages, options, request.MaxTokens, context)
+                : request.PromptTokens != null ? GenerationRequest.ForTokens(model, request.PromptTokens, options, request.MaxTokens, context)
+                : GenerationRequest.ForText(model, request.Prompt!, options, request.MaxTokens, context);
         }
         catch (InvalidRequestException e)
         {
-            throw ApiException.BadRequest(e.Message, "selfspec");
+            string? param = e.Param switch
+            {
+                "max_tokens" => request.MaxTokensField,
+                "options" => "selfspec",
+                _ => e.Param,
+            };
+            string message = e.Param == "max_tokens" ? e.Message.Replace("max tokens", request.MaxTokensField, StringComparison.Ordinal) : e.Message;
+            throw ApiException.BadRequest(message, param, e.Code);
         }
-        return new GenerationJob(prompt, options);
+        return new GenerationJob(prepared.Prompt, prepared.Options);
     }
 
     private static async Task<bool> First(IAsyncEnumerator<GenerationUpdate> updates)
@@ -108,20 +107,28 @@ internal sealed partial class CompletionEndpoint(ModelHost host, ServerMetrics m
         try
         {
             if (request.IsChat) await sse.WriteAsync(json.Chunk("", first: true)).ConfigureAwait(false);
+            // Tokens whose text is still held back (part of a character, or perhaps a stop sequence) send their
+            // log-probabilities with the chunk that shows their text.
+            List<TokenLogprobs>? pending = request.TopLogprobs != null ? [] : null;
             GenerationResult? result;
             do
             {
                 var u = updates.Current;
                 result = u.Result;
                 if (result != null) break;
-                if (u.Text.Length > 0) await sse.WriteAsync(json.Chunk(u.Text)).ConfigureAwait(false);
+                if (u.Logprobs != null) pending?.Add(u.Logprobs);
+                if (u.Text.Length > 0)
+                {
+                    await sse.WriteAsync(json.Chunk(u.Text, tokens: pending)).ConfigureAwait(false);
+                    pending?.Clear();
+                }
             }
             while (await updates.MoveNextAsync().ConfigureAwait(false));
             if (result == null) throw ErrorResponse.Internal();
             metrics.CountGeneration(result.Stats);
             if (cancellation.IsCancellationRequested) return;
             var tail = updates.Current.Text;
-            if (tail.Length > 0) await sse.WriteAsync(json.Chunk(tail)).ConfigureAwait(false);
+            if (tail.Length > 0 || pending is { Count: > 0 }) await sse.WriteAsync(json.Chunk(tail, tokens: pending)).ConfigureAwait(false);
             await sse.WriteAsync(json.Chunk(null, last: result)).ConfigureAwait(false);
             if (request.IncludeUsage) await sse.WriteAsync(json.UsageChunk(result.Stats)).ConfigureAwait(false);
             await sse.DoneAsync().ConfigureAwait(false);

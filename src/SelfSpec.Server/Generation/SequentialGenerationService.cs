@@ -4,7 +4,7 @@ using SelfSpec.Decoding;
 namespace SelfSpec.Server.Generation;
 
 /// <summary>
-/// Runs jobs one at a time, in arrival order, each on a session from the pool. At most <c>maxQueue</c> jobs wait behind
+/// Runs jobs one at a time, in arrival order, each on the session the library's <see cref="SessionPool"/> chooses. At most <c>maxQueue</c> jobs wait behind
 /// the running one; the next is refused at once with <see cref="QueueFullException"/>.
 /// </summary>
 internal sealed class SequentialGenerationService : IGenerationService, IDisposable
@@ -37,16 +37,9 @@ internal sealed class SequentialGenerationService : IGenerationService, IDisposa
             Interlocked.Increment(ref _running);
             try
             {
-                var session = _sessions.Rent(job.Prompt);
-                try
-                {
-                    await foreach (var u in session.GenerateAsync(job.Prompt, job.Options, cancellation).ConfigureAwait(false))
-                        yield return u;
-                }
-                finally
-                {
-                    _sessions.Return(session);
-                }
+                // The library's session choice, the same as LanguageModelChatClient's.
+                await foreach (var u in _sessions.GenerateAsync(job.Prompt, job.Options, cancellation).ConfigureAwait(false))
+                    yield return u;
             }
             finally
             {

@@ -8,7 +8,7 @@ namespace SelfSpec.Server.Protocol;
 /// The JSON of completion responses and stream chunks, chat (<c>chat.completion</c>) and text (<c>text_completion</c>)
 /// alike: written by hand with <see cref="Utf8JsonWriter"/> so the field order and nulls are exactly OpenAI's.
 /// </summary>
-internal sealed class CompletionJson(bool chat, string id, long created, string model)
+internal sealed class CompletionJson(bool chat, string id, long created, string model, LogprobsJson logprobs)
 {
     public static string NewId(bool chat) => (chat ? "chatcmpl-" : "cmpl-") + Guid.NewGuid().ToString("N");
 
@@ -33,7 +33,7 @@ internal sealed class CompletionJson(bool chat, string id, long created, string 
             w.WriteEndObject();
         }
         else w.WriteString("text", r.Text);
-        w.WriteNull("logprobs");
+        logprobs.Write(w, r.Logprobs);
         w.WriteString("finish_reason", Finish(r.FinishReason));
         w.WriteEndObject();
         w.WriteEndArray();
@@ -42,8 +42,11 @@ internal sealed class CompletionJson(bool chat, string id, long created, string 
         StatsJson.WriteSelfSpec(w, r.Stats);
     });
 
-    /// <summary>A stream chunk: the first (chat: the assistant role), one with text, or the last (finish reason and statistics).</summary>
-    public byte[] Chunk(string? text, bool first = false, GenerationResult? last = null) => Build(w =>
+    /// <summary>
+    /// A stream chunk: the first (chat: the assistant role), one with text and the log-probabilities of the tokens it
+    /// completes (when asked for), or the last (finish reason and statistics).
+    /// </summary>
+    public byte[] Chunk(string? text, bool first = false, GenerationResult? last = null, IReadOnlyList<TokenLogprobs>? tokens = null) => Build(w =>
     {
         Header(w, chat ? "chat.completion.chunk" : "text_completion");
         w.WriteStartArray("choices");
@@ -57,7 +60,7 @@ internal sealed class CompletionJson(bool chat, string id, long created, string 
             w.WriteEndObject();
         }
         else w.WriteString("text", text ?? "");
-        w.WriteNull("logprobs");
+        logprobs.Write(w, tokens);
         if (last != null) w.WriteString("finish_reason", Finish(last.FinishReason)); else w.WriteNull("finish_reason");
         w.WriteEndObject();
         w.WriteEndArray();

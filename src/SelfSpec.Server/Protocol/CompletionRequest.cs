@@ -20,6 +20,8 @@ internal sealed record CompletionRequest
     public string MaxTokensField { get; init; } = "max_tokens";
     public SamplingOptions Sampling { get; init; } = SamplingOptions.Greedy;
     public IReadOnlyList<string> Stop { get; init; } = [];
+    /// <summary>Null: no logprobs; else the alternatives per token (chat: top_logprobs with logprobs true; completions: logprobs).</summary>
+    public int? TopLogprobs { get; init; }
     public bool Stream { get; init; }
     public bool IncludeUsage { get; init; }
     public DecodingMethod? Method { get; init; }

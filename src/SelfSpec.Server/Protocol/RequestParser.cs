@@ -8,7 +8,7 @@ namespace SelfSpec.Server.Protocol;
 /// <summary>
 /// Reads a completion request's JSON field by field, so that every refusal names the field (OpenAI's <c>param</c>).
 /// Unknown fields are ignored, as OpenAI clients send many; fields asking for something this server cannot do
-/// (n &gt; 1, tools, a response format, logprobs, penalties it does not have) are refused rather than ignored.
+/// (n &gt; 1, tools, a response format, penalties it does not have) are refused rather than ignored.
 /// </summary>
 internal static class RequestParser
 {
@@ -67,6 +67,7 @@ internal static class RequestParser
             MaxTokensField = maxCompletion != null ? "max_completion_tokens" : "max_tokens",
             Sampling = sampling,
             Stop = Stops(root),
+            TopLogprobs = chat ? ChatLogprobs(root) : TopCount(root, "logprobs"),
             Stream = stream,
             IncludeUsage = includeUsage,
             Method = method,
@@ -93,16 +94,29 @@ internal static class RequestParser
             string? type = String(format, "type", "response_format.type");
             if (type != "text") throw ApiException.BadRequest($"response_format '{type}' is not supported (only 'text' is)", "response_format", "unsupported_parameter");
         }
-        if (Field(root, "logprobs") is { } lp && !(lp.ValueKind == JsonValueKind.False || (lp.ValueKind == JsonValueKind.Number && lp.TryGetInt32(out int k) && k == 0)))
-            throw ApiException.BadRequest("logprobs are not supported by this server yet", "logprobs", "unsupported_parameter");
-        if (Field(root, "top_logprobs") is { } tlp && !(tlp.ValueKind == JsonValueKind.Number && tlp.TryGetInt32(out int t) && t == 0))
-            throw ApiException.BadRequest("top_logprobs are not supported by this server yet", "top_logprobs", "unsupported_parameter");
         if (Bool(root, "echo") == true) throw ApiException.BadRequest("echo is not supported by this server", "echo", "unsupported_parameter");
         if (String(root, "suffix") is { Length: > 0 }) throw ApiException.BadRequest("suffix is not supported by this server", "suffix", "unsupported_parameter");
         foreach (string penalty in new[] { "presence_penalty", "frequency_penalty" })
             if (Range(root, penalty, -2, 2) is float p && p != 0)
                 throw ApiException.BadRequest($"{penalty} is not supported by this server (repeat_penalty is)", penalty, "unsupported_parameter");
     }
+
+    /// <summary>Chat: <c>logprobs: true</c> asks for them, <c>top_logprobs</c> (which needs it) for alternatives.</summary>
+    private static int? ChatLogprobs(JsonElement root)
+    {
+        bool logprobs = Bool(root, "logprobs") ?? false;
+        int? top = TopCount(root, "top_logprobs");
+        if (top != null && !logprobs) throw ApiException.BadRequest("top_logprobs requires logprobs to be true", "top_logprobs");
+        return logprobs ? top ?? 0 : null;
+    }
+
+    private static int? TopCount(JsonElement root, string name) => Int(root, name) switch
+    {
+        null => null,
+        int k when k < 0 || k > GenerationOptions.MaxTopLogprobs =>
+            throw ApiException.BadRequest($"{name} {k} must be between 0 and {GenerationOptions.MaxTopLogprobs}", name, "out_of_range"),
+        int k => k,
+    };
 
     private static List<ChatMessage> Messages(JsonElement root)
     {

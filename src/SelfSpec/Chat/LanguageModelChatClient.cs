@@ -10,23 +10,27 @@ namespace SelfSpec.Chat;
 /// <summary>
 /// Microsoft.Extensions.AI's <see cref="IChatClient"/> over a loaded model: the messages go through the model's chat
 /// template, the reply is generated with the client's <see cref="GenerationOptions"/> overridden by the request's
-/// <see cref="ChatOptions"/> (max output tokens, temperature, top-p, top-k, seed, stop sequences). A conversation that
-/// continues the previous call's reuses its cache. The model is not owned: disposing the client leaves it open.
+/// <see cref="ChatOptions"/> (max output tokens, temperature, top-p, top-k, seed, stop sequences). Requests take the same
+/// path as the server's chat route: <see cref="GenerationRequest.ForChat"/> builds and checks them, a
+/// <see cref="SessionPool"/> chooses their session, so a conversation that continues an earlier call's reuses its cache.
+/// The model is not owned: disposing the client leaves it open.
 /// </summary>
 public sealed class LanguageModelChatClient : IChatClient
 {
     private readonly LanguageModel _model;
     private readonly GenerationOptions _defaults;
     private readonly ChatClientMetadata _metadata;
-    private ModelSession? _idle; // the last finished call's session, whose cache the next conversation turn reuses
+    private readonly SessionPool _sessions;
 
     /// <param name="model">The model to chat with.</param>
     /// <param name="defaults">Generation settings before the request's options (default: <see cref="GenerationOptions"/>'s).</param>
     /// <param name="modelId">The id reported in responses (default: the model file's name).</param>
-    public LanguageModelChatClient(LanguageModel model, GenerationOptions? defaults = null, string? modelId = null)
+    /// <param name="maxSessions">Conversations whose caches are kept between calls (least recently used dropped first).</param>
+    public LanguageModelChatClient(LanguageModel model, GenerationOptions? defaults = null, string? modelId = null, int maxSessions = 4)
     {
         ArgumentNullException.ThrowIfNull(model);
         _model = model;
+        _sessions = new SessionPool(model, maxSessions);
         _defaults = defaults ?? new GenerationOptions();
         _metadata = new ChatClientMetadata("selfspec", null, modelId ?? System.IO.Path.GetFileNameWithoutExtension(model.Path));
     }
@@ -109,11 +113,8 @@ public sealed class LanguageModelChatClient : IChatClient
         [EnumeratorCancellation] CancellationToken cancellation)
     {
         ArgumentNullException.ThrowIfNull(messages);
-        var prompt = _model.TokenizeChat(Template(messages, options?.Instructions));
-        var generation = OptionsFor(options);
-        var session = Interlocked.Exchange(ref _idle, null) ?? _model.CreateSession();
-        await foreach (var u in session.GenerateAsync(prompt, generation, cancellation).ConfigureAwait(false)) yield return u;
-        _idle = session;
+        var request = GenerationRequest.ForChat(_model, Template(messages, options?.Instructions), OptionsFor(options), options?.MaxOutputTokens);
+        await foreach (var u in _sessions.GenerateAsync(request, cancellation).ConfigureAwait(false)) yield return u;
     }
 
     private static List<TemplateMessage> Template(IEnumerable<AiChatMessage> messages, string? instructions)
@@ -123,10 +124,9 @@ public sealed class LanguageModelChatClient : IChatClient
         foreach (var m in messages)
         {
             string role = m.Role == ChatRole.System ? "system" : m.Role == ChatRole.User ? "user" : m.Role == ChatRole.Assistant ? "assistant"
-                : throw new InvalidRequestException($"message role '{m.Role}' is not supported (system, user and assistant are)");
+                : throw new InvalidRequestException($"message role '{m.Role}' is not supported (system, user and assistant are)", "messages");
             list.Add(new TemplateMessage(role, m.Text));
         }
-        if (list.Count == 0) throw new InvalidRequestException("no messages: at least one is needed");
         return list;
     }
 

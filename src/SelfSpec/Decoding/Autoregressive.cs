@@ -42,6 +42,8 @@ internal sealed class Autoregressive
         private readonly List<int> _tokens; // prompt, then the output
         private readonly List<int> _output;
         private readonly Stopwatch _clock = new();
+        private readonly LogSoftmax? _logSoftmax; // when the options ask for log-probabilities
+        private readonly List<TokenLogprobs> _logprobs = [];
         private FinishReason _finish = FinishReason.Length;
 
         public Loop(Transformer model, DecodeRequest r)
@@ -58,9 +60,11 @@ internal sealed class Autoregressive
             _tokens = new List<int>(r.Prompt.Length + r.Options.MaxTokens);
             _tokens.AddRange(r.Prompt);
             _output = new List<int>(r.Options.MaxTokens);
+            if (r.Options.TopLogprobs != null) _logSoftmax = new LogSoftmax(c.VocabSize);
         }
 
         public IReadOnlyList<int> Output => _output;
+        public IReadOnlyList<TokenLogprobs> Logprobs => _logprobs;
         public IReadOnlyList<int> Tokens => _tokens;
         public FinishReason Finish => _finish;
 
@@ -112,6 +116,7 @@ internal sealed class Autoregressive
         {
             int next = _sampler.Sample(_logits, CollectionsMarshal.AsSpan(_tokens));
             if (_r.Options.StopAtEndOfGeneration && _r.IsEndOfGeneration(next)) { _finish = FinishReason.EndOfGeneration; return false; }
+            if (_logSoftmax != null) _logprobs.Add(_logSoftmax.Of(_logits, next, _r.Options.TopLogprobs!.Value));
             _output.Add(next);
             _tokens.Add(next);
             if (_r.OnToken != null && !_r.OnToken(next)) { _finish = FinishReason.Cancelled; return false; }

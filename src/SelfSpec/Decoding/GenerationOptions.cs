@@ -25,6 +25,15 @@ public sealed record GenerationOptions
     /// when it spans several tokens or a speculative round; the output tokens end with the token that completed it.
     /// </summary>
     public IReadOnlyList<string> StopSequences { get; init; } = [];
+    /// <summary>
+    /// Null (default): no log-probabilities. 0 to 20: each committed token comes with its log-probability under the full
+    /// model (<see cref="TokenLogprobs"/>, on each <see cref="GenerationUpdate"/> and in <see cref="GenerationResult.Logprobs"/>)
+    /// and this many of the most likely tokens at its position.
+    /// </summary>
+    public int? TopLogprobs { get; init; }
+
+    /// <summary>The most alternatives <see cref="TopLogprobs"/> may ask for.</summary>
+    public const int MaxTopLogprobs = LogSoftmax.MaxTop;
 
     /// <summary>Checks the options on their own; throws <see cref="InvalidRequestException"/> naming the first bad one.</summary>
     public void Validate()
@@ -32,6 +41,8 @@ public sealed record GenerationOptions
         if (MaxTokens < 0) throw new InvalidRequestException($"max tokens {MaxTokens} must not be negative");
         foreach (string stop in StopSequences)
             if (string.IsNullOrEmpty(stop)) throw new InvalidRequestException("a stop sequence must not be empty");
+        if (TopLogprobs is int top && (top < 0 || top > MaxTopLogprobs))
+            throw new InvalidRequestException($"top logprobs {top} must be between 0 and {MaxTopLogprobs}");
         Sampling.Validate();
         Speculation?.Validate();
     }
@@ -57,4 +68,8 @@ public sealed record GenerationResult(
     /// <summary>The output as text, stop sequence excluded (empty when the result was made without a tokenizer).</summary>
     [JsonPropertyOrder(0)]
     public string Text { get; init; } = "";
+
+    /// <summary>Each output token's log-probabilities, in order, when <see cref="GenerationOptions.TopLogprobs"/> asked for them; else null.</summary>
+    [JsonPropertyOrder(5), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<TokenLogprobs>? Logprobs { get; init; }
 }

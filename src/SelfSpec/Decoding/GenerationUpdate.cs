@@ -8,4 +8,5 @@ namespace SelfSpec.Decoding;
 /// <param name="Text">Text made visible by this update; the concatenation over a stream is the result's text.</param>
 /// <param name="Token">The committed token, or null on the final update.</param>
 /// <param name="Result">The finished generation, on the final update only.</param>
-public readonly record struct GenerationUpdate(string Text, int? Token, GenerationResult? Result);
+/// <param name="Logprobs">The token's log-probabilities when <see cref="GenerationOptions.TopLogprobs"/> asked for them; else null.</param>
+public readonly record struct GenerationUpdate(string Text, int? Token, GenerationResult? Result, TokenLogprobs? Logprobs = null);

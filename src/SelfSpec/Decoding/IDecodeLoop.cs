@@ -17,6 +17,12 @@ internal interface IDecodeLoop
     /// <summary>Tokens committed so far, in order.</summary>
     IReadOnlyList<int> Output { get; }
 
+    /// <summary>
+    /// The committed tokens' log-probabilities, one per token of <see cref="Output"/>, when the options ask for them
+    /// (<see cref="GenerationOptions.TopLogprobs"/>); else empty.
+    /// </summary>
+    IReadOnlyList<TokenLogprobs> Logprobs { get; }
+
     /// <summary>The prompt followed by the committed tokens.</summary>
     IReadOnlyList<int> Tokens { get; }
 
@@ -55,6 +61,9 @@ internal static class DecodeLoops
             go = loop.Step();
             finish = loop.Finish;
         }
-        return new GenerationResult(prompt, [.. loop.Output], finish, loop.CompleteStats());
+        return new GenerationResult(prompt, [.. loop.Output], finish, loop.CompleteStats())
+        {
+            Logprobs = loop.Logprobs.Count > 0 ? [.. loop.Logprobs] : null,
+        };
     }
 }

@@ -74,6 +74,8 @@ internal sealed class SelfSpeculative
         private readonly List<int> _tokens;    // committed tokens, then the round's drafts
         private readonly List<int> _output;
         private readonly Stopwatch _clock = new();
+        private readonly LogSoftmax? _logSoftmax; // when the options ask for log-probabilities
+        private readonly List<TokenLogprobs> _logprobs = [];
         private FinishReason _finish = FinishReason.Length;
 
         public Round(SelfSpeculative owner, DecodeRequest r)
@@ -107,6 +109,7 @@ internal sealed class SelfSpeculative
             _tokens = new List<int>(r.Prompt.Length + _options.MaxTokens + _maxRows);
             _tokens.AddRange(r.Prompt);
             _output = new List<int>(_options.MaxTokens);
+            if (_options.TopLogprobs != null) _logSoftmax = new LogSoftmax(_vocab);
             _rows = new RoundRows(_m, _cache, _costs, _stats, _maxRows, _tokens);
             if (method is DecodingMethod.SpecBound or DecodingMethod.Hybrid or DecodingMethod.Static)
                 _probe = new ExitProbe(_rows, owner._exitHead, _bound, _sampler, spec, _costs, _stats, _layers, _vocab, _q, _oneHot);
@@ -125,6 +128,7 @@ internal sealed class SelfSpeculative
         }
 
         public IReadOnlyList<int> Output => _output;
+        public IReadOnlyList<TokenLogprobs> Logprobs => _logprobs;
         public IReadOnlyList<int> Tokens => _tokens;
         public FinishReason Finish => _finish;
 
@@ -140,7 +144,7 @@ internal sealed class SelfSpeculative
                 long t0 = Stopwatch.GetTimestamp();
                 int first = _sampler.Sample(_firstLogits, CollectionsMarshal.AsSpan(_tokens));
                 _stats.SamplingSeconds += Stopwatch.GetElapsedTime(t0).TotalSeconds;
-                go = Emit(first);
+                go = Emit(first, _firstLogits);
             }
             _clock.Stop();
             return go;
@@ -197,10 +201,14 @@ internal sealed class SelfSpeculative
             _costs.ObserveHead(1, Stopwatch.GetElapsedTime(t1).TotalSeconds);
         }
 
-        /// <summary>Commits one token with plain decoding's checks, in its order. Returns false when generation ends.</summary>
-        private bool Emit(int token)
+        /// <summary>
+        /// Commits one token with plain decoding's checks, in its order; <paramref name="row"/> is the full model's logits
+        /// that decided it (its log-probabilities, when asked for, come from them). Returns false when generation ends.
+        /// </summary>
+        private bool Emit(int token, ReadOnlySpan<float> row)
         {
             if (_options.StopAtEndOfGeneration && _r.IsEndOfGeneration(token)) { _finish = FinishReason.EndOfGeneration; return false; }
+            if (_logSoftmax != null) _logprobs.Add(_logSoftmax.Of(row, token, _options.TopLogprobs!.Value));
             _output.Add(token);
             _tokens.Add(token);
             if (_r.OnToken != null && !_r.OnToken(token)) { _finish = FinishReason.Cancelled; return false; }
@@ -247,9 +255,10 @@ internal sealed class SelfSpeculative
             _stats.Rounds++;
             _stats.Drafted += drafts;
             _stats.Accepted += accepted;
+            // Row i's logits decided draft i (accepted) and row `accepted` the correction or bonus token.
             for (int i = 0; i < accepted; i++)
-                if (!Emit(committed[i])) return false;
-            return Emit(next);
+                if (!Emit(committed[i], _logits.AsSpan(i * _vocab, _vocab))) return false;
+            return Emit(next, _logits.AsSpan(accepted * _vocab, _vocab));
         }
 
         /// <summary>Appends drafts while the sources and the bound allow: each draft from the first source that has one.</summary>

@@ -67,6 +67,35 @@ public sealed class ClientTests(ModelFixture fx)
     }
 
     [Fact]
+    public async Task OpenAiClientReadsLogprobs()
+    {
+        var prompt = fx.Model.TokenizeChat([new TemplateMessage("user", "What is 2+2?")]);
+        var expected = fx.Model.Generate(prompt, new Decoding.GenerationOptions { MaxTokens = 12, Method = Decoding.DecodingMethod.Autoregressive, TopLogprobs = 4 });
+        var (app, endpoint) = await StartAsync();
+        await using (app)
+        {
+            var chat = OpenAiChat(endpoint);
+            var options = new ChatCompletionOptions { Temperature = 0, MaxOutputTokenCount = 12, IncludeLogProbabilities = true, TopLogProbabilityCount = 4 };
+            ChatCompletion completion = await chat.CompleteChatAsync([new UserChatMessage("What is 2+2?")], options);
+            var logprobs = completion.ContentTokenLogProbabilities;
+            Assert.Equal(expected.OutputTokens.Length, logprobs.Count);
+            for (int i = 0; i < logprobs.Count; i++)
+            {
+                Assert.Equal(expected.Logprobs![i].Logprob, logprobs[i].LogProbability);
+                Assert.Equal(fx.Model.Tokenizer.TokenBytes(expected.OutputTokens[i]), logprobs[i].Utf8Bytes!.Value.ToArray());
+                Assert.Equal(4, logprobs[i].TopLogProbabilities.Count);
+                Assert.Equal(expected.Logprobs[i].Top.Select(t => t.Logprob), logprobs[i].TopLogProbabilities.Select(t => t.LogProbability));
+            }
+
+            var streamed = new List<ChatTokenLogProbabilityDetails>();
+            await foreach (var update in chat.CompleteChatStreamingAsync([new UserChatMessage("What is 2+2?")], options))
+                streamed.AddRange(update.ContentTokenLogProbabilities);
+            Assert.Equal(logprobs.Select(l => l.LogProbability), streamed.Select(l => l.LogProbability));
+            Assert.Equal(logprobs.Select(l => l.Token), streamed.Select(l => l.Token));
+        }
+    }
+
+    [Fact]
     public async Task ExtensionsAiChatClientOverTheServerEqualsTheLibraryChatClient()
     {
         var (app, endpoint) = await StartAsync();

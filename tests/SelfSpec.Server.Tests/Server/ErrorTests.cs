@@ -34,7 +34,11 @@ public sealed class ErrorTests(ModelFixture fx)
     [InlineData(Chat, """{"messages":USER,"n":2}""", "n")]
     [InlineData(Chat, """{"messages":USER,"tools":[{"type":"function","function":{"name":"f"}}]}""", "tools")]
     [InlineData(Chat, """{"messages":USER,"response_format":{"type":"json_object"}}""", "response_format")]
-    [InlineData(Chat, """{"messages":USER,"logprobs":true}""", "logprobs")]
+    [InlineData(Chat, """{"messages":USER,"logprobs":"yes"}""", "logprobs")]
+    [InlineData(Chat, """{"messages":USER,"logprobs":true,"top_logprobs":21}""", "top_logprobs")]
+    [InlineData(Chat, """{"messages":USER,"logprobs":true,"top_logprobs":-1}""", "top_logprobs")]
+    [InlineData(Chat, """{"messages":USER,"logprobs":true,"top_logprobs":1.5}""", "top_logprobs")]
+    [InlineData(Chat, """{"messages":USER,"top_logprobs":2}""", "top_logprobs")]
     [InlineData(Chat, """{"messages":USER,"stream":"yes"}""", "stream")]
     [InlineData(Chat, """{"messages":USER,"stream_options":{"include_usage":true}}""", "stream_options")]
     [InlineData(Chat, """{"messages":USER,"stop":5}""", "stop")]
@@ -46,7 +50,9 @@ public sealed class ErrorTests(ModelFixture fx)
     [InlineData(Text, "{}", "prompt")]
     [InlineData(Text, """{"prompt":5}""", "prompt")]
     [InlineData(Text, """{"prompt":["a","b"]}""", "prompt")]
-    [InlineData(Text, """{"prompt":"hi","logprobs":2}""", "logprobs")]
+    [InlineData(Text, """{"prompt":"hi","logprobs":21}""", "logprobs")]
+    [InlineData(Text, """{"prompt":"hi","logprobs":-1}""", "logprobs")]
+    [InlineData(Text, """{"prompt":"hi","logprobs":true}""", "logprobs")]
     [InlineData(Text, """{"prompt":"hi","echo":true}""", "echo")]
     public async Task BadRequestsAre400NamingTheField(string path, string body, string? param)
     {

@@ -1,4 +1,7 @@
-namespace SelfSpec.Server.Generation;
+using System.Runtime.CompilerServices;
+using SelfSpec.Decoding;
+
+namespace SelfSpec;
 
 /// <summary>
 /// The sessions (KV caches) kept between requests, at most <c>capacity</c>. A job whose prompt extends the whole prompt of
@@ -6,9 +9,10 @@ namespace SelfSpec.Server.Generation;
 /// job gets a new session while there is room, else the least recently used idle one, whose cache it replaces (keeping
 /// whatever prefix they share). Matching on whole earlier prompts rather than any shared prefix matters: every
 /// conversation shares the chat template's first tokens, and taking a session for those alone would evict the
-/// conversation it holds.
+/// conversation it holds. The server's generation service and <see cref="Chat.LanguageModelChatClient"/> both choose
+/// their sessions here (docs/architecture.md, sessions and API).
 /// </summary>
-internal sealed class SessionPool
+public sealed class SessionPool
 {
     private readonly LanguageModel _model;
     private readonly int _capacity;
@@ -16,19 +20,49 @@ internal sealed class SessionPool
     private readonly List<Entry> _entries = [];
     private long _clock;
 
+    /// <param name="model">the model the sessions run on (not owned)</param>
+    /// <param name="capacity">the most sessions kept between generations (at least 1)</param>
     public SessionPool(LanguageModel model, int capacity)
     {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         _model = model;
         _capacity = capacity;
     }
 
+    /// <summary>Sessions kept now.</summary>
     public int Count
     {
         get { lock (_lock) return _entries.Count; }
     }
 
+    /// <summary>Streams a request's generation on the session <see cref="Rent"/> chooses for its prompt, returned at the end.</summary>
+    public IAsyncEnumerable<GenerationUpdate> GenerateAsync(GenerationRequest request, CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return GenerateAsync(request.Prompt, request.Options, cancellation);
+    }
+
+    /// <summary>Streams a generation on the session <see cref="Rent"/> chooses for <paramref name="prompt"/>, returned at the end.</summary>
+    public async IAsyncEnumerable<GenerationUpdate> GenerateAsync(int[] prompt, GenerationOptions options,
+        [EnumeratorCancellation] CancellationToken cancellation = default)
+    {
+        var session = Rent(prompt);
+        try
+        {
+            await foreach (var u in session.GenerateAsync(prompt, options, cancellation).ConfigureAwait(false))
+                yield return u;
+        }
+        finally
+        {
+            Return(session);
+        }
+    }
+
+    /// <summary>The session for a generation of <paramref name="prompt"/>, marked busy until <see cref="Return"/>.</summary>
     public ModelSession Rent(int[] prompt)
     {
+        ArgumentNullException.ThrowIfNull(prompt);
         lock (_lock)
         {
             Entry? chosen = null, oldest = null;
@@ -58,6 +92,7 @@ internal sealed class SessionPool
         }
     }
 
+    /// <summary>Hands a session back after its generation (one not kept by the pool is dropped).</summary>
     public void Return(ModelSession session)
     {
         lock (_lock)
