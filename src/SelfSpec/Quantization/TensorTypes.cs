@@ -74,6 +74,7 @@ internal static unsafe class TensorTypes
                 Type = GgmlType.Q5_0, BlockSize = QK, BlockBytes = BlockQ5_0.Size,
                 Dequantize = &Q5Legacy.DequantizeQ5_0, Quantize = &Q5Legacy.QuantizeQ5_0, QuantizeReference = &Q5Legacy.QuantizeQ5_0,
                 Activation = GgmlType.Q8_0, Dot = &Q5Legacy.DotQ5_0, DotReference = &Q5Legacy.DotQ5_0Reference,
+                Pack = PackedQ5_0Matrix.Supported ? &PackQ5_0 : null,
             },
             new()
             {
@@ -182,6 +183,8 @@ internal static unsafe class TensorTypes
     private static PackedMatrix? PackQ4_1(ReadOnlySpan<byte> bytes, int inDim, int outDim) => PackedQ4Matrix.TryPack(GgmlType.Q4_1, bytes, inDim, outDim);
 
     private static PackedMatrix? PackQ8_0(ReadOnlySpan<byte> bytes, int inDim, int outDim) => PackedQ8_0Matrix.Pack(bytes, inDim, outDim);
+
+    private static PackedMatrix? PackQ5_0(ReadOnlySpan<byte> bytes, int inDim, int outDim) => PackedQ5_0Matrix.Pack(bytes, inDim, outDim);
 
     private static PackedMatrix? PackQ4_K(ReadOnlySpan<byte> bytes, int inDim, int outDim) => PackedQ4KMatrix.Pack(bytes, inDim, outDim);
 
