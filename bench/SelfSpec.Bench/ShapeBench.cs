@@ -44,7 +44,12 @@ internal static class ShapeBench
             Measure(args[1], threads, reps);
             return 0;
         }
-        throw new InvalidRequestException("usage: SelfSpec.Bench shapes write DIR | shapes run FILE [--threads N] [--reps R]");
+        if (args.Length >= 1 && args[0] == "kernels")
+        {
+            KernelRatios();
+            return 0;
+        }
+        throw new InvalidRequestException("usage: SelfSpec.Bench shapes write DIR | shapes run FILE [--threads N] [--reps R] | shapes kernels");
     }
 
     private static void Measure(string path, int threads, int reps)
@@ -133,6 +138,54 @@ internal static class ShapeBench
         long file = lm.FileSize, kv = cache.ByteSize, packed = t.Weights.PackedBytes;
         Console.WriteLine($"selfspec {name} memory_mb rss={status["VmRSS"] / 1e6:F1} peak={status["VmHWM"] / 1e6:F1} file={file / 1e6:F1} kv={kv / 1e6:F1} " +
             $"packed={packed / 1e6:F1} budget(file+kv+150)={(file + kv) / 1e6 + 150:F1}");
+    }
+
+    /// <summary>
+    /// One thread, one matrix of each packed type at a real shape: the file-layout kernels (MatMul.Rows) against the
+    /// packed ones on the same weights and inputs, interleaved, the fastest of 40 each (another process's load only ever adds time).
+    /// </summary>
+    private static unsafe void KernelRatios()
+    {
+        foreach (var (type, inDim, outDim) in new[] { (Quantization.GgmlType.Q4_K, 2048, 8192), (Quantization.GgmlType.Q6_K, 8192, 2048),
+            (Quantization.GgmlType.Q5_0, 896, 4864), (Quantization.GgmlType.Q8_0, 896, 4864) })
+        {
+            var rng = new Random(1);
+            int wb = (int)Quantization.GgmlTypeInfo.RowBytes(type, inDim);
+            var w = new byte[(long)wb * outDim];
+            var row = new byte[wb];
+            var values = new float[inDim];
+            for (int r = 0; r < 64; r++)
+            {
+                for (int i = 0; i < inDim; i++) values[i] = (float)(rng.NextDouble() * 2 - 1);
+                Quantization.Quantize.Row(type, values, row);
+                for (int o = r; o < outDim; o += 64) row.CopyTo(w.AsSpan(o * wb));
+            }
+            var packed = Quantization.TensorTypes.Get(type).Pack(w, inDim, outDim)!;
+            foreach (int batch in new[] { 1, 4, 8 })
+            {
+                var x = new float[batch * inDim];
+                for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+                var fileAct = new byte[batch * Kernels.MatMul.ActivationRowBytes(type, inDim)];
+                var packAct = new byte[batch * packed.ActivationRowBytes];
+                var y = new float[batch * outDim];
+                var tf = new double[40];
+                var tp = new double[40];
+                for (int r = -3; r < 40; r++)
+                {
+                    long t0 = Stopwatch.GetTimestamp();
+                    Kernels.MatMul.QuantizeActivations(type, x, batch, inDim, fileAct);
+                    Kernels.MatMul.Rows(type, w, inDim, fileAct, batch, y, outDim, 0, outDim);
+                    double a = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+                    t0 = Stopwatch.GetTimestamp();
+                    packed.QuantizeActivations(x, batch, packAct);
+                    packed.Rows(packAct, batch, y, 0, outDim);
+                    double b = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+                    if (r >= 0) { tf[r] = a; tp[r] = b; }
+                }
+                double mf = tf.Min(), mp = tp.Min();
+                Console.WriteLine($"kernel {type} {inDim}x{outDim} batch {batch}: file layout {mf:F2} ms, packed {mp:F2} ms, speedup {mf / mp:F2}x");
+            }
+        }
     }
 
     /// <summary>VmRSS (resident now) and VmHWM (peak resident) of this process, in bytes.</summary>
