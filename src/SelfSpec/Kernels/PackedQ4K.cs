@@ -224,7 +224,11 @@ internal static unsafe class PackedQ4KMatMul
             + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q2, Vector512.Load((sbyte*)(a + 128))), sc2)
             + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q3, Vector512.Load((sbyte*)(a + 192))), sc3);
         Vector256<int> m = Avx2.MultiplyAddAdjacent(mins, Vector256.Load((short*)(a + PackedKActivations.SumsOffset)));
-        int isum = Vector512.Sum(p), summ = Vector256.Sum(m); // integers: exact in any order
+        // Both sums in one reduction (integers: exact in any order): [p pairs | m pairs] per 128-bit half, then the halves.
+        Vector256<int> h = Avx2.HorizontalAdd(p.GetLower() + p.GetUpper(), m);
+        Vector128<int> q = h.GetLower() + h.GetUpper();
+        Vector128<int> r = Ssse3.HorizontalAdd(q, q);
+        int isum = r.ToScalar(), summ = r.GetElement(1);
         float da = *(float*)(a + PackedKActivations.ScaleOffset);
         return s + (da * d * isum - da * dmin * summ);
     }

@@ -226,7 +226,7 @@ internal static unsafe class PackedQ6KMatMul
             + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q2, Vector512.Load((sbyte*)(a + 128))), sc2)
             + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q3, Vector512.Load((sbyte*)(a + 192))), sc3);
         Vector256<int> offset = Avx2.MultiplyAddAdjacent(sc, Vector256.Load((short*)(a + PackedKActivations.SumsOffset)));
-        int total = Vector512.Sum(p) - 32 * Vector256.Sum(offset); // integers: exact in any order
+        int total = Vector256.Sum(p.GetLower() + p.GetUpper() - Vector256.ShiftLeft(offset, 5)); // integers: exact in any order
         float da = *(float*)(a + PackedKActivations.ScaleOffset);
         return s + da * d * total;
     }
