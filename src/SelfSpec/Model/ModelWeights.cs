@@ -33,7 +33,7 @@ internal sealed class ModelWeights
         var (shortFactors, longFactors) = architecture.ReadRopeFactors(tensors, config);
         bool tied = config.Recipe.TiedOutput || !tensors.Has("output.weight");
         // The head is packed on its own; a tied embedding stays in the mapping for Embed's few rows a step.
-        return new ModelWeights
+        var weights = new ModelWeights
         {
             Config = config,
             TokenEmbedding = embedding,
@@ -44,6 +44,10 @@ internal sealed class ModelWeights
             RopeFrequencyFactors = shortFactors,
             LongRopeFrequencyFactors = longFactors,
         };
+        // The file bytes the packed copies were made from are garbage now; one compacting collection hands their
+        // memory back to the system, so resident memory stays near the file's size (architecture.md, "memory").
+        if (pack) GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        return weights;
     }
 
     /// <summary>Bytes held beside the mapped file by the packed copies.</summary>

@@ -74,6 +74,7 @@ internal static unsafe class TensorTypes
                 Type = GgmlType.Q5_0, BlockSize = QK, BlockBytes = BlockQ5_0.Size,
                 Dequantize = &Q5Legacy.DequantizeQ5_0, Quantize = &Q5Legacy.QuantizeQ5_0, QuantizeReference = &Q5Legacy.QuantizeQ5_0,
                 Activation = GgmlType.Q8_0, Dot = &Q5Legacy.DotQ5_0, DotReference = &Q5Legacy.DotQ5_0Reference,
+                Pack = PackedQ5_0Matrix.Supported ? &PackQ5_0 : null,
             },
             new()
             {
@@ -111,6 +112,7 @@ internal static unsafe class TensorTypes
                 Type = GgmlType.Q4_K, BlockSize = QK_K, BlockBytes = BlockQ4_K.Size,
                 Dequantize = &Dequantize.Q4_KRow, Quantize = &Quantize.Q4_KRow, QuantizeReference = &Quantize.Q4_KRow,
                 Activation = GgmlType.Q8_K, Dot = &VecDotKQuants.Q4_K, DotReference = &VecDotReference.Q4_K,
+                Pack = PackedQ4KMatrix.Supported ? &PackQ4_K : null,
             },
             new()
             {
@@ -123,6 +125,7 @@ internal static unsafe class TensorTypes
                 Type = GgmlType.Q6_K, BlockSize = QK_K, BlockBytes = BlockQ6_K.Size,
                 Dequantize = &Dequantize.Q6_KRow, Quantize = &Quantize.Q6_KRow, QuantizeReference = &Quantize.Q6_KRow,
                 Activation = GgmlType.Q8_K, Dot = &VecDotKQuants.Q6_K, DotReference = &VecDotReference.Q6_K,
+                Pack = PackedQ6KMatrix.Supported ? &PackQ6_K : null,
             },
             new()
             {
@@ -180,5 +183,11 @@ internal static unsafe class TensorTypes
     private static PackedMatrix? PackQ4_1(ReadOnlySpan<byte> bytes, int inDim, int outDim) => PackedQ4Matrix.TryPack(GgmlType.Q4_1, bytes, inDim, outDim);
 
     private static PackedMatrix? PackQ8_0(ReadOnlySpan<byte> bytes, int inDim, int outDim) => PackedQ8_0Matrix.Pack(bytes, inDim, outDim);
+
+    private static PackedMatrix? PackQ5_0(ReadOnlySpan<byte> bytes, int inDim, int outDim) => PackedQ5_0Matrix.Pack(bytes, inDim, outDim);
+
+    private static PackedMatrix? PackQ4_K(ReadOnlySpan<byte> bytes, int inDim, int outDim) => PackedQ4KMatrix.Pack(bytes, inDim, outDim);
+
+    private static PackedMatrix? PackQ6_K(ReadOnlySpan<byte> bytes, int inDim, int outDim) => PackedQ6KMatrix.Pack(bytes, inDim, outDim);
 #pragma warning restore CA1859
 }

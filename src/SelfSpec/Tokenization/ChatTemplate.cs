@@ -12,6 +12,9 @@ namespace SelfSpec.Tokenization;
 /// <para>One addition to llama.cpp: a ChatML template that inserts a fixed system message when the conversation
 /// has none (SmolLM2: "You are a helpful AI assistant named SmolLM, trained by Hugging Face") has that message
 /// taken from the template text and inserted the same way, as the model's own Jinja template does.</para>
+/// <para>Another: a ChatML template with thinking tags (Qwen3) drops the <c>&lt;think&gt;...&lt;/think&gt;</c> part of
+/// assistant turns before the last user message and writes the reasoning of the turns after it in a
+/// <c>&lt;think&gt;</c> block, as Qwen3's Jinja template does (llama.cpp's built-in ChatML keeps the text as is).</para>
 /// </summary>
 public sealed partial class ChatTemplate
 {
@@ -21,10 +24,13 @@ public sealed partial class ChatTemplate
         MistralV3 = "mistral-v3", MistralV3Tekken = "mistral-v3-tekken", MistralV7 = "mistral-v7", Zephyr = "zephyr",
         Gemma = "gemma", Phi3 = "phi3";
 
-    private ChatTemplate(string family, string? defaultSystemPrompt)
+    private readonly bool _thinking;
+
+    private ChatTemplate(string family, string? defaultSystemPrompt, bool thinking = false)
     {
         Family = family;
         DefaultSystemPrompt = defaultSystemPrompt;
+        _thinking = thinking;
     }
 
     /// <summary>The recognized family (one of the constants of this class).</summary>
@@ -51,7 +57,8 @@ public sealed partial class ChatTemplate
             Match m = DefaultSystemRegex().Match(template);
             if (m.Success) system = m.Groups["prompt"].Value;
         }
-        return new ChatTemplate(family, system);
+        bool thinking = family == ChatMl && template.Contains("<think>", StringComparison.Ordinal) && template.Contains("</think>", StringComparison.Ordinal);
+        return new ChatTemplate(family, system, thinking);
     }
 
     [GeneratedRegex(@"'<\|im_start\|>system\n(?<prompt>[^'\\{}]*)<\|im_end\|>\n'")]
@@ -96,6 +103,10 @@ public sealed partial class ChatTemplate
         var sb = new StringBuilder();
         switch (Family)
         {
+            case ChatMl when _thinking:
+                ApplyChatMlThinking(messages, sb);
+                if (addGenerationPrompt) sb.Append("<|im_start|>assistant\n");
+                break;
             case ChatMl:
                 foreach (ChatMessage m in messages) sb.Append("<|im_start|>").Append(m.Role).Append('\n').Append(m.Content).Append("<|im_end|>\n");
                 if (addGenerationPrompt) sb.Append("<|im_start|>assistant\n");
@@ -175,6 +186,49 @@ public sealed partial class ChatTemplate
                 sb.Append(trail).Append(trimAssistant ? Trim(m.Content) : m.Content).Append("</s>");
                 insideTurn = false;
             }
+        }
+    }
+
+    /// <summary>
+    /// Qwen3's template without tools: assistant turns up to the last user message keep only the text after
+    /// <c>&lt;/think&gt;</c>; later ones (the turn being continued) carry their reasoning in a <c>&lt;think&gt;</c> block,
+    /// the last one even when it has none.
+    /// </summary>
+    private static void ApplyChatMlThinking(IReadOnlyList<ChatMessage> messages, StringBuilder sb)
+    {
+        int lastQuery = messages.Count - 1;
+        for (int i = messages.Count - 1; i >= 0; i--)
+        {
+            string c = messages[i].Content;
+            if (messages[i].Role == "user" && !(c.StartsWith("<tool_response>", StringComparison.Ordinal) && c.EndsWith("</tool_response>", StringComparison.Ordinal)))
+            {
+                lastQuery = i;
+                break;
+            }
+        }
+        for (int i = 0; i < messages.Count; i++)
+        {
+            ChatMessage m = messages[i];
+            string content = m.Content;
+            sb.Append("<|im_start|>").Append(m.Role).Append('\n');
+            if (m.Role == "assistant")
+            {
+                string reasoning = "";
+                int close = content.IndexOf("</think>", StringComparison.Ordinal);
+                if (close >= 0)
+                {
+                    string before = content[..close].TrimEnd('\n');
+                    int open = before.LastIndexOf("<think>", StringComparison.Ordinal);
+                    reasoning = (open >= 0 ? before[(open + "<think>".Length)..] : before).TrimStart('\n');
+                    content = content[(content.LastIndexOf("</think>", StringComparison.Ordinal) + "</think>".Length)..].TrimStart('\n');
+                }
+                if (i > lastQuery && (i == messages.Count - 1 || reasoning.Length > 0))
+                {
+                    sb.Append("<think>\n").Append(reasoning.Trim('\n')).Append("\n</think>\n\n");
+                    content = content.TrimStart('\n');
+                }
+            }
+            sb.Append(content).Append("<|im_end|>\n");
         }
     }
 

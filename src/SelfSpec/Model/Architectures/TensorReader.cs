@@ -19,17 +19,12 @@ internal sealed class TensorReader(GgufFile file, bool pack)
         var m = WeightMatrix.FromTensor(file, name, inDim, outDim);
         if (!pack || !WeightMatrix.Packable(m.Type)) return m;
         var t = file.GetTensor(name);
-        byte[] bytes = System.Buffers.ArrayPool<byte>.Shared.Rent(checked((int)t.ByteSize));
-        try
-        {
-            // Read, not mapped: the mapped pages of a matrix used only packed never become resident.
-            file.ReadTensor(t, bytes);
-            return m.WithPacked(bytes.AsSpan(0, (int)t.ByteSize));
-        }
-        finally
-        {
-            System.Buffers.ArrayPool<byte>.Shared.Return(bytes);
-        }
+        // Read, not mapped: the mapped pages of a matrix used only packed never become resident. A plain array, not
+        // a pooled one: the shared pool would keep the largest (the output head, hundreds of MB) for the process's
+        // life; ModelWeights.Load hands these back to the system once every matrix is packed.
+        byte[] bytes = GC.AllocateUninitializedArray<byte>(checked((int)t.ByteSize));
+        file.ReadTensor(t, bytes);
+        return m.WithPacked(bytes);
     }
 
     /// <summary>
@@ -43,16 +38,9 @@ internal sealed class TensorReader(GgufFile file, bool pack)
         var part = new WeightMatrix(whole.Data + (long)first * whole.RowBytes, whole.Type, inDim, count);
         if (!pack || !WeightMatrix.Packable(part.Type)) return part;
         var t = file.GetTensor(name);
-        byte[] bytes = System.Buffers.ArrayPool<byte>.Shared.Rent(checked((int)t.ByteSize));
-        try
-        {
-            file.ReadTensor(t, bytes);
-            return part.WithPacked(bytes.AsSpan(checked(first * whole.RowBytes), checked(count * whole.RowBytes)));
-        }
-        finally
-        {
-            System.Buffers.ArrayPool<byte>.Shared.Return(bytes);
-        }
+        byte[] bytes = GC.AllocateUninitializedArray<byte>(checked((int)t.ByteSize));
+        file.ReadTensor(t, bytes);
+        return part.WithPacked(bytes.AsSpan(checked(first * whole.RowBytes), checked(count * whole.RowBytes)));
     }
 
     public float[]? OptionalVector(string name, int length) => Has(name) ? Vector(name, length) : null;
