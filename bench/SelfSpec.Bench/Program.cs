@@ -10,7 +10,6 @@ using Spectre.Console;
 // or input, 1 internal error.
 try
 {
-    if (args.Length > 0 && args[0] == "shapes") return ShapeBench.Run(args[1..]);
     return Harness.Run(BenchOptions.Parse(args));
 }
 catch (HelpRequested)

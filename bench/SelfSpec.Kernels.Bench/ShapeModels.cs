@@ -1,7 +1,7 @@
 using SelfSpec.Gguf;
 using SelfSpec.Quantization;
 
-namespace SelfSpec.Bench;
+namespace SelfSpec.Kernels.Bench;
 
 /// <summary>
 /// Random-weight models with the shapes and tensor types of real Q4_K_M downloads, written by <see cref="GgufWriter"/>

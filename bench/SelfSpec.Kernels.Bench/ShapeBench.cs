@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using SelfSpec.Model;
 
-namespace SelfSpec.Bench;
+namespace SelfSpec.Kernels.Bench;
 
 /// <summary>
 /// The real-shape speed benchmark (architecture.md 7), SelfSpec's side; bench/shapes.sh interleaves it with native
@@ -129,7 +129,8 @@ internal static class ShapeBench
                 t.FinalLogits(hidden, rows, logits);
                 if (r >= 0) times[r] = Stopwatch.GetElapsedTime(t0).TotalSeconds;
             }
-            curve[rows] = Stats.Median(times);
+            Array.Sort(times);
+            curve[rows] = times[times.Length / 2];
         }
         Console.WriteLine($"selfspec {name} curve_ms " + string.Join(" ", curve.Select(kv => $"{kv.Key}={kv.Value * 1e3:F2}"))
             + " relative " + string.Join(" ", curve.Select(kv => $"{kv.Key}={kv.Value / curve[1]:F2}")));
