@@ -8,7 +8,8 @@ namespace SelfSpec;
 /// <summary>
 /// One sequence on a shared <see cref="LanguageModel"/>: its KV cache and the tokens the cache holds. A generation
 /// whose prompt begins with tokens the session already holds (a chat's next turn) computes only the rest.
-/// Sessions on one model may run from several threads; their forward passes take turns on the model.
+/// Sessions on one model may run from several threads; their forward passes take turns on the model, or, when the
+/// model batches (<see cref="ModelLoadOptions.Parallel"/>), share passes.
 /// One generation at a time per session.
 /// </summary>
 public sealed class ModelSession
@@ -39,6 +40,28 @@ public sealed class ModelSession
         [EnumeratorCancellation] CancellationToken cancellation = default)
     {
         var run = Begin(prompt, options ?? new GenerationOptions(), streaming: true);
+        if (_model.Scheduler is { } scheduler)
+        {
+            // Continuous batching: the scheduler advances the run in passes shared with other sequences.
+            Batching.Scheduler.Job? job = null;
+            try
+            {
+                job = scheduler.Submit(run, cancellation);
+                await foreach (var update in job.Updates.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+                    yield return update;
+            }
+            finally
+            {
+                if (job != null)
+                {
+                    // A caller that stops reading ends the generation; the cache is the session's again once the scheduler lets go.
+                    job.Cancel();
+                    await job.Ended.ConfigureAwait(false);
+                }
+                End(run);
+            }
+            yield break;
+        }
         try
         {
             // The prefill is the longest step: let the caller's thread go before it.
@@ -59,6 +82,17 @@ public sealed class ModelSession
     public GenerationResult Generate(int[] prompt, GenerationOptions? options = null, CancellationToken cancellation = default)
     {
         var run = Begin(prompt, options ?? new GenerationOptions(), streaming: false);
+        if (_model.Scheduler is { } scheduler)
+        {
+            try
+            {
+                return scheduler.Submit(run, cancellation).WaitForResult().Result!;
+            }
+            finally
+            {
+                End(run);
+            }
+        }
         try
         {
             while (run.Advance(cancellation))
@@ -88,7 +122,7 @@ public sealed class ModelSession
             else if (_cache.Capacity < limit) _cache = _cache.Grown(c, (int)Math.Min(c.ContextLength, Math.Max(limit, 2L * _cache.Capacity)));
             _cached = []; // until the generation ends, the cache is in flux
             var request = new DecodeRequest(prompt, reused, options, _cache, limit, _model.Tokenizer.IsEndOfGeneration);
-            return new SessionRun(_model, _model.CreateLoop(request), options, prompt, streaming);
+            return new SessionRun(_model, _model.CreateProgress(request), options, prompt, streaming);
         }
         catch
         {
