@@ -86,6 +86,8 @@ public sealed class LanguageModel : IDisposable
                 throw new InvalidRequestException($"parallel sequences {options.Parallel} must be between 0 (take turns) and {MaxBatch}");
             if (options.Calibration != CalibrationChoice.None)
                 lm.LoadSidecar(options.SidecarPath ?? Sidecar.PathFor(path), required: options.Calibration == CalibrationChoice.Required);
+            if (options.PromptCacheBytes < 0) throw new InvalidRequestException($"prompt cache size {options.PromptCacheBytes} bytes must not be negative");
+            if (options.PromptCacheBytes > 0) lm.PromptCache = new PromptCache(lm.Config, options.PromptCacheBytes);
             if (options.Parallel > 0) lm.Scheduler = new Scheduler(lm, options.Parallel);
             return lm;
         }
@@ -197,6 +199,9 @@ public sealed class LanguageModel : IDisposable
     /// <summary>A generation as the model runs it: in the scheduler's shared passes when it batches, else its own loop.</summary>
     internal IGenerationProgress CreateProgress(DecodeRequest request) =>
         Scheduler != null ? new BatchedSequence(_transformer, _costs, request) : CreateLoop(request);
+
+    /// <summary>Keys and values kept across sessions for prompts that share a beginning (<see cref="ModelLoadOptions.PromptCacheBytes"/>), or null.</summary>
+    internal PromptCache? PromptCache { get; private set; }
 
     /// <summary>The continuous-batching scheduler, when the model was loaded with <see cref="ModelLoadOptions.Parallel"/> above 0.</summary>
     internal Scheduler? Scheduler { get; private set; }

@@ -19,6 +19,12 @@ public sealed record ModelLoadOptions
     /// </summary>
     public int Parallel { get; init; }
 
+    /// <summary>
+    /// Bytes of keys and values kept across sessions (least recently used out first): a generation whose prompt begins
+    /// with tokens another session computed takes them instead of computing them again; output is the same. 0: off.
+    /// </summary>
+    public long PromptCacheBytes { get; init; }
+
     /// <summary>The options of a command line's <c>--threads</c> and <c>--sidecar</c> (a path, <c>none</c>, or absent).</summary>
     public static ModelLoadOptions FromCommandLine(int threads, string? sidecar) => sidecar switch
     {

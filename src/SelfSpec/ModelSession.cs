@@ -120,6 +120,8 @@ public sealed class ModelSession
             _cache?.Truncate(reused);
             if (_cache == null) _cache = new KvCache(c, limit);
             else if (_cache.Capacity < limit) _cache = _cache.Grown(c, (int)Math.Min(c.ContextLength, Math.Max(limit, 2L * _cache.Capacity)));
+            // Another session may have computed more of this prompt (a shared system prompt, another conversation's turn).
+            if (_model.PromptCache is { } shared) reused = shared.Restore(prompt, _cache, reused);
             _cached = []; // until the generation ends, the cache is in flux
             var request = new DecodeRequest(prompt, reused, options, _cache, limit, _model.Tokenizer.IsEndOfGeneration);
             return new SessionRun(_model, _model.CreateProgress(request), options, prompt, streaming);
@@ -139,6 +141,7 @@ public sealed class ModelSession
         var cached = new int[n];
         for (int i = 0; i < n; i++) cached[i] = tokens[i];
         _cached = cached;
+        if (!run.Failed) _model.PromptCache?.Store(cached, _cache, n);
         Volatile.Write(ref _busy, 0);
     }
 

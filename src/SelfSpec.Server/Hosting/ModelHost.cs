@@ -47,7 +47,7 @@ public sealed class ModelHost : IDisposable
         try
         {
             string path = ModelLocator.Resolve(_options.ModelPath);
-            var load = (_options.LoadOptions ?? new ModelLoadOptions()) with { Threads = _options.Threads, Parallel = _options.Parallel };
+            var load = (_options.LoadOptions ?? new ModelLoadOptions()) with { Threads = _options.Threads, Parallel = _options.Parallel, PromptCacheBytes = (long)_options.CacheMegabytes << 20 };
             _ready = Create(LanguageModel.Load(path, load));
         }
         catch (Exception e)
