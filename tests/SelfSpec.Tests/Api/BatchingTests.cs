@@ -124,6 +124,31 @@ public sealed class BatchingTests
     }
 
     [Fact]
+    public async Task ConcurrentChatClientCallsSharePassesAndEqualTheirSoloAnswersWithStopSequences()
+    {
+        var options = new Microsoft.Extensions.AI.ChatOptions { MaxOutputTokens = 40, StopSequences = ["\n\n"] };
+        string[] expected;
+        using (var plain = LanguageModel.Load(TestModels.Bundled, threads: 2))
+        {
+            using var solo = new Chat.LanguageModelChatClient(plain);
+            expected = new string[Questions.Length];
+            for (int i = 0; i < Questions.Length; i++)
+                expected[i] = (await solo.GetResponseAsync([new(Microsoft.Extensions.AI.ChatRole.User, Questions[i])], options)).Text;
+        }
+        using var lm = LanguageModel.Load(TestModels.Bundled, new ModelLoadOptions { Threads = 2, Parallel = 4 });
+        using var client = new Chat.LanguageModelChatClient(lm);
+        var streamed = Questions.Select(q => Task.Run(async () =>
+        {
+            var text = new System.Text.StringBuilder();
+            await foreach (var u in client.GetStreamingResponseAsync([new(Microsoft.Extensions.AI.ChatRole.User, q)], options)) text.Append(u.Text);
+            return text.ToString();
+        })).ToArray();
+        Assert.Equal(expected, await Task.WhenAll(streamed));
+        Assert.Contains(expected, e => e.Length > 0);
+        Assert.True(lm.Scheduler!.SharedPasses > 5, $"only {lm.Scheduler.SharedPasses} passes carried several sequences");
+    }
+
+    [Fact]
     public void ParallelOutsideItsRangeIsRefused()
     {
         Assert.Throws<InvalidRequestException>(() => LanguageModel.Load(TestModels.Bundled, new ModelLoadOptions { Threads = 1, Parallel = -1 }));
