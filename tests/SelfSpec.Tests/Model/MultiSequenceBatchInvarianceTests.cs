@@ -9,7 +9,7 @@ namespace SelfSpec.Tests.Model;
 /// cache and position), every row's hidden state and logits are bit-for-bit those of its sequence run alone, whichever
 /// other sequences share the pass, how many rows each brings and in what order the sequences sit.
 /// </summary>
-public sealed class MultiSequenceInvarianceTests
+public sealed class MultiSequenceBatchInvarianceTests
 {
     [Fact]
     public void RealModelRowsDoNotDependOnOtherSequencesInThePass()
