@@ -52,6 +52,8 @@ internal sealed record BenchOptions
     public int? MinNgram { get; init; }
     public int? MaxNgram { get; init; }
     public bool NoPriceBound { get; init; }
+    /// <summary>Concurrent client counts for the continuous-batching load run (empty: the usual prompt-by-prompt run).</summary>
+    public IReadOnlyList<int> Clients { get; init; } = [];
 
     /// <summary>The model's speculation defaults with this run's overrides.</summary>
     public SpeculationOptions Speculation(SpeculationOptions defaults) => defaults with
@@ -69,10 +71,11 @@ internal sealed record BenchOptions
         "usage: SelfSpec.Bench [--model PATH] [--prompts FILE.jsonl] [--max-tokens N] " +
         "[--methods ar,specbound,hybrid,static,lookup,llamacpp] [--threads N] [--limit K] [--repeat N] [--out DIR]\n" +
         "                      [--forward-curve] [--no-curve] [--curve-reps R] [--profile] [--llama-flash-attention on|off|auto] [--sidecar PATH|none]\n" +
-        "                      [--w-max N] [--static-layer L] [--static-length N] [--min-ngram N] [--max-ngram N] [--no-bound]\n" +
+        "                      [--w-max N] [--static-layer L] [--static-length N] [--min-ngram N] [--max-ngram N] [--no-bound] [--clients 1,2,4,8]\n" +
         "  --forward-curve  only measure the cost of a forward pass over 1..16 positions (logits for every row), SelfSpec and llama.cpp (SelfSpec alone unless --methods lists llamacpp)\n" +
         "  --profile        only print where a forward pass over 1, 2, 3, 4 and 8 positions spends its time (run with SELFSPEC_PROFILE=1)\n" +
         "  --sidecar        calibration sidecar for SelfSpec's methods (default: MODEL.selfspec when present; none: without)\n" +
+        "  --clients        only measure continuous batching: aggregate decode tokens/s of that many concurrent streaming greedy clients (--repeat rounds, interleaved)\n" +
         "  --no-curve       skip the brief forward-pass curve that otherwise runs before the prompts\n" +
         "  --repeat         run each prompt N times per method (method order rotated each time) and keep the fastest decode\n" +
         "  --w-max, --static-layer, --static-length, --min-ngram (lookup and hybrid), --max-ngram, --no-bound: override the speculation settings (sweeps)\n" +
@@ -111,6 +114,7 @@ internal sealed record BenchOptions
                 "--min-ngram" => o with { MinNgram = Int(1) },
                 "--max-ngram" => o with { MaxNgram = Int(1) },
                 "--no-bound" => o with { NoPriceBound = true },
+                "--clients" => o with { Clients = ParseClients(Value()) },
                 "--curve-reps" => o with { CurveReps = Int(1) },
                 "--llama-flash-attention" => o with { LlamaFlashAttention = Value() switch
                 {
@@ -124,6 +128,19 @@ internal sealed record BenchOptions
             };
         }
         return o;
+    }
+
+    private static List<int> ParseClients(string list)
+    {
+        var counts = new List<int>();
+        foreach (string part in list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(part, out int n) || n < 1 || n > LanguageModel.MaxBatch)
+                throw new InvalidRequestException($"--clients expects counts between 1 and {LanguageModel.MaxBatch}, got '{part}'");
+            counts.Add(n);
+        }
+        if (counts.Count == 0) throw new InvalidRequestException("--clients lists no count");
+        return [.. counts.Distinct().Order()];
     }
 
     private static List<BenchMethod> ParseMethods(string list)

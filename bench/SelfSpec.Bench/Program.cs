@@ -49,6 +49,11 @@ internal static class Harness
         long weightBytes = lm.WeightBytes;
         var prompts = PromptSet.Stratified(PromptSet.Load(promptPath), o.Limit);
         PromptSet.Tokenize(lm, prompts);
+        if (o.Clients.Count > 0)
+        {
+            ConcurrentLoad.Run(modelPath, o, prompts);
+            return 0;
+        }
         if (o.Profile)
         {
             StageProfile.Run(lm, o.Threads, prompts[0].Tokens, Math.Max(o.CurveReps, 200));

@@ -25,13 +25,15 @@ internal static class ServeCommand
         var apiKey = new Option<string?>("--api-key") { Description = $"require Authorization: Bearer KEY (default: ${ApiKeyVariable}; none = open)" };
         var alias = new Option<string?>("--alias") { Description = "another model name clients may use" };
         var ctx = new Option<int>("--ctx") { Description = "largest prompt + output in tokens (0 = the model's context)", DefaultValueFactory = _ => 0 };
-        var maxQueue = new Option<int>("--max-queue") { Description = "requests that may wait behind the running one; more get 429", DefaultValueFactory = _ => 16 };
+        var maxQueue = new Option<int>("--max-queue") { Description = "requests that may wait behind the running ones; more get 429", DefaultValueFactory = _ => 16 };
+        var cacheMb = new Option<int>("--cache-mb") { Description = "megabytes of keys and values kept across conversations for prompts sharing a beginning (0 = off)", DefaultValueFactory = _ => 0 };
+        var parallel = new Option<int>("--parallel") { Description = "requests decoded together, sharing every forward pass (0 = one at a time)", DefaultValueFactory = _ => 4 };
         var method = new Option<string>("--method") { Description = "decoding method when a request names none: ar, specbound, hybrid, static, lookup", DefaultValueFactory = _ => "hybrid" };
         method.AcceptOnlyFromAmong([.. DecodingMethodNames.All]);
 
         var cmd = new Command("serve", "serve the model over an OpenAI-compatible HTTP API")
         {
-            model, host, port, apiKey, alias, ctx, maxQueue, threads, sidecar, method,
+            model, host, port, apiKey, alias, ctx, maxQueue, parallel, cacheMb, threads, sidecar, method,
         };
         cmd.SetAction(r => ExitCodes.Guard(() =>
         {
@@ -44,6 +46,8 @@ internal static class ServeCommand
                 Alias = r.GetValue(alias),
                 ContextLength = r.GetValue(ctx),
                 MaxQueue = r.GetValue(maxQueue),
+                Parallel = r.GetValue(parallel),
+                CacheMegabytes = r.GetValue(cacheMb),
                 Threads = r.GetValue(threads),
                 DefaultMethod = DecodingMethodNames.Parse(r.GetValue(method)!),
                 LoadOptions = ModelLoadOptions.FromCommandLine(r.GetValue(threads), r.GetValue(sidecar)),

@@ -1,3 +1,4 @@
+using SelfSpec.Batching;
 using SelfSpec.Calibration;
 using SelfSpec.Decoding;
 using SelfSpec.Gguf;
@@ -10,7 +11,8 @@ namespace SelfSpec;
 /// <summary>
 /// A GGUF model ready to generate: the mapped file, its configuration, weights, tokenizer and chat template.
 /// Immutable once loaded and shared: each sequence runs in its own <see cref="ModelSession"/>; forward passes of
-/// concurrent sessions take turns. Weights are never copied.
+/// concurrent sessions take turns, or share passes when the model batches (<see cref="ModelLoadOptions.Parallel"/>).
+/// Weights are never copied.
 /// </summary>
 public sealed class LanguageModel : IDisposable
 {
@@ -84,8 +86,13 @@ public sealed class LanguageModel : IDisposable
         try
         {
             var lm = new LanguageModel(file, threads);
+            if (options.Parallel < 0 || options.Parallel > MaxBatch)
+                throw new InvalidRequestException($"parallel sequences {options.Parallel} must be between 0 (take turns) and {MaxBatch}");
             if (options.Calibration != CalibrationChoice.None)
                 lm.LoadSidecar(options.SidecarPath ?? Sidecar.PathFor(path), required: options.Calibration == CalibrationChoice.Required);
+            if (options.PromptCacheBytes < 0) throw new InvalidRequestException($"prompt cache size {options.PromptCacheBytes} bytes must not be negative");
+            if (options.PromptCacheBytes > 0) lm.PromptCache = new PromptCache(lm.Config, options.PromptCacheBytes);
+            if (options.Parallel > 0) lm.Scheduler = new Scheduler(lm, options.Parallel);
             return lm;
         }
         catch
@@ -216,8 +223,28 @@ public sealed class LanguageModel : IDisposable
             ? new Autoregressive(_transformer).Begin(request)
             : new SelfSpeculative(_transformer, _costs, ExitHead, ExitPriors).Begin(request);
 
+    /// <summary>A generation as the model runs it: in the scheduler's shared passes when it batches, else its own loop.</summary>
+    internal IGenerationProgress CreateProgress(DecodeRequest request) =>
+        Scheduler != null ? new BatchedSequence(_transformer, _costs, request) : CreateLoop(request);
+
+    /// <summary>Keys and values kept across sessions for prompts that share a beginning (<see cref="ModelLoadOptions.PromptCacheBytes"/>), or null.</summary>
+    internal PromptCache? PromptCache { get; private set; }
+
+    /// <summary>The continuous-batching scheduler, when the model was loaded with <see cref="ModelLoadOptions.Parallel"/> above 0.</summary>
+    internal Scheduler? Scheduler { get; private set; }
+
+    /// <summary>Sequences that share forward passes (<see cref="ModelLoadOptions.Parallel"/>); 0 when sessions take turns.</summary>
+    public int Parallel => Scheduler?.Slots ?? 0;
+
+    /// <summary>Generations decoding now in the scheduler's slots (0 without a scheduler).</summary>
+    public int ActiveGenerations => Scheduler?.Active ?? 0;
+
+    /// <summary>Generations waiting for a slot (0 without a scheduler).</summary>
+    public int WaitingGenerations => Scheduler?.Waiting ?? 0;
+
     public void Dispose()
     {
+        Scheduler?.Dispose();
         _pool.Dispose();
         _file.Dispose();
     }

@@ -12,6 +12,19 @@ public sealed record ModelLoadOptions
     /// <summary>The sidecar file; null = <c>MODEL.gguf.selfspec</c> beside the model.</summary>
     public string? SidecarPath { get; init; }
 
+    /// <summary>
+    /// Continuous batching: up to this many generations (of any sessions) decode together, their rows sharing every
+    /// forward pass; more wait for a slot, first come, first served. 0 (the default): sessions take turns a step at a
+    /// time. Outputs are the same either way (architecture.md 2.1, 4).
+    /// </summary>
+    public int Parallel { get; init; }
+
+    /// <summary>
+    /// Bytes of keys and values kept across sessions (least recently used out first): a generation whose prompt begins
+    /// with tokens another session computed takes them instead of computing them again; output is the same. 0: off.
+    /// </summary>
+    public long PromptCacheBytes { get; init; }
+
     /// <summary>The options of a command line's <c>--threads</c> and <c>--sidecar</c> (a path, <c>none</c>, or absent).</summary>
     public static ModelLoadOptions FromCommandLine(int threads, string? sidecar) => sidecar switch
     {

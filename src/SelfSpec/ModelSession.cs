@@ -8,7 +8,8 @@ namespace SelfSpec;
 /// <summary>
 /// One sequence on a shared <see cref="LanguageModel"/>: its KV cache and the tokens the cache holds. A generation
 /// whose prompt begins with tokens the session already holds (a chat's next turn) computes only the rest.
-/// Sessions on one model may run from several threads; their forward passes take turns on the model.
+/// Sessions on one model may run from several threads; their forward passes take turns on the model, or, when the
+/// model batches (<see cref="ModelLoadOptions.Parallel"/>), share passes.
 /// One generation at a time per session.
 /// </summary>
 public sealed class ModelSession
@@ -39,6 +40,28 @@ public sealed class ModelSession
         [EnumeratorCancellation] CancellationToken cancellation = default)
     {
         var run = Begin(prompt, options ?? new GenerationOptions(), streaming: true);
+        if (_model.Scheduler is { } scheduler)
+        {
+            // Continuous batching: the scheduler advances the run in passes shared with other sequences.
+            Batching.Scheduler.Job? job = null;
+            try
+            {
+                job = scheduler.Submit(run, cancellation);
+                await foreach (var update in job.Updates.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+                    yield return update;
+            }
+            finally
+            {
+                if (job != null)
+                {
+                    // A caller that stops reading ends the generation; the cache is the session's again once the scheduler lets go.
+                    job.Cancel();
+                    await job.Ended.ConfigureAwait(false);
+                }
+                End(run);
+            }
+            yield break;
+        }
         try
         {
             // The prefill is the longest step: let the caller's thread go before it.
@@ -59,6 +82,17 @@ public sealed class ModelSession
     public GenerationResult Generate(int[] prompt, GenerationOptions? options = null, CancellationToken cancellation = default)
     {
         var run = Begin(prompt, options ?? new GenerationOptions(), streaming: false);
+        if (_model.Scheduler is { } scheduler)
+        {
+            try
+            {
+                return scheduler.Submit(run, cancellation).WaitForResult().Result!;
+            }
+            finally
+            {
+                End(run);
+            }
+        }
         try
         {
             while (run.Advance(cancellation))
@@ -86,9 +120,11 @@ public sealed class ModelSession
             _cache?.Truncate(reused);
             if (_cache == null) _cache = new KvCache(c, limit);
             else if (_cache.Capacity < limit) _cache = _cache.Grown(c, (int)Math.Min(c.ContextLength, Math.Max(limit, 2L * _cache.Capacity)));
+            // Another session may have computed more of this prompt (a shared system prompt, another conversation's turn).
+            if (_model.PromptCache is { } shared) reused = shared.Restore(prompt, _cache, reused);
             _cached = []; // until the generation ends, the cache is in flux
             var request = new DecodeRequest(prompt, reused, options, _cache, limit, _model.Tokenizer.IsEndOfGeneration);
-            return new SessionRun(_model, _model.CreateLoop(request), options, prompt, streaming);
+            return new SessionRun(_model, _model.CreateProgress(request), options, prompt, streaming);
         }
         catch
         {
@@ -105,6 +141,7 @@ public sealed class ModelSession
         var cached = new int[n];
         for (int i = 0; i < n; i++) cached[i] = tokens[i];
         _cached = cached;
+        if (!run.Failed) _model.PromptCache?.Store(cached, _cache, n);
         Volatile.Write(ref _busy, 0);
     }
 

@@ -4,8 +4,9 @@ using SelfSpec.Tokenization;
 namespace SelfSpec;
 
 /// <summary>
-/// A generation in progress on a session: advances the decoding loop one step at a time under the model's gate,
-/// then hands out the committed tokens one by one with the text they make visible, until a stop sequence or the end.
+/// A generation in progress on a session: advances the decoding loop one step at a time under the model's gate (or is
+/// advanced by the model's scheduler in shared passes), then hands out the committed tokens one by one with the text
+/// they make visible, until a stop sequence or the end.
 /// </summary>
 internal sealed class SessionRun
 {
@@ -19,8 +20,12 @@ internal sealed class SessionRun
     private bool _started, _ended;
     private FinishReason? _finish;
 
-    public SessionRun(LanguageModel model, IDecodeLoop loop, GenerationOptions options, int[] prompt, bool streaming)
+    private readonly IDecodeLoop? _steps; // null when the scheduler advances the generation
+
+    public SessionRun(LanguageModel model, IGenerationProgress loop, GenerationOptions options, int[] prompt, bool streaming)
     {
+        _steps = loop as IDecodeLoop;
+        Streaming = streaming;
         _textPerToken = streaming || options.StopSequences.Count > 0;
         _model = model;
         Loop = loop;
@@ -28,10 +33,22 @@ internal sealed class SessionRun
         _text = new StopTextFilter(model.Tokenizer, options.StopSequences);
     }
 
-    public IDecodeLoop Loop { get; }
+    public IGenerationProgress Loop { get; }
+
+    /// <summary>Whether updates carry text as they go (else only the final result matters).</summary>
+    public bool Streaming { get; }
 
     /// <summary>Whether the loop threw: its cache is then in an unknown state.</summary>
     public bool Failed { get; private set; }
+
+    /// <summary>Whether a stop sequence has ended the visible text (nothing more need be generated).</summary>
+    public bool Stopped => _text.Stopped;
+
+    /// <summary>Ends the generation as cancelled (the scheduler's path; <see cref="Advance"/> does this itself).</summary>
+    public void Cancel() => _finish ??= FinishReason.Cancelled;
+
+    /// <summary>Marks the generation failed: its cache is then in an unknown state.</summary>
+    public void Fail() => Failed = true;
 
     /// <summary>Runs the next step (the prefill first). False when nothing more will be committed.</summary>
     public bool Advance(CancellationToken cancellation)
@@ -46,7 +63,8 @@ internal sealed class SessionRun
         bool go;
         try
         {
-            lock (_model.Gate) go = _started ? Loop.Step() : Loop.Start();
+            var steps = _steps ?? throw new InvalidOperationException("this generation is advanced by the model's scheduler");
+            lock (_model.Gate) go = _started ? steps.Step() : steps.Start();
         }
         catch
         {

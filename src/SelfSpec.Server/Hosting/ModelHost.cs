@@ -47,7 +47,7 @@ public sealed class ModelHost : IDisposable
         try
         {
             string path = ModelLocator.Resolve(_options.ModelPath);
-            var load = (_options.LoadOptions ?? new ModelLoadOptions()) with { Threads = _options.Threads };
+            var load = (_options.LoadOptions ?? new ModelLoadOptions()) with { Threads = _options.Threads, Parallel = _options.Parallel, PromptCacheBytes = (long)_options.CacheMegabytes << 20 };
             _ready = Create(LanguageModel.Load(path, load));
         }
         catch (Exception e)
@@ -60,7 +60,10 @@ public sealed class ModelHost : IDisposable
     private Ready Create(LanguageModel model)
     {
         int context = _options.ContextLength > 0 ? Math.Min(_options.ContextLength, model.Config.ContextLength) : model.Config.ContextLength;
-        var service = new SequentialGenerationService(new SessionPool(model, _options.MaxSessions), _options.MaxQueue);
+        // A model that batches (loaded with Parallel slots) runs requests together; else one at a time.
+        IGenerationService service = model.Parallel > 0
+            ? new BatchedGenerationService(model, new SessionPool(model, Math.Max(_options.MaxSessions, model.Parallel)), _options.MaxQueue)
+            : new SequentialGenerationService(new SessionPool(model, _options.MaxSessions), _options.MaxQueue);
         return new Ready(model, service, Path.GetFileNameWithoutExtension(model.Path), context);
     }
 
@@ -69,9 +72,9 @@ public sealed class ModelHost : IDisposable
     public void Dispose()
     {
         if (_ready is not { } r) return;
-        r.Service.Dispose();
+        (r.Service as IDisposable)?.Dispose();
         if (_owned) r.Model.Dispose();
     }
 
-    private sealed record Ready(LanguageModel Model, SequentialGenerationService Service, string Id, int Context);
+    private sealed record Ready(LanguageModel Model, IGenerationService Service, string Id, int Context);
 }

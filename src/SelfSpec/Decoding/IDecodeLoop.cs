@@ -3,17 +3,11 @@ using SelfSpec.Model;
 namespace SelfSpec.Decoding;
 
 /// <summary>
-/// One generation, advanced a round at a time so a caller can stream, stop or interleave it with other sequences'
-/// generations. The loop commits tokens; it never decides what text is shown (stop sequences are the caller's).
+/// What a generation in progress shows its caller, however it is advanced (by its own steps, <see cref="IDecodeLoop"/>,
+/// or in passes shared with other sequences, <see cref="Batching.BatchedSequence"/>).
 /// </summary>
-internal interface IDecodeLoop
+internal interface IGenerationProgress
 {
-    /// <summary>Prefills the prompt past the reused prefix and commits the first token. False when generation ends there.</summary>
-    bool Start();
-
-    /// <summary>One round: draft (when the method drafts), verify, commit. False when generation ends.</summary>
-    bool Step();
-
     /// <summary>Tokens committed so far, in order.</summary>
     IReadOnlyList<int> Output { get; }
 
@@ -26,11 +20,24 @@ internal interface IDecodeLoop
     /// <summary>The prompt followed by the committed tokens.</summary>
     IReadOnlyList<int> Tokens { get; }
 
-    /// <summary>Why the loop ended (meaningful once <see cref="Start"/> or <see cref="Step"/> returned false).</summary>
+    /// <summary>Why the generation ended (meaningful once it has ended).</summary>
     FinishReason Finish { get; }
 
     /// <summary>The statistics, completed with the timings and cost table of the generation so far.</summary>
     DecodeStats CompleteStats();
+}
+
+/// <summary>
+/// One generation, advanced a round at a time so a caller can stream or stop it. The loop commits tokens; it never
+/// decides what text is shown (stop sequences are the caller's).
+/// </summary>
+internal interface IDecodeLoop : IGenerationProgress
+{
+    /// <summary>Prefills the prompt past the reused prefix and commits the first token. False when generation ends there.</summary>
+    bool Start();
+
+    /// <summary>One round: draft (when the method drafts), verify, commit. False when generation ends.</summary>
+    bool Step();
 }
 
 /// <summary>

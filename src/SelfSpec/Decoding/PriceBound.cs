@@ -71,15 +71,24 @@ internal sealed class PriceBound
     // ---- the round's running account ----
 
     private double _expected, _probAllAccepted, _cost;
-    private int _rows;
+    private int _rows, _otherRows, _otherHeadRows;
 
-    /// <summary>Starts a round: a plain step commits one token for a full pass and a head call.</summary>
-    public void BeginRound()
+    /// <summary>
+    /// Starts a round: a plain step commits one token for a full pass and a head call. Under continuous batching
+    /// other sequences' rows share the pass (<paramref name="otherRows"/> through the layers, <paramref name="otherHeadRows"/>
+    /// through the head): the round then costs what its rows add to that pass, the marginal cost of a row at the
+    /// pass's size, so drafts get dearer as the pass fills and the bound drafts less under load (architecture.md 5).
+    /// </summary>
+    public void BeginRound(int otherRows = 0, int otherHeadRows = 0)
     {
         _expected = 1;
         _probAllAccepted = 1;
         _rows = 1;
-        _cost = _layers * _costs.Layer(1) + _costs.Head(1);
+        _otherRows = otherRows;
+        _otherHeadRows = otherHeadRows;
+        _cost = otherRows == 0 ? _layers * _costs.Layer(1) : _layers * _costs.MarginalLayer(otherRows);
+        _cost += otherHeadRows == 0 ? _costs.Head(1) : _costs.MarginalHead(otherHeadRows);
+        _cost = Math.Max(_cost, 1e-12); // a row measured as free: a free draft still pays
     }
 
     /// <summary>
@@ -87,7 +96,7 @@ internal sealed class PriceBound
     /// runs alone up to there (an exit draft's catch-up), then rides along in the round's calls and final head.
     /// </summary>
     private double RowCost(int parentDepth) =>
-        parentDepth * _costs.Layer(1) + (_layers - parentDepth) * _costs.MarginalLayer(_rows) + _costs.MarginalHead(_rows);
+        parentDepth * _costs.Layer(1) + (_layers - parentDepth) * _costs.MarginalLayer(_otherRows + _rows) + _costs.MarginalHead(_otherHeadRows + _rows);
 
     private double ExitHeadCost => _costs.ExitHead(_exitHeadPrior);
 

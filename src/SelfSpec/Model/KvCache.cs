@@ -106,15 +106,45 @@ public sealed class KvCache
     internal KvCache Grown(ModelConfig config, int capacity)
     {
         var bigger = new KvCache(config, capacity);
-        int keyElements = KvLayout.KeyHeadElements(Length, HeadDim), valueElements = Length * HeadDim;
-        for (int l = 0; l < Keys.Length; l++)
-            for (int h = 0; h < KvHeads; h++)
-            {
-                Keys[l].AsSpan(h * KeyHeadElements, keyElements).CopyTo(bigger.Keys[l].AsSpan(h * bigger.KeyHeadElements));
-                Values[l].AsSpan(h * ValueHeadElements, valueElements).CopyTo(bigger.Values[l].AsSpan(h * bigger.ValueHeadElements));
-            }
+        CopyPrefix(this, bigger, Length);
         bigger.Length = Length;
         return bigger;
+    }
+
+    /// <summary>A cache of exactly <paramref name="length"/> positions holding this one's first ones (a prompt cache entry).</summary>
+    internal KvCache Snapshot(ModelConfig config, int length)
+    {
+        if (length < 1 || length > Length) throw new ArgumentOutOfRangeException(nameof(length));
+        var copy = new KvCache(config, length);
+        CopyPrefix(this, copy, length);
+        copy.Length = length;
+        return copy;
+    }
+
+    /// <summary>Takes the first <paramref name="length"/> positions of <paramref name="source"/> (same model) as this cache's committed ones.</summary>
+    internal void RestorePrefix(KvCache source, int length)
+    {
+        if (length < 0 || length > source.Length || length > Capacity || source.KvDim != KvDim || source.Keys.Length != Keys.Length)
+            throw new ArgumentException($"cannot take {length} positions from that cache");
+        CopyPrefix(source, this, length);
+        Length = length;
+    }
+
+    /// <summary>
+    /// Copies positions [0, length) of every layer and head. A head's keys are whole 16-position blocks from position 0
+    /// and its values one row per position, so the prefix of each is one contiguous span whatever the capacities (key
+    /// lanes past length in the last block are scratch the next pass overwrites).
+    /// </summary>
+    private static void CopyPrefix(KvCache from, KvCache to, int length)
+    {
+        int keyElements = Math.Min(KvLayout.KeyHeadElements(length, from.HeadDim), Math.Min(from.KeyHeadElements, to.KeyHeadElements));
+        int valueElements = length * from.HeadDim;
+        for (int l = 0; l < from.Keys.Length; l++)
+            for (int h = 0; h < from.KvHeads; h++)
+            {
+                from.Keys[l].AsSpan(h * from.KeyHeadElements, keyElements).CopyTo(to.Keys[l].AsSpan(h * to.KeyHeadElements));
+                from.Values[l].AsSpan(h * from.ValueHeadElements, valueElements).CopyTo(to.Values[l].AsSpan(h * to.ValueHeadElements));
+            }
     }
 
     public long ByteSize => (long)Keys.Length * ((long)KvHeads * KeyHeadElements + (long)Capacity * KvDim) * sizeof(ushort);

@@ -23,10 +23,10 @@ internal sealed partial class Transformer
 
     /// <summary>
     /// For each row: Q/K/V biases, per-head Q and K norms, RoPE (on layers the recipe rotates), the query rounded as
-    /// llama.cpp's half-precision K.Q product rounds it, and the row's keys and values written to the cache.
+    /// llama.cpp's half-precision K.Q product rounds it, and the row's keys and values written to its sequence's cache.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void PrepareQueriesAndKeys(int layer, LayerWeights lw, ReadOnlySpan<int> positions, KvCache cache)
+    private void PrepareQueriesAndKeys(int layer, LayerWeights lw, ReadOnlySpan<int> positions)
     {
         int n = positions.Length, qDim = _c.QueryDim, kvDim = _c.KvDim, half = _c.RopeDim / 2;
         bool rope = _r.UsesRope(layer);
@@ -52,7 +52,7 @@ internal sealed partial class Transformer
             HalfRounding.Apply(q, q, _half);
             TensorPrimitives.ConvertToHalf(k, _keyHalf);
             TensorPrimitives.ConvertToHalf(v, _valueHalf);
-            cache.Write(layer, positions[i], _keyHalf, _valueHalf);
+            _caches[i].Write(layer, positions[i], _keyHalf, _valueHalf);
         }
     }
 

@@ -53,23 +53,23 @@ internal sealed partial class Transformer
     /// <summary>
     /// Attention for every (row, query head) pair of the batch, ordered kv head first, then row, then query head,
     /// and split across workers in contiguous ranges; within a range, the queries of one kv head (its query
-    /// heads in every row) run as one call so they share the widened keys and values.
+    /// heads in every row) that read the same sequence's cache run as one call so they share the widened keys and
+    /// values. A run ends where the next row belongs to another sequence: a row attends only to its own cache.
     /// </summary>
     private sealed class AttentionJob(Transformer t) : IParallelWork
     {
         private readonly int[] _positions = new int[t.MaxBatch];
         private readonly int[][] _offsets = NewPerWorker(t), _counts = NewPerWorker(t);
         private int _n, _layer, _window;
-        private KvCache? _cache;
 
         private static int[][] NewPerWorker(Transformer t) =>
             Enumerable.Range(0, t._pool.ThreadCount).Select(_ => new int[t.MaxBatch * t._c.HeadCount]).ToArray();
 
-        public void Set(ReadOnlySpan<int> positions, KvCache cache, int layer)
+        /// <summary>The pass's rows; their caches are the transformer's (set for the pass, cleared after it).</summary>
+        public void Set(ReadOnlySpan<int> positions, int layer)
         {
             positions.CopyTo(_positions);
             _n = positions.Length;
-            _cache = cache;
             _layer = layer;
             _window = t._r.Window(layer);
         }
@@ -84,14 +84,17 @@ internal sealed partial class Transformer
             for (int job = start; job < end;)
             {
                 int kvHead = job / perKvHead, runEnd = Math.Min(end, (kvHead + 1) * perKvHead), m = 0;
+                var caches = t._caches;
+                var cache = caches[(job - kvHead * perKvHead) / group];
                 for (; job < runEnd; job++, m++)
                 {
                     int inKvHead = job - kvHead * perKvHead, row = inKvHead / group, h = kvHead * group + inKvHead % group;
+                    if (!ReferenceEquals(caches[row], cache)) break;
                     offsets[m] = row * c.QueryDim + h * headDim;
                     counts[m] = _positions[row] + 1;
                 }
                 Attention.Queries(t._q.AsSpan(0, _n * c.QueryDim), offsets.AsSpan(0, m), counts.AsSpan(0, m), headDim,
-                    _cache!.HeadKeys(_layer, kvHead), _cache.HeadValues(_layer, kvHead), t._attentionScale, t._scores[worker], t._attn.AsSpan(0, _n * c.QueryDim),
+                    cache.HeadKeys(_layer, kvHead), cache.HeadValues(_layer, kvHead), t._attentionScale, t._scores[worker], t._attn.AsSpan(0, _n * c.QueryDim),
                     t._r.AttentionSoftCap, _window);
             }
         }

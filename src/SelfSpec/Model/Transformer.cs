@@ -8,8 +8,9 @@ namespace SelfSpec.Model;
 
 /// <summary>
 /// The forward pass, in separate steps so decoders can stop a position partway and continue it later:
-/// <see cref="Embed"/> token rows, <see cref="Forward"/> a batch of positions through a layer range,
-/// <see cref="FinalLogits"/> for chosen rows. Weights are immutable and shared; the KV cache is passed in.
+/// <see cref="Embed"/> token rows, <c>Forward</c> a batch of positions through a layer range (rows of one sequence, or
+/// of several sequences each with its own cache), <see cref="FinalLogits"/> for chosen rows. Weights are immutable and
+/// shared; the KV caches are passed in.
 /// A layer is composed here from the shared blocks (Transformer.Blocks.cs) as the architecture's
 /// <see cref="BlockRecipe"/> says; no architecture is named in the forward pass.
 ///
@@ -47,6 +48,7 @@ internal sealed partial class Transformer
     private readonly Half[] _half;         // (qDim) scratch of the query's half-precision rounding
     private readonly Half[] _keyHalf, _valueHalf; // (kvDim) one position's keys and values as the cache stores them
     private readonly float[][] _scores;    // (threads) x (attention scratch) scores and queries of a tile
+    private readonly KvCache[] _caches;    // (batch) the cache of each row's sequence in the current pass
 
     private readonly MatMulJob _matmul;
     private readonly AttentionJob _attention;
@@ -90,6 +92,7 @@ internal sealed partial class Transformer
         _valueHalf = new Half[_c.KvDim];
         _scores = new float[pool.ThreadCount][];
         for (int i = 0; i < _scores.Length; i++) _scores[i] = new float[Attention.ScratchFloats(maxContext, _c.HeadDim)];
+        _caches = new KvCache[maxBatch];
         _matmul = new MatMulJob();
         _attention = new AttentionJob(this);
     }
@@ -110,35 +113,72 @@ internal sealed partial class Transformer
     }
 
     /// <summary>
-    /// Runs layers [fromLayer, toLayer) over n rows in place: hidden (n x embd) row i is at positions[i].
-    /// Each row's keys and values at each layer are written to the cache before attention, so row i
+    /// Runs layers [fromLayer, toLayer) over n rows of one sequence in place: hidden (n x embd) row i is at
+    /// positions[i]. Each row's keys and values at each layer are written to the cache before attention, so row i
     /// attends to every cached position up to and including positions[i] at that layer.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Forward(ReadOnlySpan<int> positions, Span<float> hidden, int fromLayer, int toLayer, KvCache cache)
     {
+        if (positions.Length > MaxBatch) throw new ArgumentException($"batch of {positions.Length} exceeds {MaxBatch}");
+        _caches.AsSpan(0, positions.Length).Fill(cache);
+        ForwardRows(positions, hidden, fromLayer, toLayer);
+    }
+
+    /// <summary>
+    /// Runs layers [fromLayer, toLayer) over n rows of several sequences in place (continuous batching,
+    /// architecture.md 3): row i is at positions[i] of the sequence whose cache is caches[i]; its keys and values go
+    /// to that cache and its attention reads only that cache. The matrix products run over all rows together, so
+    /// each weight is read once for the pass; every row's result is the same bits whichever rows share its pass
+    /// (architecture.md 2.1). Rows of one sequence must be in position order and should be adjacent (attention then
+    /// shares widened keys among them).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void Forward(ReadOnlySpan<int> positions, ReadOnlySpan<KvCache> caches, Span<float> hidden, int fromLayer, int toLayer)
+    {
+        if (positions.Length > MaxBatch) throw new ArgumentException($"batch of {positions.Length} exceeds {MaxBatch}");
+        if (caches.Length != positions.Length) throw new ArgumentException($"{caches.Length} caches for {positions.Length} rows");
+        for (int i = 0; i < caches.Length; i++)
+        {
+            if (caches[i] == null) throw new ArgumentNullException(nameof(caches), $"row {i} has no cache");
+            _caches[i] = caches[i];
+        }
+        ForwardRows(positions, hidden, fromLayer, toLayer);
+    }
+
+    /// <summary>The pass over rows whose caches are in <see cref="_caches"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void ForwardRows(ReadOnlySpan<int> positions, Span<float> hidden, int fromLayer, int toLayer)
+    {
         int n = positions.Length;
         if (n == 0 || fromLayer >= toLayer) return;
-        if (n > MaxBatch) throw new ArgumentException($"batch of {n} exceeds {MaxBatch}");
         if ((uint)fromLayer > (uint)_c.LayerCount || toLayer > _c.LayerCount) throw new ArgumentOutOfRangeException(nameof(toLayer));
         int half = _c.RopeDim / 2;
         for (int i = 0; i < n; i++)
         {
-            if ((uint)positions[i] >= (uint)cache.Capacity)
-                throw new InvalidRequestException($"position {positions[i]} is past the context size {cache.Capacity}");
+            if ((uint)positions[i] >= (uint)_caches[i].Capacity)
+                throw new InvalidRequestException($"position {positions[i]} is past the context size {_caches[i].Capacity}");
             Rope.Angles(positions[i], _c.RopeDim, _c.RopeFreqBase, _c.RopeFreqScale, _ropeFactors,
                 _cos.AsSpan(i * half, half), _sin.AsSpan(i * half, half));
             if (_r.SlidingRope is var (slidingBase, slidingScale))
                 Rope.Angles(positions[i], _c.RopeDim, slidingBase, slidingScale, _ropeFactors,
                     _slidingCos.AsSpan(i * half, half), _slidingSin.AsSpan(i * half, half));
         }
-        for (int layer = fromLayer; layer < toLayer; layer++)
-            Layer(layer, positions, hidden, cache);
+        try
+        {
+            for (int layer = fromLayer; layer < toLayer; layer++)
+                Layer(layer, positions, hidden);
+        }
+        finally
+        {
+            // Caches are the sessions'; the transformer keeps no reference past the pass.
+            _caches.AsSpan(0, n).Clear();
+        }
     }
 
     /// <summary>One layer: the attention block, then the feed-forward block, each timed through one <see cref="StageClock"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Layer(int layer, ReadOnlySpan<int> positions, Span<float> hidden, KvCache cache)
+    private void Layer(int layer, ReadOnlySpan<int> positions, Span<float> hidden)
     {
         var lw = _w.Layers[layer];
         int n = positions.Length;
@@ -149,9 +189,9 @@ internal sealed partial class Transformer
         NormRows(hidden, lw.AttentionNorm, n);
         clock.Lap(ForwardStage.Norm);
         Project(_norm, n, ref clock, (lw.Query, _q), (lw.Key, _k), (lw.Value, _v));
-        PrepareQueriesAndKeys(layer, lw, positions, cache);
+        PrepareQueriesAndKeys(layer, lw, positions);
         clock.Lap(ForwardStage.RopeAndCache);
-        _attention.Set(positions, cache, layer);
+        _attention.Set(positions, layer);
         _pool.Run(_attention);
         clock.Lap(ForwardStage.Attention);
         Project(_attn, n, ref clock, (lw.Output, _proj));

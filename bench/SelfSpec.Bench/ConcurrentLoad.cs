@@ -1,0 +1,75 @@
+using System.Diagnostics;
+using SelfSpec.Decoding;
+using Spectre.Console;
+
+namespace SelfSpec.Bench;
+
+/// <summary>
+/// Continuous batching under load (architecture.md 4): c clients stream greedy generations at once through one model
+/// that batches, for each client count and method, interleaved (every round runs each (count, method) once, the order
+/// rotated), so machine noise hits each alike. The figure is aggregate decode tokens per second while all c clients
+/// decode: tokens committed between the moment the last client got its first token and the moment the first client
+/// finished, over that window. End of generation is ignored so every client decodes the full length.
+/// </summary>
+internal static class ConcurrentLoad
+{
+    public static void Run(string modelPath, BenchOptions o, IReadOnlyList<BenchPrompt> prompts)
+    {
+        int most = o.Clients.Max();
+        using var lm = LanguageModel.Load(modelPath, ModelLoadOptions.FromCommandLine(o.Threads, o.Sidecar) with { Parallel = most });
+        var methods = o.Methods.Where(m => !m.IsLlamaCpp).ToList();
+        AnsiConsole.WriteLine($"concurrent load: clients {string.Join(",", o.Clients)}; methods {string.Join(",", methods.Select(m => m.Name))}; " +
+            $"{o.MaxTokens} tokens each; {o.Repeat} rounds; {o.Threads} threads; {prompts.Count} prompts");
+        var runs = (from c in o.Clients from m in methods select (Clients: c, Method: m)).ToList();
+        var figures = runs.ToDictionary(r => r, _ => new List<(double Window, double EndToEnd)>());
+        // Warm-up: compiles the paths and fills the cost table at several batch sizes.
+        Measure(lm, prompts, most, methods[^1].Decoding!.Value, o, 0);
+        for (int round = 0; round < o.Repeat; round++)
+        {
+            for (int k = 0; k < runs.Count; k++)
+            {
+                var r = runs[(k + round) % runs.Count];
+                figures[r].Add(Measure(lm, prompts, r.Clients, r.Method.Decoding!.Value, o, round));
+            }
+        }
+        var table = new Table().AddColumns("clients", "method", "aggregate decode tok/s (median)", "vs 1 client", "end-to-end tok/s (median)", "samples");
+        foreach (var m in methods)
+        {
+            double one = Median(figures[(o.Clients.Min(), m)].Select(f => f.Window));
+            foreach (int c in o.Clients)
+            {
+                var f = figures[(c, m)];
+                double window = Median(f.Select(x => x.Window));
+                table.AddRow(c.ToString(), m.Name, window.ToString("F1"), (window / one).ToString("F2"), Median(f.Select(x => x.EndToEnd)).ToString("F1"),
+                    string.Join(" ", f.Select(x => x.Window.ToString("F1"))));
+            }
+        }
+        AnsiConsole.Write(table);
+    }
+
+    /// <summary>One run of c concurrent streaming clients; returns (aggregate decode tok/s while all decode, total tokens / wall).</summary>
+    private static (double Window, double EndToEnd) Measure(LanguageModel lm, IReadOnlyList<BenchPrompt> prompts, int clients, DecodingMethod method, BenchOptions o, int round)
+    {
+        var options = new GenerationOptions { MaxTokens = o.MaxTokens, Method = method, StopAtEndOfGeneration = false };
+        var clock = Stopwatch.StartNew();
+        var times = new List<double>[clients];
+        var tasks = Enumerable.Range(0, clients).Select(i => Task.Run(async () =>
+        {
+            var t = times[i] = new List<double>(o.MaxTokens);
+            var prompt = prompts[(i + round * clients) % prompts.Count].Tokens;
+            await foreach (var u in lm.CreateSession().GenerateAsync(prompt, options))
+                if (u.Token != null) t.Add(clock.Elapsed.TotalSeconds);
+        })).ToArray();
+        Task.WaitAll(tasks);
+        double wall = clock.Elapsed.TotalSeconds;
+        double from = times.Max(t => t[0]), to = times.Min(t => t[^1]);
+        int inWindow = times.Sum(t => t.Count(x => x > from && x <= to));
+        return (to > from ? inWindow / (to - from) : 0, times.Sum(t => t.Count) / wall);
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var v = values.Order().ToArray();
+        return v.Length == 0 ? 0 : v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
+    }
+}
