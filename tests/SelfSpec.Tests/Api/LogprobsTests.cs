@@ -40,6 +40,34 @@ public sealed class LogprobsTests
     }
 
     [Fact]
+    public async Task BatchedGenerationsReportTheSoloLogprobsBitForBit()
+    {
+        // Under continuous batching each sequence's rows share passes with other sequences; the log-probabilities
+        // of its tokens must still be those of the request decoded alone (rows are batch-invariant).
+        string[] prompts = [Prompt, "one, two, three, one, two, three, one, two,", "The capital of France is"];
+        GenerationOptions Options(DecodingMethod m) => new() { MaxTokens = Tokens, Method = m, TopLogprobs = Top };
+        var solo = new List<GenerationResult>();
+        using (var plain = LanguageModel.Load(TestModels.Bundled, threads: 2))
+            foreach (var p in prompts) solo.Add(plain.Generate(plain.Tokenize(p), Options(DecodingMethod.Autoregressive)));
+
+        using var lm = LanguageModel.Load(TestModels.Bundled, new ModelLoadOptions { Threads = 2, Parallel = 4 });
+        var runs = prompts.Select((p, i) => Task.Run(() =>
+            lm.Generate(lm.Tokenize(p), Options(i % 2 == 0 ? DecodingMethod.Hybrid : DecodingMethod.Autoregressive)))).ToArray();
+        var batched = await Task.WhenAll(runs);
+        for (int k = 0; k < prompts.Length; k++)
+        {
+            Assert.Equal(solo[k].OutputTokens, batched[k].OutputTokens);
+            Assert.Equal(solo[k].Logprobs!.Count, batched[k].Logprobs!.Count);
+            for (int i = 0; i < solo[k].Logprobs!.Count; i++)
+            {
+                var (a, b) = (solo[k].Logprobs![i], batched[k].Logprobs![i]);
+                Assert.Equal(BitConverter.SingleToInt32Bits(a.Logprob), BitConverter.SingleToInt32Bits(b.Logprob));
+                Assert.Equal(a.Top, b.Top);
+            }
+        }
+    }
+
+    [Fact]
     public void LogprobsAreALogSoftmaxOfTheFullModelsLogitsWithTheTopSorted()
     {
         using var lm = LanguageModel.Load(TestModels.Bundled, threads: 2);
