@@ -6,13 +6,14 @@
 // drafted row. With one output per lane, a block's integer dot for 16 weight rows is 8 multiply-adds against
 // broadcast activation bytes and its scales apply to 16 outputs at once, with no horizontal sum; each weight
 // block, prepared once, serves up to four activation rows. A tile of 16 rows:
-//   per block (576 bytes): qs[8 chunks x 16 lanes x 4 bytes]: lane i of chunk c holds elements 4c..4c+3 of row i;
+//   per block (576 bytes): qs[8 chunks x 16 lanes x 4 bytes]: lane i of chunk c holds elements 4c..4c+3 of row i,
+//                          each stored as x + 128 (x ^ 0x80, unsigned: what vpdpbusd multiplies);
 //                          d[16] float (the file's half scales, widened exactly at load);
 //   tiles follow each other every Blocks x 576 bytes; rows past OutDim are zero and never written out.
 //   activation block (72 bytes): y[32] (ggml's Q8_0 values), -y[32], d float, sum(y) int32.
-// Signed x signed products: vpmaddubsw needs one unsigned operand, so the AVX-512 path multiplies |x| by y or -y
-// chosen by x's sign (no pair sum reaches int16 saturation: 2 x 128 x 127 < 32767); the 256-bit path uses vpsignb,
-// or with AVX-VNNI vpdpbusd on x + 128 (unsigned) and subtracts 128 sum(y). All give the exact integer dot, so
+// Signed x signed products: with AVX-VNNI (both paths) vpdpbusd multiplies x + 128 (unsigned) by y and the
+// kernel subtracts 128 sum(y); without it vpmaddubsw needs |x| times y or -y chosen by x's sign (vpsignb on the
+// 256-bit path; no pair sum reaches int16 saturation: 2 x 128 x 127 < 32767). All give the exact integer dot, so
 // every path computes, per output, block by block in order, acc = fma(float(isum), dw * da, acc), as the scalar
 // reference does: the same bits on every path, batch, neighbour, tile and column split (architecture.md 2.1).
 using System.Runtime.CompilerServices;
@@ -83,7 +84,7 @@ internal sealed unsafe class PackedQ8_0Matrix : PackedMatrix
                 {
                     byte* block = src + b * BlockQ8_0.Size;
                     byte* dst = tile + b * TileBlockBytes;
-                    for (int c = 0; c < 8; c++) *(uint*)(dst + 64 * c + 4 * lane) = *(uint*)(block + 2 + 4 * c);
+                    for (int c = 0; c < 8; c++) *(uint*)(dst + 64 * c + 4 * lane) = *(uint*)(block + 2 + 4 * c) ^ 0x80808080u;
                     ((float*)(dst + 512))[lane] = Dequantize.F16(block);
                 }
             }
@@ -207,7 +208,7 @@ internal static unsafe class PackedQ8_0MatMul
             int isum = 0;
             for (int c = 0; c < 8; c++)
                 for (int e = 0; e < 4; e++)
-                    isum += ((sbyte*)wb)[64 * c + 4 * lane + e] * y[4 * c + e];
+                    isum += (sbyte)(wb[64 * c + 4 * lane + e] ^ 0x80) * y[4 * c + e];
             acc = MathF.FusedMultiplyAdd(isum, ((float*)(wb + 512))[lane] * *(float*)(a + b * AB + 64), acc);
         }
         return acc;
@@ -250,10 +251,24 @@ internal static unsafe class PackedQ8_0MatMul
         for (int b = 0; b < nb; b++)
         {
             byte* wb = wt + b * TB;
-            Vector512<sbyte> x0 = Vector512.Load((sbyte*)wb), x1 = Vector512.Load((sbyte*)(wb + 64)), x2 = Vector512.Load((sbyte*)(wb + 128)), x3 = Vector512.Load((sbyte*)(wb + 192));
-            Vector512<sbyte> x4 = Vector512.Load((sbyte*)(wb + 256)), x5 = Vector512.Load((sbyte*)(wb + 320)), x6 = Vector512.Load((sbyte*)(wb + 384)), x7 = Vector512.Load((sbyte*)(wb + 448));
             Vector512<float> dw = Vector512.Load((float*)(wb + 512));
             byte* ya = a + b * AB;
+            if (AvxVnni.IsSupported)
+            {
+                // 256-bit vpdpbusd (the only VNNI form .NET exposes here) on each half of the tile's lanes, then 512-bit float steps.
+                Vector256<byte> u0 = Vector256.Load(wb), u1 = Vector256.Load(wb + 64), u2 = Vector256.Load(wb + 128), u3 = Vector256.Load(wb + 192);
+                Vector256<byte> u4 = Vector256.Load(wb + 256), u5 = Vector256.Load(wb + 320), u6 = Vector256.Load(wb + 384), u7 = Vector256.Load(wb + 448);
+                Vector256<byte> v0 = Vector256.Load(wb + 32), v1 = Vector256.Load(wb + 96), v2 = Vector256.Load(wb + 160), v3 = Vector256.Load(wb + 224);
+                Vector256<byte> v4 = Vector256.Load(wb + 288), v5 = Vector256.Load(wb + 352), v6 = Vector256.Load(wb + 416), v7 = Vector256.Load(wb + 480);
+                acc0 = PairVnni512(u0, u1, u2, u3, u4, u5, u6, u7, v0, v1, v2, v3, v4, v5, v6, v7, dw, ya, acc0);
+                if (T.Count > 1) acc1 = PairVnni512(u0, u1, u2, u3, u4, u5, u6, u7, v0, v1, v2, v3, v4, v5, v6, v7, dw, ya + aStride, acc1);
+                if (T.Count > 2) acc2 = PairVnni512(u0, u1, u2, u3, u4, u5, u6, u7, v0, v1, v2, v3, v4, v5, v6, v7, dw, ya + 2 * aStride, acc2);
+                if (T.Count > 3) acc3 = PairVnni512(u0, u1, u2, u3, u4, u5, u6, u7, v0, v1, v2, v3, v4, v5, v6, v7, dw, ya + 3 * aStride, acc3);
+                continue;
+            }
+            Vector512<sbyte> bias = Vector512.Create((sbyte)-128);
+            Vector512<sbyte> x0 = Vector512.Load((sbyte*)wb) ^ bias, x1 = Vector512.Load((sbyte*)(wb + 64)) ^ bias, x2 = Vector512.Load((sbyte*)(wb + 128)) ^ bias, x3 = Vector512.Load((sbyte*)(wb + 192)) ^ bias;
+            Vector512<sbyte> x4 = Vector512.Load((sbyte*)(wb + 256)) ^ bias, x5 = Vector512.Load((sbyte*)(wb + 320)) ^ bias, x6 = Vector512.Load((sbyte*)(wb + 384)) ^ bias, x7 = Vector512.Load((sbyte*)(wb + 448)) ^ bias;
             acc0 = Pair512(x0, x1, x2, x3, x4, x5, x6, x7, dw, ya, acc0);
             if (T.Count > 1) acc1 = Pair512(x0, x1, x2, x3, x4, x5, x6, x7, dw, ya + aStride, acc1);
             if (T.Count > 2) acc2 = Pair512(x0, x1, x2, x3, x4, x5, x6, x7, dw, ya + 2 * aStride, acc2);
@@ -275,6 +290,34 @@ internal static unsafe class PackedQ8_0MatMul
         Vector512<sbyte> ys = Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512<sbyte>.Zero),
             Vector512.Create(*(int*)(y + 32)).AsSByte(), Vector512.Create(*(int*)y).AsSByte());
         return Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Avx512BW.Abs(x), ys), Vector512.Create((short)1));
+    }
+
+    /// <summary>One block against one activation row through vpdpbusd: u* are lanes 0-7 of chunks 0-7, v* lanes 8-15.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> PairVnni512(Vector256<byte> u0, Vector256<byte> u1, Vector256<byte> u2, Vector256<byte> u3,
+        Vector256<byte> u4, Vector256<byte> u5, Vector256<byte> u6, Vector256<byte> u7,
+        Vector256<byte> v0, Vector256<byte> v1, Vector256<byte> v2, Vector256<byte> v3,
+        Vector256<byte> v4, Vector256<byte> v5, Vector256<byte> v6, Vector256<byte> v7, Vector512<float> dw, byte* ya, Vector512<float> acc)
+    {
+        Vector256<int> init = Vector256.Create(-(*(int*)(ya + 68) << 7));
+        Vector256<sbyte> y = Broadcast256(ya);
+        Vector256<int> lo = AvxVnni.MultiplyWideningAndAdd(init, u0, y), hi = AvxVnni.MultiplyWideningAndAdd(init, v0, y);
+        y = Broadcast256(ya + 4);
+        lo = AvxVnni.MultiplyWideningAndAdd(lo, u1, y); hi = AvxVnni.MultiplyWideningAndAdd(hi, v1, y);
+        y = Broadcast256(ya + 8);
+        lo = AvxVnni.MultiplyWideningAndAdd(lo, u2, y); hi = AvxVnni.MultiplyWideningAndAdd(hi, v2, y);
+        y = Broadcast256(ya + 12);
+        lo = AvxVnni.MultiplyWideningAndAdd(lo, u3, y); hi = AvxVnni.MultiplyWideningAndAdd(hi, v3, y);
+        y = Broadcast256(ya + 16);
+        lo = AvxVnni.MultiplyWideningAndAdd(lo, u4, y); hi = AvxVnni.MultiplyWideningAndAdd(hi, v4, y);
+        y = Broadcast256(ya + 20);
+        lo = AvxVnni.MultiplyWideningAndAdd(lo, u5, y); hi = AvxVnni.MultiplyWideningAndAdd(hi, v5, y);
+        y = Broadcast256(ya + 24);
+        lo = AvxVnni.MultiplyWideningAndAdd(lo, u6, y); hi = AvxVnni.MultiplyWideningAndAdd(hi, v6, y);
+        y = Broadcast256(ya + 28);
+        lo = AvxVnni.MultiplyWideningAndAdd(lo, u7, y); hi = AvxVnni.MultiplyWideningAndAdd(hi, v7, y);
+        Vector512<int> isum = Vector512.Create(lo, hi);
+        return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(isum), dw * Vector512.Create(*(float*)(ya + 64)), acc);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -301,16 +344,16 @@ internal static unsafe class PackedQ8_0MatMul
             byte* ya = a + b * AB;
             if (AvxVnni.IsSupported)
             {
-                Vector256<byte> bias = Vector256.Create((byte)0x80);
-                Vector256<byte> u0 = Vector256.Load(wb) ^ bias, u1 = Vector256.Load(wb + 64) ^ bias, u2 = Vector256.Load(wb + 128) ^ bias, u3 = Vector256.Load(wb + 192) ^ bias;
-                Vector256<byte> u4 = Vector256.Load(wb + 256) ^ bias, u5 = Vector256.Load(wb + 320) ^ bias, u6 = Vector256.Load(wb + 384) ^ bias, u7 = Vector256.Load(wb + 448) ^ bias;
+                Vector256<byte> u0 = Vector256.Load(wb), u1 = Vector256.Load(wb + 64), u2 = Vector256.Load(wb + 128), u3 = Vector256.Load(wb + 192);
+                Vector256<byte> u4 = Vector256.Load(wb + 256), u5 = Vector256.Load(wb + 320), u6 = Vector256.Load(wb + 384), u7 = Vector256.Load(wb + 448);
                 acc0 = PairVnni(u0, u1, u2, u3, u4, u5, u6, u7, dw, ya, acc0);
                 if (T.Count > 1) acc1 = PairVnni(u0, u1, u2, u3, u4, u5, u6, u7, dw, ya + aStride, acc1);
             }
             else
             {
-                Vector256<sbyte> x0 = Vector256.Load((sbyte*)wb), x1 = Vector256.Load((sbyte*)(wb + 64)), x2 = Vector256.Load((sbyte*)(wb + 128)), x3 = Vector256.Load((sbyte*)(wb + 192));
-                Vector256<sbyte> x4 = Vector256.Load((sbyte*)(wb + 256)), x5 = Vector256.Load((sbyte*)(wb + 320)), x6 = Vector256.Load((sbyte*)(wb + 384)), x7 = Vector256.Load((sbyte*)(wb + 448));
+                Vector256<sbyte> bias = Vector256.Create((sbyte)-128);
+                Vector256<sbyte> x0 = Vector256.Load((sbyte*)wb) ^ bias, x1 = Vector256.Load((sbyte*)(wb + 64)) ^ bias, x2 = Vector256.Load((sbyte*)(wb + 128)) ^ bias, x3 = Vector256.Load((sbyte*)(wb + 192)) ^ bias;
+                Vector256<sbyte> x4 = Vector256.Load((sbyte*)(wb + 256)) ^ bias, x5 = Vector256.Load((sbyte*)(wb + 320)) ^ bias, x6 = Vector256.Load((sbyte*)(wb + 384)) ^ bias, x7 = Vector256.Load((sbyte*)(wb + 448)) ^ bias;
                 acc0 = Pair256(x0, x1, x2, x3, x4, x5, x6, x7, dw, ya, acc0);
                 if (T.Count > 1) acc1 = Pair256(x0, x1, x2, x3, x4, x5, x6, x7, dw, ya + aStride, acc1);
             }
