@@ -30,6 +30,8 @@ internal sealed record BenchReport
     public string Sidecar { get; init; } = "none";
     public bool Noisy => Math.Max(LoadAverageBefore ?? 0, LoadAverageAfter ?? 0) > Environment.ProcessorCount;
     public ForwardCurveResult? ForwardCurve { get; init; }
+    /// <summary>Native llama.cpp's llama-bench on the same model and threads (<c>--llama-bench</c>), or null.</summary>
+    public NativeLlamaBenchResult? NativeLlamaBench { get; init; }
     public required IReadOnlyList<MethodSummary> Summaries { get; init; }
     public required IReadOnlyList<PromptRun> Runs { get; init; }
 }
@@ -71,6 +73,9 @@ internal static class Report
             AnsiConsole.Write(ct);
         }
         if (r.Summaries.Count > 0) PrintDecodeTable(r);
+        if (r.NativeLlamaBench is { } native)
+            foreach (string line in NativeLlamaBench.Describe(native, r.ForwardCurve, ArDecodeTokensPerSecond(r)))
+                AnsiConsole.WriteLine(line);
         foreach (var (method, why) in r.Skipped)
             AnsiConsole.WriteLine($"skipped {method}: {why}");
         if (r.Noisy) AnsiConsole.WriteLine(NoiseWarning(r));
@@ -96,6 +101,9 @@ internal static class Report
             AnsiConsole.WriteLine($"{s.Method}: {TimeSplit(s)}; acceptance {Sources(s)}");
         if (CostTable(r) is string costs) AnsiConsole.WriteLine(costs);
     }
+
+    private static double? ArDecodeTokensPerSecond(BenchReport r) =>
+        r.Summaries.FirstOrDefault(s => s.Task == Summary.Overall && s.Method == "ar")?.DecodeTokensPerSecond;
 
     private static string[] CurveRow(ForwardCurveResult c, int n) =>
     [
@@ -179,6 +187,13 @@ internal static class Report
             sb.AppendLine($"After a {c.PrefixTokens}-token prompt; median of {c.Reps} repetitions; rel = time / time of n = 1.").AppendLine();
             sb.AppendLine("| n | SelfSpec ms | SelfSpec rel | llama.cpp ms | llama.cpp rel |").AppendLine("|---:|---:|---:|---:|---:|");
             for (int n = 1; n <= c.MaxN; n++) sb.AppendLine("| " + string.Join(" | ", CurveRow(c, n)) + " |");
+            sb.AppendLine();
+        }
+        if (r.NativeLlamaBench is { } native)
+        {
+            sb.AppendLine("## Native llama.cpp (llama-bench)").AppendLine();
+            foreach (string line in NativeLlamaBench.Describe(native, r.ForwardCurve, ArDecodeTokensPerSecond(r)))
+                sb.AppendLine(line.StartsWith("  ", StringComparison.Ordinal) ? "- " + line.Trim() : line + "\n");
             sb.AppendLine();
         }
         sb.AppendLine("![speedup over ar](speedup.png)");
