@@ -45,6 +45,8 @@ internal sealed record BenchOptions
     public bool? LlamaFlashAttention { get; init; }
     /// <summary>Calibration sidecar: null = MODEL.selfspec when it exists, "none" = none, else a path.</summary>
     public string? Sidecar { get; init; }
+    /// <summary>A native llama.cpp llama-bench binary to run beside SelfSpec, as a separate process (null: none).</summary>
+    public string? LlamaBench { get; init; }
     /// <summary>Overrides of the speculation settings (null: the model's defaults), for sweeps.</summary>
     public int? MaxDrafts { get; init; }
     public int? StaticExitLayer { get; init; }
@@ -71,9 +73,11 @@ internal sealed record BenchOptions
         "usage: SelfSpec.Bench [--model PATH] [--prompts FILE.jsonl] [--max-tokens N] " +
         "[--methods ar,specbound,hybrid,static,lookup,llamacpp] [--threads N] [--limit K] [--repeat N] [--out DIR]\n" +
         "                      [--forward-curve] [--no-curve] [--curve-reps R] [--profile] [--llama-flash-attention on|off|auto] [--sidecar PATH|none]\n" +
+        "                      [--llama-bench PATH]\n" +
         "                      [--w-max N] [--static-layer L] [--static-length N] [--min-ngram N] [--max-ngram N] [--no-bound] [--clients 1,2,4,8]\n" +
         "  --forward-curve  only measure the cost of a forward pass over 1..16 positions (logits for every row), SelfSpec and llama.cpp (SelfSpec alone unless --methods lists llamacpp)\n" +
         "  --profile        only print where a forward pass over 1, 2, 3, 4 and 8 positions spends its time (run with SELFSPEC_PROFILE=1)\n" +
+        "  --llama-bench    a native llama.cpp llama-bench binary: run after SelfSpec's timed work, as a separate process, for the pp 1-64 curve and tg128 at the prompts' depth, reported beside SelfSpec's figures\n" +
         "  --sidecar        calibration sidecar for SelfSpec's methods (default: MODEL.selfspec when present; none: without)\n" +
         "  --clients        only measure continuous batching: aggregate decode tokens/s of that many concurrent streaming greedy clients (--repeat rounds, interleaved)\n" +
         "  --no-curve       skip the brief forward-pass curve that otherwise runs before the prompts\n" +
@@ -108,6 +112,7 @@ internal sealed record BenchOptions
                 "--no-curve" => o with { NoCurve = true },
                 "--profile" => o with { Profile = true },
                 "--sidecar" => o with { Sidecar = Value() },
+                "--llama-bench" => o with { LlamaBench = Value() },
                 "--w-max" => o with { MaxDrafts = Int(1) },
                 "--static-layer" => o with { StaticExitLayer = Int(1) },
                 "--static-length" => o with { StaticDraftLength = Int(1) },

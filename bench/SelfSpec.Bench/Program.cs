@@ -38,6 +38,7 @@ internal static class Harness
     {
         string modelPath = Path.GetFullPath(ModelLocator.Resolve(o.Model));
         if (!File.Exists(modelPath)) throw new InvalidRequestException($"model file {modelPath} does not exist");
+        if (o.LlamaBench != null && !File.Exists(o.LlamaBench)) throw new InvalidRequestException($"--llama-bench: {o.LlamaBench} does not exist");
         string promptPath = Path.GetFullPath(o.Prompts ?? BenchOptions.DefaultPrompts());
         var started = DateTimeOffset.Now;
         double? loadBefore = LoadAverage();
@@ -93,6 +94,14 @@ internal static class Harness
                 WarmUp(lm, peer, methods, prompts[0], skipped, o);
                 RunPrompts(lm, peer, o, methods, prompts, runs, skipped);
             }
+            // The native peer runs last, in its own process, so nothing of it overlaps SelfSpec's timed work.
+            NativeLlamaBenchResult? native = null;
+            if (o.LlamaBench != null)
+            {
+                int depth = o.CurveOnly ? CurvePrefix : (int)Math.Round(prompts.Average(p => p.Tokens.Length));
+                AnsiConsole.WriteLine($"running {o.LlamaBench} (pp {string.Join(",", NativeLlamaBenchResult.PromptSizes)}, tg{NativeLlamaBenchResult.GeneratedTokens} at depth {depth})");
+                native = NativeLlamaBench.Run(o.LlamaBench, modelPath, o.Threads, depth, reps: 3);
+            }
             var names = methods.Select(m => m.Name).ToList();
             var report = new BenchReport
             {
@@ -113,6 +122,7 @@ internal static class Harness
                 LlamaFlashAttention = o.LlamaFlashAttention switch { true => "on", false => "off", null => "llama.cpp default" },
                 Started = started,
                 ForwardCurve = curve,
+                NativeLlamaBench = native,
                 Summaries = Summary.Build(runs, names, weightBytes),
                 Runs = runs,
             };

@@ -30,6 +30,8 @@ internal sealed record BenchReport
     public string Sidecar { get; init; } = "none";
     public bool Noisy => Math.Max(LoadAverageBefore ?? 0, LoadAverageAfter ?? 0) > Environment.ProcessorCount;
     public ForwardCurveResult? ForwardCurve { get; init; }
+    /// <summary>Native llama.cpp's llama-bench on the same model and threads (<c>--llama-bench</c>), or null.</summary>
+    public NativeLlamaBenchResult? NativeLlamaBench { get; init; }
     public required IReadOnlyList<MethodSummary> Summaries { get; init; }
     public required IReadOnlyList<PromptRun> Runs { get; init; }
 }
@@ -71,6 +73,9 @@ internal static class Report
             AnsiConsole.Write(ct);
         }
         if (r.Summaries.Count > 0) PrintDecodeTable(r);
+        if (r.NativeLlamaBench is { } native)
+            foreach (string line in NativeLlamaBench.Describe(native, r.ForwardCurve, ArDecodeTokensPerSecond(r)))
+                AnsiConsole.WriteLine(line);
         foreach (var (method, why) in r.Skipped)
             AnsiConsole.WriteLine($"skipped {method}: {why}");
         if (r.Noisy) AnsiConsole.WriteLine(NoiseWarning(r));
@@ -97,6 +102,9 @@ internal static class Report
         if (CostTable(r) is string costs) AnsiConsole.WriteLine(costs);
     }
 
+    private static double? ArDecodeTokensPerSecond(BenchReport r) =>
+        r.Summaries.FirstOrDefault(s => s.Task == Summary.Overall && s.Method == "ar")?.DecodeTokensPerSecond;
+
     private static string[] CurveRow(ForwardCurveResult c, int n) =>
     [
         n.ToString(CultureInfo.InvariantCulture),
@@ -113,11 +121,18 @@ internal static class Report
     /// <summary>The price bound's timed costs by batch size after the last speculative run (they are the model's, shared by all methods).</summary>
     private static string? CostTable(BenchReport r) => r.Runs.LastOrDefault(x => x.LayerMsByRows.Length > 0) is { } last
         ? $"timed costs after the last run (ms, 1, 2, ... rows): per layer {string.Join(" ", last.LayerMsByRows.Select(v => F(v, "F3")))}; " +
-          $"head {string.Join(" ", last.HeadMsByRows.Select(v => F(v, "F3")))}"
+          $"head {string.Join(" ", last.HeadMsByRows.Select(v => F(v, "F3")))}" +
+          (last.Stats is { PassCostByRows.Length: > 1 } st
+              ? $"\n\na verified pass over n = 1, 2, ... rows relative to one row: {string.Join(" ", st.PassCostByRows.Select(v => F(v, "F2")))}; " +
+                $"what each extra row adds (n = 2, 3, ...): {string.Join(" ", st.ExtraRowCostByRows.Select(v => F(v, "F3")))}"
+              : "")
         : null;
 
     private static string TimeSplit(MethodSummary s) =>
         $"decode time: draft {F(s.DraftShare, "P1")}, verify {F(s.VerifyShare, "P1")}, exit heads {F(s.HeadShare, "P1")}, sampling {F(s.SamplingShare, "P1")}; rho {F(s.MeanRho, "F2")}";
+
+    private static string Committed(MethodSummary s) => s.CommittedPerRoundBySource.Count == 0 ? "-" :
+        string.Join(", ", s.CommittedPerRoundBySource.Select(kv => $"{kv.Key} {kv.Value.ToString("F2", CultureInfo.InvariantCulture)}"));
 
     private static string Sources(MethodSummary s) => s.AcceptanceBySource.Count == 0 ? "-" :
         string.Join(", ", s.AcceptanceBySource.Select(kv => $"{kv.Key} {kv.Value.Accepted}/{kv.Value.Drafted} ({kv.Value.Rate.ToString("P1", CultureInfo.InvariantCulture)})"));
@@ -157,10 +172,12 @@ internal static class Report
             sb.AppendLine("## Where decode time goes, and acceptance by draft source").AppendLine();
             sb.AppendLine("Shares of decode seconds (draft = forward calls while drafting, catch-up included; verify = the staircase forward " +
                 "and the final head; exit heads; sampling = choosing and accepting tokens); rho = measured cost of a second row through a " +
-                "layer relative to a one-row call, mean over prompts.").AppendLine();
-            sb.AppendLine("| task | method | draft | verify | exit heads | sampling | rho | accepted / drafted by source |").AppendLine("|---|---|---:|---:|---:|---:|---:|---|");
+                "layer relative to a one-row call, mean over prompts; rounds with a draft = share of verification rounds that had one; " +
+                "committed per round = tokens a round commits, by the source of its first draft.").AppendLine();
+            sb.AppendLine("| task | method | draft | verify | exit heads | sampling | rho | accepted / drafted by source | rounds with a draft | committed per round |")
+                .AppendLine("|---|---|---:|---:|---:|---:|---:|---|---:|---|");
             foreach (var s in split)
-                sb.AppendLine($"| {s.Task} | {s.Method} | {F(s.DraftShare, "P1")} | {F(s.VerifyShare, "P1")} | {F(s.HeadShare, "P1")} | {F(s.SamplingShare, "P1")} | {F(s.MeanRho, "F2")} | {Sources(s)} |");
+                sb.AppendLine($"| {s.Task} | {s.Method} | {F(s.DraftShare, "P1")} | {F(s.VerifyShare, "P1")} | {F(s.HeadShare, "P1")} | {F(s.SamplingShare, "P1")} | {F(s.MeanRho, "F2")} | {Sources(s)} | {F(s.DraftRoundShare, "P1")} | {Committed(s)} |");
             sb.AppendLine();
             if (CostTable(r) is string costs) sb.AppendLine(costs).AppendLine();
         }
@@ -170,6 +187,13 @@ internal static class Report
             sb.AppendLine($"After a {c.PrefixTokens}-token prompt; median of {c.Reps} repetitions; rel = time / time of n = 1.").AppendLine();
             sb.AppendLine("| n | SelfSpec ms | SelfSpec rel | llama.cpp ms | llama.cpp rel |").AppendLine("|---:|---:|---:|---:|---:|");
             for (int n = 1; n <= c.MaxN; n++) sb.AppendLine("| " + string.Join(" | ", CurveRow(c, n)) + " |");
+            sb.AppendLine();
+        }
+        if (r.NativeLlamaBench is { } native)
+        {
+            sb.AppendLine("## Native llama.cpp (llama-bench)").AppendLine();
+            foreach (string line in NativeLlamaBench.Describe(native, r.ForwardCurve, ArDecodeTokensPerSecond(r)))
+                sb.AppendLine(line.StartsWith("  ", StringComparison.Ordinal) ? "- " + line.Trim() : line + "\n");
             sb.AppendLine();
         }
         sb.AppendLine("![speedup over ar](speedup.png)");

@@ -78,6 +78,10 @@ internal sealed record MethodSummary
     public double? VerifyShare { get; init; }
     public double? HeadShare { get; init; }
     public double? SamplingShare { get; init; }
+    /// <summary>Share of rounds that verified at least one draft (SelfSpec's speculative methods).</summary>
+    public double? DraftRoundShare { get; init; }
+    /// <summary>Tokens committed per round by the source of the round's first draft ("none": rounds without a draft).</summary>
+    public SortedDictionary<string, double> CommittedPerRoundBySource { get; init; } = new(StringComparer.Ordinal);
     /// <summary>Mean over prompts of the measured rho (second row / one-row layer cost), where measured.</summary>
     public double? MeanRho { get; init; }
     /// <summary>Prompts whose greedy output equals <c>ar</c>'s, out of those compared.</summary>

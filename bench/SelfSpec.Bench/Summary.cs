@@ -48,6 +48,11 @@ internal static class Summary
             }
         double? Share(Func<PromptRun, double> part) => decodeSeconds > 0 && mine.Any(r => part(r) > 0) ? mine.Sum(part) / decodeSeconds : null;
         var rhos = mine.Where(r => r.Rho > 0).Select(r => r.Rho).ToList();
+        var stats = mine.Where(r => r.Stats != null && r.Stats.Method != SelfSpec.Decoding.DecodingMethod.Autoregressive).Select(r => r.Stats!).ToList();
+        long statRounds = stats.Sum(st => (long)st.Rounds), draftRounds = stats.Sum(st => (long)st.RoundsWithDraft);
+        var committedBySource = new SortedDictionary<string, double>(StringComparer.Ordinal);
+        foreach (var source in stats.SelectMany(st => st.RoundsBySource.Keys).Distinct())
+            committedBySource[source] = (double)stats.Sum(st => (long)st.CommittedBySource.GetValueOrDefault(source)) / stats.Sum(st => (long)st.RoundsBySource.GetValueOrDefault(source));
         return new MethodSummary
         {
             Task = task,
@@ -72,6 +77,8 @@ internal static class Summary
             HeadShare = Share(r => r.HeadSeconds),
             SamplingShare = Share(r => r.SamplingSeconds),
             MeanRho = rhos.Count > 0 ? rhos.Average() : null,
+            DraftRoundShare = statRounds > 0 ? (double)draftRounds / statRounds : null,
+            CommittedPerRoundBySource = committedBySource,
             ExactMatches = compared.Count(r => r.EqualsAr == true),
             ExactCompared = compared.Count,
             AchievedGBPerSecond = tps * weightBytes / 1e9,

@@ -62,6 +62,38 @@ public sealed class DecodeStats
     public double[] LayerMillisecondsByRows { get; set; } = [];
     [JsonIgnore]
     public double[] HeadMillisecondsByRows { get; set; } = [];
+    /// <summary>
+    /// A verification pass (every layer and the final head, from the cost table) over n = 1, 2, ... rows relative to a
+    /// one-row pass. Empty for autoregressive decoding.
+    /// </summary>
+    [JsonIgnore]
+    public double[] PassCostByRows { get; set; } = [];
+    /// <summary>What one row adds to a pass of n = 2, 3, ... rows, relative to a one-row pass: (PassCostByRows[n] - 1) / (n - 1).</summary>
+    [JsonIgnore]
+    public double[] ExtraRowCostByRows => [.. PassCostByRows.Skip(1).Select((c, i) => (c - 1) / (i + 1))];
+    /// <summary>Rounds that verified at least one draft.</summary>
+    public int RoundsWithDraft { get; set; }
+    /// <summary>Rounds by the source of their first draft ("layer 12", "lookup").</summary>
+    public SortedDictionary<string, int> RoundsBySource { get; } = new(StringComparer.Ordinal);
+    /// <summary>Tokens committed (accepted drafts and the verified next token) by rounds whose first draft came from each source.</summary>
+    public SortedDictionary<string, int> CommittedBySource { get; } = new(StringComparer.Ordinal);
+    /// <summary>Share of rounds that had a draft.</summary>
+    [JsonIgnore]
+    public double DraftRoundShare => Rounds > 0 ? (double)RoundsWithDraft / Rounds : 0;
+    /// <summary>Tokens committed per round, by the source of the round's first draft ("none": rounds without a draft, 1 each).</summary>
+    [JsonIgnore]
+    public SortedDictionary<string, double> CommittedPerRoundBySource
+    {
+        get
+        {
+            var d = new SortedDictionary<string, double>(StringComparer.Ordinal);
+            foreach (var (source, rounds) in RoundsBySource)
+                if (rounds > 0) d[source] = (double)CommittedBySource.GetValueOrDefault(source) / rounds;
+            if (Rounds > RoundsWithDraft) d["none"] = 1;
+            return d;
+        }
+    }
+
     /// <summary>Decode time choosing, accepting and resampling tokens.</summary>
     [JsonIgnore]
     public double SamplingSeconds { get; set; }
@@ -82,11 +114,21 @@ public sealed class DecodeStats
     [JsonInclude, JsonPropertyName("mean_accepted_length")] internal double MeanAcceptedLengthRounded => Math.Round(MeanAcceptedLength, 4);
     [JsonInclude, JsonPropertyName("acceptance_rate")] internal double AcceptanceRateRounded => Math.Round(AcceptanceRate, 4);
     [JsonInclude, JsonPropertyName("cost_ms")] internal CostTable CostMilliseconds => new(LayerMillisecondsByRows, HeadMillisecondsByRows);
+    [JsonInclude, JsonPropertyName("row_cost")] internal RowCost RowCosts => new([.. PassCostByRows.Select(c => Math.Round(c, 4))], [.. ExtraRowCostByRows.Select(c => Math.Round(c, 4))]);
+    [JsonInclude, JsonPropertyName("draft_round_share")] internal double DraftRoundShareRounded => Math.Round(DraftRoundShare, 4);
+    [JsonInclude, JsonPropertyName("committed_per_round_by_source")] internal SortedDictionary<string, double> CommittedPerRoundBySourceRounded =>
+        new(CommittedPerRoundBySource.ToDictionary(e => e.Key, e => Math.Round(e.Value, 4)), StringComparer.Ordinal);
     [JsonInclude, JsonPropertyName("time_s")] internal TimeSplit Times => new(Math.Round(PrefillSeconds, 6), Math.Round(DecodeSeconds, 6),
         Math.Round(DraftSeconds, 6), Math.Round(VerifySeconds, 6), Math.Round(HeadSeconds, 6), Math.Round(SamplingSeconds, 6));
 
     /// <summary>The cost table as serialized: milliseconds per layer and per final head call, by rows.</summary>
     public sealed record CostTable(double[] LayerByRows, double[] HeadByRows);
+
+    /// <summary>
+    /// The price of rows as serialized: a pass over n = 1, 2, ... rows relative to a one-row pass, and what each row
+    /// beyond the first adds (n = 2, 3, ...), both from the cost table.
+    /// </summary>
+    public sealed record RowCost(double[] PassByRows, double[] ExtraRowByRows);
 
     /// <summary>The time split as serialized, in seconds.</summary>
     public sealed record TimeSplit(double Prefill, double Decode, double Draft, double Verify, double Heads, double Sampling);

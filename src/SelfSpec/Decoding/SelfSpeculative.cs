@@ -71,6 +71,7 @@ internal sealed class SelfSpeculative
         private readonly int[] _proposer;      // (maxRows) which source proposed the draft after row i
         private readonly int[] _counter;       // (maxRows) the counter that draft counts under (0 lookup, else its layer)
         private readonly int[] _drafted, _accepted; // by counter (layers + 1)
+        private readonly int[] _roundsBySource, _committedBySource; // by the counter of a round's first draft
         private readonly List<int> _tokens;    // committed tokens, then the round's drafts
         private readonly List<int> _output;
         private readonly Stopwatch _clock = new();
@@ -106,6 +107,8 @@ internal sealed class SelfSpeculative
             _counter = new int[_maxRows];
             _drafted = new int[_layers + 1];
             _accepted = new int[_layers + 1];
+            _roundsBySource = new int[_layers + 1];
+            _committedBySource = new int[_layers + 1];
             _tokens = new List<int>(r.Prompt.Length + _options.MaxTokens + _maxRows);
             _tokens.AddRange(r.Prompt);
             _output = new List<int>(_options.MaxTokens);
@@ -165,6 +168,10 @@ internal sealed class SelfSpeculative
             _stats.Rho = Math.Round(_costs.Rho(1), 4);
             _stats.LayerMillisecondsByRows = [.. Enumerable.Range(1, _maxRows).Select(n => Math.Round(_costs.Layer(n) * 1e3, 4))];
             _stats.HeadMillisecondsByRows = [.. Enumerable.Range(1, _maxRows).Select(n => Math.Round(_costs.Head(n) * 1e3, 4))];
+            double onePass = _layers * _costs.Layer(1) + _costs.Head(1);
+            _stats.PassCostByRows = onePass > 0 ? [.. Enumerable.Range(1, _maxRows).Select(n => (_layers * _costs.Layer(n) + _costs.Head(n)) / onePass)] : [];
+            _stats.RoundsBySource.Clear();
+            _stats.CommittedBySource.Clear();
             _stats.DraftedBySource.Clear();
             _stats.AcceptedBySource.Clear();
             _stats.ExitLayerHistogram.Clear();
@@ -173,6 +180,11 @@ internal sealed class SelfSpeculative
                 string name = s == DraftSources.Lookup ? "lookup" : $"layer {s}";
                 if (_drafted[s] > 0) _stats.DraftedBySource[name] = _drafted[s];
                 if (_accepted[s] > 0) _stats.AcceptedBySource[name] = _accepted[s];
+                if (_roundsBySource[s] > 0)
+                {
+                    _stats.RoundsBySource[name] = _roundsBySource[s];
+                    _stats.CommittedBySource[name] = _committedBySource[s];
+                }
                 if (_probe != null && _probe.DraftsByLayer[s] > 0) _stats.ExitLayerHistogram[s] = _probe.DraftsByLayer[s];
             }
             return _stats;
@@ -255,6 +267,13 @@ internal sealed class SelfSpeculative
             _stats.Rounds++;
             _stats.Drafted += drafts;
             _stats.Accepted += accepted;
+            if (drafts > 0)
+            {
+                // The round counts for the source of its first draft: the one that decided a round was worth drafting.
+                _stats.RoundsWithDraft++;
+                _roundsBySource[_counter[0]]++;
+                _committedBySource[_counter[0]] += accepted + 1;
+            }
             // Row i's logits decided draft i (accepted) and row `accepted` the correction or bonus token.
             for (int i = 0; i < accepted; i++)
                 if (!Emit(committed[i], _logits.AsSpan(i * _vocab, _vocab))) return false;

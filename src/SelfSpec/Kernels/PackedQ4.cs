@@ -1,21 +1,22 @@
-// PackedQ4: Q4_0 and Q4_1 weight matrices repacked once at load into a layout made for 512-bit integer dot
-// products, and the matching activation layout.
+// PackedQ4: Q4_0 and Q4_1 weight matrices repacked once at load into a layout where one SIMD lane is one output
+// row, and the matching activation layout (docs/architecture.md, packed layouts).
 //
-// Why: in the file's layout a Q4_1 block is 20 bytes (two half scales, then 16 bytes of nibbles), so a SIMD
-// kernel spends most of its instructions gathering and converting scalar half scales, not multiplying. Here a
-// group of 4 blocks (128 elements) is one 64-byte load of nibbles plus one 16-byte load of 4 scales and 4 mins:
-//   weight group (80 bytes):      qs[4 x 16] (each block's 16 bytes as in the file: element i in the low
-//                                 nibble, element i + 16 in the high one), d[4] half, m[4] half (the file's
-//                                 halves, widened exactly in the kernel; measured against float scales: same
-//                                 batched speed, 4-5% faster single rows, 17% less memory);
-//   activation group (208 bytes): lo[4 x 16] (elements 0..15 of each block), hi[4 x 16] (elements 16..31),
-//                                 d[16] float (each block's scale over the 4 int32 lanes its products land
-//                                 in), s[4] float (the block's offset term, see below).
-// Rows are padded with zero blocks to whole groups; a zero block adds exactly nothing.
+// Why: verification multiplies every matrix by several activation rows. With one output per lane, a block's
+// integer dot for 16 weight rows is 8 u8 x s8 multiply-adds against broadcast activation bytes, and the block's
+// scales apply to 16 outputs in three vector operations, with no horizontal sum at all; each unpacked weight block
+// then serves up to four activation rows, and each activation block sixteen weight rows. A tile of 16 rows:
+//   per block (320 bytes):  qs[4 chunks x 16 lanes x 4 bytes]: lane i of chunk c holds bytes 4c..4c+3 of row i's
+//                           16 file bytes (element 4c+e in the low nibble, element 16+4c+e in the high one);
+//                           d[16] half, m[16] half (the file's halves, widened exactly in the kernel);
+//   tiles follow each other every Blocks x 320 bytes; rows past OutDim are zero and never written out.
+//   activation group (208 bytes): lo[4 x 16] (elements 0..15 of each of 4 blocks), hi[4 x 16] (elements 16..31),
+//                                 d[16] float (each block's scale, 4 copies), s[4] float (the block's offset term).
 // Q4_0 (value = d (q - 8)) is stored as Q4_1 with m = -8 d, so one kernel serves both:
-//   dot = sum over blocks of dw*da*sum(q*y) + mw*sa,
+//   per lane, block by block: acc = fma(float(sum(q*y)), dw*da, acc); acc = fma(mw, sa, acc),
 // with sa = the Q8_1 block's s (half, as ggml's Q4_1 x Q8_1 dot uses) for Q4_1, and da * sum(y) (exact
 // integer sum) for Q4_0, where ggml computes d * sum((q - 8) y) without an offset term.
+// Every path (AVX-512, AVX2 with or without AVX-VNNI, scalar) computes exactly that sequence per output, so they
+// agree bit for bit with each other and whatever the batch (architecture.md 2.1).
 // Memory: 20 bytes a block, as in the file (18 for Q4_0), held beside the mapped file, which stays unchanged.
 // A Q4_0 matrix whose -8 d overflows a half is left unpacked (CanPack), so the layout holds exactly the file's values.
 using System.Runtime.CompilerServices;
@@ -26,22 +27,26 @@ using SelfSpec.Quantization;
 
 namespace SelfSpec.Kernels;
 
-/// <summary>A Q4_0 or Q4_1 matrix in the packed layout: OutDim rows of Groups weight groups.</summary>
+/// <summary>A Q4_0 or Q4_1 matrix in the packed layout: ceil(OutDim / 16) tiles of 16 rows, Blocks blocks each.</summary>
 internal sealed unsafe class PackedQ4Matrix : PackedMatrix
 {
     public const int BlocksPerGroup = 4;
     public const int GroupElements = 128;
-    public const int WeightGroupBytes = 80;
+    /// <summary>Rows a tile interleaves: the float lanes of a 512-bit vector.</summary>
+    public const int TileRows = 16;
+    /// <summary>One block of a tile: 256 bytes of nibbles, 16 half scales, 16 half mins.</summary>
+    public const int TileBlockBytes = 320;
 
-    private readonly byte[] _storage; // pinned; RowBytes * OutDim bytes from a 64-byte aligned start
+    private readonly byte[] _storage; // pinned; TileBytes * Tiles bytes from a 64-byte aligned start
     private readonly int _offset;
 
     public GgmlType SourceType { get; }
     public override int InDim { get; }
     public override int OutDim { get; }
-    public int Groups { get; }
-    public int RowBytes => Groups * WeightGroupBytes;
-    public override long ByteSize => (long)RowBytes * OutDim;
+    public int Blocks { get; }
+    public int Tiles { get; }
+    public int TileBytes => Blocks * TileBlockBytes;
+    public override long ByteSize => (long)TileBytes * Tiles;
     public override string ActivationFormat => SourceType == GgmlType.Q4_0 ? "packed q4_0" : "packed q4_1";
     public override int ActivationRowBytes => PackedActivations.RowBytes(InDim);
 
@@ -51,7 +56,7 @@ internal sealed unsafe class PackedQ4Matrix : PackedMatrix
     public override void Rows(ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd) =>
         PackedQ4MatMul.Rows(this, activations, batch, output, colStart, colEnd);
 
-    /// <summary>The first row; rows follow every <see cref="RowBytes"/> bytes. Valid while this object lives.</summary>
+    /// <summary>The first tile; tiles follow every <see cref="TileBytes"/> bytes. Valid while this object lives.</summary>
     public byte* Data => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage)) + _offset;
 
     public static bool CanPack(GgmlType type) => type is GgmlType.Q4_0 or GgmlType.Q4_1;
@@ -75,8 +80,9 @@ internal sealed unsafe class PackedQ4Matrix : PackedMatrix
         SourceType = type;
         InDim = inDim;
         OutDim = outDim;
-        Groups = (inDim + GroupElements - 1) / GroupElements;
-        _storage = GC.AllocateArray<byte>(checked(RowBytes * outDim + 64), pinned: true);
+        Blocks = inDim / 32;
+        Tiles = (outDim + TileRows - 1) / TileRows;
+        _storage = GC.AllocateArray<byte>(checked(TileBytes * Tiles + 64), pinned: true);
         nint start = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage));
         _offset = (int)((64 - (start & 63)) & 63);
     }
@@ -98,25 +104,24 @@ internal sealed unsafe class PackedQ4Matrix : PackedMatrix
         if (rows.Length < (long)fileRowBytes * outDim) throw new ArgumentException("too few bytes for the matrix");
         if (!CanPack(type, rows, inDim, outDim)) return null;
         var p = new PackedQ4Matrix(type, inDim, outDim);
-        byte* dst0 = p.Data;
+        new Span<byte>(p.Data, checked(p.TileBytes * p.Tiles)).Clear();
         fixed (byte* src0 = rows)
         {
             for (int r = 0; r < outDim; r++)
             {
                 byte* src = src0 + (long)r * fileRowBytes;
-                byte* dst = dst0 + (long)r * p.RowBytes;
-                new Span<byte>(dst, p.RowBytes).Clear();
-                for (int b = 0; b < inDim / 32; b++)
+                int lane = r % TileRows;
+                byte* tile = p.Data + (long)(r / TileRows) * p.TileBytes;
+                for (int b = 0; b < p.Blocks; b++)
                 {
                     byte* block = src + b * blockBytes;
-                    byte* group = dst + b / BlocksPerGroup * WeightGroupBytes;
-                    int j = b % BlocksPerGroup;
+                    byte* dst = tile + b * TileBlockBytes;
                     Half d = *(Half*)block;
                     Half m = type == GgmlType.Q4_1 ? *(Half*)(block + 2) : (Half)(-8f * (float)d); // exact: a power of two
                     byte* qs = block + (type == GgmlType.Q4_1 ? 4 : 2);
-                    new ReadOnlySpan<byte>(qs, 16).CopyTo(new Span<byte>(group + 16 * j, 16));
-                    ((Half*)(group + 64))[j] = d;
-                    ((Half*)(group + 72))[j] = m;
+                    for (int c = 0; c < 4; c++) *(uint*)(dst + 64 * c + 4 * lane) = *(uint*)(qs + 4 * c);
+                    ((Half*)(dst + 256))[lane] = d;
+                    ((Half*)(dst + 288))[lane] = m;
                 }
             }
         }

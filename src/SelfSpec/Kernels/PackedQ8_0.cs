@@ -1,18 +1,21 @@
 // PackedQ8_0: a Q8_0 matrix (in practice the output head, often tied to the token embedding) repacked once at
-// load for 512-bit integer dot products, with its kernels and scalar reference, used only where AVX-512BW is.
+// load so that one SIMD lane is one output row, with its kernels and scalar reference (docs/architecture.md,
+// packed layouts).
 //
 // Why: the head is the largest single product of a decode step, and verification multiplies it by every
-// drafted row. The file's 34-byte blocks need a scalar half scale per block and 256-bit steps; here a group of
-// 2 blocks (64 elements) is one aligned 64-byte load plus two float scales:
-//   weight row:        qs[groups x 64] (the blocks' int8 values in file order), then d[groups x 2] float;
-//   activation group:  y[64], -y[64] (so y * sign(x) is one select), d[16] float (each block's scale over the
-//                      8 int32 lanes its products land in), 192 bytes.
-// Signed x signed products use |x| (unsigned) times y with x's sign moved onto y, as vpmaddubsw needs one
-// unsigned operand; no pair sum reaches int16 saturation (127 * 127 * 2 < 32767).
-// Per (weight group, activation group) the step is: select, vpmaddubsw, vpmaddwd with ones (8 lanes a block),
-// conversion, multiply by the weight scales spread over their lanes, fused multiply-add by the activation's.
-// Batch invariance: the tiles (4 weight rows x 1 or 2 activation rows; 1 weight row x 1-4 for small batches) and the one-row dot run the same Step
-// per pair with their own accumulators in the same group order, and reduce the same way.
+// drafted row. With one output per lane, a block's integer dot for 16 weight rows is 8 multiply-adds against
+// broadcast activation bytes and its scales apply to 16 outputs at once, with no horizontal sum; each weight
+// block, prepared once, serves up to four activation rows. A tile of 16 rows:
+//   per block (576 bytes): qs[8 chunks x 16 lanes x 4 bytes]: lane i of chunk c holds elements 4c..4c+3 of row i,
+//                          each stored as x + 128 (x ^ 0x80, unsigned: what vpdpbusd multiplies);
+//                          d[16] float (the file's half scales, widened exactly at load);
+//   tiles follow each other every Blocks x 576 bytes; rows past OutDim are zero and never written out.
+//   activation block (72 bytes): y[32] (ggml's Q8_0 values), -y[32], d float, sum(y) int32.
+// Signed x signed products: with AVX-VNNI (both paths) vpdpbusd multiplies x + 128 (unsigned) by y and the
+// kernel subtracts 128 sum(y); without it vpmaddubsw needs |x| times y or -y chosen by x's sign (vpsignb on the
+// 256-bit path; no pair sum reaches int16 saturation: 2 x 128 x 127 < 32767). All give the exact integer dot, so
+// every path computes, per output, block by block in order, acc = fma(float(isum), dw * da, acc), as the scalar
+// reference does: the same bits on every path, batch, neighbour, tile and column split (architecture.md 2.1).
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -21,20 +24,22 @@ using SelfSpec.Quantization;
 
 namespace SelfSpec.Kernels;
 
-/// <summary>A Q8_0 matrix in the packed layout: OutDim rows of Groups groups of 2 blocks.</summary>
+/// <summary>A Q8_0 matrix in the packed layout: ceil(OutDim / 16) tiles of 16 rows, Blocks blocks each.</summary>
 internal sealed unsafe class PackedQ8_0Matrix : PackedMatrix
 {
-    public const int GroupElements = 64;
+    public const int TileRows = 16;
+    /// <summary>One block of a tile: 512 bytes of values, 16 float scales.</summary>
+    public const int TileBlockBytes = 576;
 
-    private readonly byte[] _storage; // pinned; RowBytes * OutDim bytes from a 64-byte aligned start
+    private readonly byte[] _storage; // pinned; TileBytes * Tiles bytes from a 64-byte aligned start
     private readonly int _offset;
 
     public override int InDim { get; }
     public override int OutDim { get; }
-    public int Groups { get; }
-    /// <summary>qs (Groups x 64 bytes) then scales (Groups x 2 floats); a multiple of 64 bytes.</summary>
-    public int RowBytes { get; }
-    public override long ByteSize => (long)RowBytes * OutDim;
+    public int Blocks { get; }
+    public int Tiles { get; }
+    public int TileBytes => Blocks * TileBlockBytes;
+    public override long ByteSize => (long)TileBytes * Tiles;
     public override string ActivationFormat => "packed q8_0";
     public override int ActivationRowBytes => PackedQ8_0Activations.RowBytes(InDim);
 
@@ -43,18 +48,20 @@ internal sealed unsafe class PackedQ8_0Matrix : PackedMatrix
 
     public override void Rows(ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd) =>
         PackedQ8_0MatMul.Rows(this, activations, batch, output, colStart, colEnd);
+
+    /// <summary>The first tile; tiles follow every <see cref="TileBytes"/> bytes. Valid while this object lives.</summary>
     public byte* Data => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage)) + _offset;
 
-    /// <summary>The packed kernels need AVX-512BW; elsewhere the file-layout kernels serve Q8_0.</summary>
-    public static bool Supported => Avx512BW.IsSupported;
+    /// <summary>The packed kernels need AVX-512BW, or AVX2 and FMA; elsewhere the file-layout kernels serve Q8_0.</summary>
+    public static bool Supported => Avx512BW.IsSupported || (Avx2.IsSupported && Fma.IsSupported);
 
     private PackedQ8_0Matrix(int inDim, int outDim)
     {
         InDim = inDim;
         OutDim = outDim;
-        Groups = (inDim + GroupElements - 1) / GroupElements;
-        RowBytes = (Groups * 72 + 63) / 64 * 64;
-        _storage = GC.AllocateArray<byte>(checked(RowBytes * outDim + 64), pinned: true);
+        Blocks = inDim / 32;
+        Tiles = (outDim + TileRows - 1) / TileRows;
+        _storage = GC.AllocateArray<byte>(checked(TileBytes * Tiles + 64), pinned: true);
         nint start = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage));
         _offset = (int)((64 - (start & 63)) & 63);
     }
@@ -65,18 +72,20 @@ internal sealed unsafe class PackedQ8_0Matrix : PackedMatrix
         int nb = inDim / 32, fileRowBytes = nb * BlockQ8_0.Size;
         if (rows.Length < (long)fileRowBytes * outDim) throw new ArgumentException("too few bytes for the matrix");
         var p = new PackedQ8_0Matrix(inDim, outDim);
+        new Span<byte>(p.Data, checked(p.TileBytes * p.Tiles)).Clear();
         fixed (byte* src0 = rows)
         {
             for (int r = 0; r < outDim; r++)
             {
                 byte* src = src0 + (long)r * fileRowBytes;
-                byte* dst = p.Data + (long)r * p.RowBytes;
-                new Span<byte>(dst, p.RowBytes).Clear();
-                float* scales = (float*)(dst + p.Groups * 64);
+                int lane = r % TileRows;
+                byte* tile = p.Data + (long)(r / TileRows) * p.TileBytes;
                 for (int b = 0; b < nb; b++)
                 {
-                    new ReadOnlySpan<byte>(src + b * BlockQ8_0.Size + 2, 32).CopyTo(new Span<byte>(dst + b * 32, 32));
-                    scales[b] = Dequantize.F16(src + b * BlockQ8_0.Size);
+                    byte* block = src + b * BlockQ8_0.Size;
+                    byte* dst = tile + b * TileBlockBytes;
+                    for (int c = 0; c < 8; c++) *(uint*)(dst + 64 * c + 4 * lane) = *(uint*)(block + 2 + 4 * c) ^ 0x80808080u;
+                    ((float*)(dst + 512))[lane] = Dequantize.F16(block);
                 }
             }
         }
@@ -87,9 +96,9 @@ internal sealed unsafe class PackedQ8_0Matrix : PackedMatrix
 /// <summary>Activation rows for <see cref="PackedQ8_0Matrix"/> products, quantized as ggml's Q8_0 (bit-exact blocks).</summary>
 internal static unsafe class PackedQ8_0Activations
 {
-    public const int GroupBytes = 192;
+    public const int BlockBytes = 72;
 
-    public static int RowBytes(int inDim) => (inDim + PackedQ8_0Matrix.GroupElements - 1) / PackedQ8_0Matrix.GroupElements * GroupBytes;
+    public static int RowBytes(int inDim) => inDim / 32 * BlockBytes;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Quantize(ReadOnlySpan<float> x, int n, int inDim, Span<byte> dst)
@@ -104,21 +113,20 @@ internal static unsafe class PackedQ8_0Activations
         {
             for (int row = 0; row < n; row++)
             {
-                byte* outRow = dst0 + (long)row * rowBytes;
-                new Span<byte>(outRow, rowBytes).Clear();
                 for (int b = 0; b < nb; b++)
                 {
                     ActivationQuantize.Q8_0(x.Slice(row * inDim + b * 32, 32), block);
-                    byte* group = outRow + b / 2 * GroupBytes;
-                    int j = b % 2;
+                    byte* outBlock = dst0 + (long)row * rowBytes + b * BlockBytes;
                     sbyte* qs = (sbyte*)(q + 2);
+                    int sum = 0;
                     for (int i = 0; i < 32; i++)
                     {
-                        ((sbyte*)group)[32 * j + i] = qs[i];
-                        ((sbyte*)group)[64 + 32 * j + i] = (sbyte)-qs[i];
+                        ((sbyte*)outBlock)[i] = qs[i];
+                        ((sbyte*)outBlock)[32 + i] = (sbyte)-qs[i]; // ggml's Q8_0 values lie in -127..127
+                        sum += qs[i];
                     }
-                    float d = Dequantize.F16(q);
-                    for (int i = 0; i < 8; i++) ((float*)(group + 128))[8 * j + i] = d;
+                    *(float*)(outBlock + 64) = Dequantize.F16(q);
+                    *(int*)(outBlock + 68) = sum;
                 }
             }
         }
@@ -127,48 +135,41 @@ internal static unsafe class PackedQ8_0Activations
 
 internal static unsafe class PackedQ8_0MatMul
 {
-    private const int AG = PackedQ8_0Activations.GroupBytes;
+    private const int TR = PackedQ8_0Matrix.TileRows, TB = PackedQ8_0Matrix.TileBlockBytes, AB = PackedQ8_0Activations.BlockBytes;
 
-    /// <summary>
-    /// Batches up to this size run one weight row at a time against up to 4 activation rows (the row streams in
-    /// order and is prepared once); larger ones in 4 x 2 tiles. Measured on the 576 x 49152 head, 2 threads,
-    /// 8 rows: 3.9-4.2 ms one weight row at a time against 4.4-4.7 ms in 4 x 2 tiles (interleaved weight rows
-    /// defeat the hardware prefetcher).
-    /// </summary>
-    private const int MaxStreamedBatch = 16;
+    /// <summary>Which kernel <see cref="Rows"/> runs here: "avx512", "avx2+vnni", "avx2" or "scalar".</summary>
+    public static string Path =>
+        Avx512BW.IsSupported ? "avx512" : Avx2.IsSupported && Fma.IsSupported ? (AvxVnni.IsSupported ? "avx2+vnni" : "avx2") : "scalar";
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Rows(PackedQ8_0Matrix w, ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd)
     {
         w.CheckProduct(activations, batch, output, colStart, colEnd);
-        int outDim = w.OutDim, groups = w.Groups, wb = w.RowBytes, ab = PackedQ8_0Activations.RowBytes(w.InDim);
-        byte* pw0 = w.Data;
+        if (batch == 0 || colStart == colEnd) return;
+        int outDim = w.OutDim, nb = w.Blocks, ab = PackedQ8_0Activations.RowBytes(w.InDim);
+        float* part = stackalloc float[4 * TR];
         fixed (byte* pa0 = activations)
         fixed (float* py = output)
         {
-            int o = colStart;
-            if (batch > MaxStreamedBatch && Avx512BW.IsSupported)
+            for (int t = colStart / TR; t * TR < colEnd; t++)
             {
-                for (; o + 4 <= colEnd; o += 4)
+                int first = t * TR, lo = Math.Max(colStart - first, 0), hi = Math.Min(colEnd - first, TR);
+                bool whole = lo == 0 && hi == TR;
+                byte* wt = w.Data + (long)t * w.TileBytes;
+                for (int b = 0, n; b < batch; b += n)
                 {
-                    byte* pw = pw0 + (long)o * wb;
-                    int b = 0;
-                    for (; b + 2 <= batch; b += 2)
-                        Tile4x2(pw, wb, pa0 + (long)b * ab, ab, groups, py + (long)b * outDim + o, outDim);
-                    if (b < batch)
-                        Tile4x1(pw, wb, pa0 + (long)b * ab, groups, py + (long)b * outDim + o);
+                    n = TileSizes.Next(batch - b);
+                    byte* a = pa0 + (long)b * ab;
+                    if (whole)
+                    {
+                        Tile(n, wt, nb, a, ab, py + (long)b * outDim + first, outDim);
+                        continue;
+                    }
+                    Tile(n, wt, nb, a, ab, part, TR);
+                    for (int r = 0; r < n; r++)
+                        for (int lane = lo; lane < hi; lane++)
+                            py[(long)(b + r) * outDim + first + lane] = part[r * TR + lane];
                 }
-            }
-            for (; o < colEnd; o++)
-            {
-                byte* pw = pw0 + (long)o * wb;
-                if (!Avx512BW.IsSupported)
-                {
-                    for (int b = 0; b < batch; b++)
-                        py[(long)b * outDim + o] = DotReference(pw, pa0 + (long)b * ab, groups);
-                    continue;
-                }
-                RowStream.Run<Streamer>(pw, pa0, ab, batch, groups, py + o, outDim);
             }
         }
     }
@@ -181,153 +182,214 @@ internal static unsafe class PackedQ8_0MatMul
         {
             for (int o = colStart; o < colEnd; o++)
                 for (int b = 0; b < batch; b++)
-                    output[b * w.OutDim + o] = DotReference(w.Data + (long)o * w.RowBytes, pa0 + (long)b * ab, w.Groups);
+                    output[b * w.OutDim + o] = DotReference(w, o, pa0 + (long)b * ab);
         }
     }
 
-    /// <summary>The plain formula: sum over blocks of dw * da * sum(x * y), left to right.</summary>
-    public static float DotReference(byte* w, byte* a, int groups)
+    /// <summary>Weight row <paramref name="row"/> against one activation row, the fastest path this machine has.</summary>
+    public static float Dot(PackedQ8_0Matrix w, int row, byte* a)
     {
-        float* scales = (float*)(w + groups * 64);
-        float sum = 0;
-        for (int g = 0; g < groups; g++)
-        {
-            for (int j = 0; j < 2; j++)
-            {
-                int sumi = 0;
-                for (int i = 0; i < 32; i++) sumi += ((sbyte*)w)[g * 64 + 32 * j + i] * ((sbyte*)a)[g * AG + 32 * j + i];
-                sum += scales[2 * g + j] * ((float*)(a + g * AG + 128))[8 * j] * sumi;
-            }
-        }
-        return sum;
+        float* y = stackalloc float[TR];
+        Tile(1, w.Data + (long)(row / TR) * w.TileBytes, w.Blocks, a, 0, y, TR);
+        return y[row % TR];
     }
 
-    public static float Dot(byte* w, byte* a, int groups) =>
-        Avx512BW.IsSupported ? Streamer.Stream<TileOf1>(w, a, 0, groups, null, 0) : DotReference(w, a, groups);
+    /// <summary>The plain formula, one output: per block in order, acc = fma(sum(x*y), dw*da, acc).</summary>
+    public static float DotReference(PackedQ8_0Matrix w, int row, byte* a) =>
+        LaneReference(w.Data + (long)(row / TR) * w.TileBytes, w.Blocks, row % TR, a);
 
-    /// <summary>The small-batch kernel, as the type <see cref="RowStream"/> runs.</summary>
-    private struct Streamer : IRowStreamKernel
+    private static float LaneReference(byte* wt, int nb, int lane, byte* a)
     {
-        /// <summary>
-        /// One weight row against T.Count (1-4) activation rows: the row is read and prepared once for all of them.
-        /// Writes every row's output (T.Count outputs yStride apart) and returns the first.
-        /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public static float Stream<T>(byte* w, byte* pa, int aStride, int groups, float* y, int yStride) where T : struct, ITileSize
+        float acc = 0;
+        for (int b = 0; b < nb; b++)
         {
-            byte* pb = pa + aStride, pc = pb + aStride, pd = pc + aStride;
-            float* scales = (float*)(w + groups * 64);
-            Vector512<float> acc0 = Vector512<float>.Zero, acc1 = acc0, acc2 = acc0, acc3 = acc0;
-            for (int g = 0; g < groups; g++)
-            {
-                var x = Vector512.Load((sbyte*)(w + g * 64));
-                var ax = Avx512BW.Abs(x);
-                var negative = Negative(x);
-                var dw = Spread(scales + 2 * g);
-                int off = g * AG;
-                acc0 = Step(ax, negative, dw, pa + off, acc0);
-                if (T.Count > 1) acc1 = Step(ax, negative, dw, pb + off, acc1);
-                if (T.Count > 2) acc2 = Step(ax, negative, dw, pc + off, acc2);
-                if (T.Count > 3) acc3 = Step(ax, negative, dw, pd + off, acc3);
-            }
-            float first = FloatSum.Sum(acc0);
-            if (T.Count > 1)
-            {
-                y[0] = first;
-                y[yStride] = FloatSum.Sum(acc1);
-            }
-            if (T.Count > 2) y[2 * yStride] = FloatSum.Sum(acc2);
-            if (T.Count > 3) y[3 * yStride] = FloatSum.Sum(acc3);
-            return first;
+            byte* wb = wt + b * TB;
+            sbyte* y = (sbyte*)(a + b * AB);
+            int isum = 0;
+            for (int c = 0; c < 8; c++)
+                for (int e = 0; e < 4; e++)
+                    isum += (sbyte)(wb[64 * c + 4 * lane + e] ^ 0x80) * y[4 * c + e];
+            acc = MathF.FusedMultiplyAdd(isum, ((float*)(wb + 512))[lane] * *(float*)(a + b * AB + 64), acc);
         }
+        return acc;
+    }
+
+    /// <summary>The 16 outputs of one tile for n (1-4) activation rows aStride apart, written yStride apart.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Tile(int n, byte* wt, int nb, byte* a, int aStride, float* y, int yStride)
+    {
+        if (Avx512BW.IsSupported)
+        {
+            switch (n)
+            {
+                case 1: Tile512<TileOf1>(wt, nb, a, aStride, y, yStride); break;
+                case 2: Tile512<TileOf2>(wt, nb, a, aStride, y, yStride); break;
+                case 3: Tile512<TileOf3>(wt, nb, a, aStride, y, yStride); break;
+                default: Tile512<TileOf4>(wt, nb, a, aStride, y, yStride); break;
+            }
+            return;
+        }
+        if (Avx2.IsSupported && Fma.IsSupported)
+        {
+            for (int r = 0; r < n; r += 2)
+                for (int h = 0; h < 2; h++)
+                {
+                    if (r + 1 < n) Tile256<TileOf2>(wt, nb, h, a + (long)r * aStride, aStride, y + (long)r * yStride + 8 * h, yStride);
+                    else Tile256<TileOf1>(wt, nb, h, a + (long)r * aStride, aStride, y + (long)r * yStride + 8 * h, yStride);
+                }
+            return;
+        }
+        for (int r = 0; r < n; r++)
+            for (int lane = 0; lane < TR; lane++)
+                y[(long)r * yStride + lane] = LaneReference(wt, nb, lane, a + (long)r * aStride);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile4x1(byte* pw, int wStride, byte* pa, int groups, float* y)
+    private static void Tile512<T>(byte* wt, int nb, byte* a, int aStride, float* y, int yStride) where T : struct, ITileSize
     {
-        byte* pw1 = pw + wStride, pw2 = pw1 + wStride, pw3 = pw2 + wStride;
-        int sOff = groups * 64;
         Vector512<float> acc0 = Vector512<float>.Zero, acc1 = acc0, acc2 = acc0, acc3 = acc0;
-        for (int g = 0; g < groups; g++)
+        for (int b = 0; b < nb; b++)
         {
-            byte* a = pa + g * AG;
-            int off = g * 64, so = sOff + 8 * g;
-            Vector512<sbyte> x, neg;
-            Vector512<byte> ax;
-            Vector512<float> dw;
-            x = Vector512.Load((sbyte*)(pw + off)); ax = Avx512BW.Abs(x); neg = Negative(x); dw = Spread((float*)(pw + so));
-            acc0 = Step(ax, neg, dw, a, acc0);
-            x = Vector512.Load((sbyte*)(pw1 + off)); ax = Avx512BW.Abs(x); neg = Negative(x); dw = Spread((float*)(pw1 + so));
-            acc1 = Step(ax, neg, dw, a, acc1);
-            x = Vector512.Load((sbyte*)(pw2 + off)); ax = Avx512BW.Abs(x); neg = Negative(x); dw = Spread((float*)(pw2 + so));
-            acc2 = Step(ax, neg, dw, a, acc2);
-            x = Vector512.Load((sbyte*)(pw3 + off)); ax = Avx512BW.Abs(x); neg = Negative(x); dw = Spread((float*)(pw3 + so));
-            acc3 = Step(ax, neg, dw, a, acc3);
+            byte* wb = wt + b * TB;
+            Vector512<float> dw = Vector512.Load((float*)(wb + 512));
+            byte* ya = a + b * AB;
+            if (AvxVnni.IsSupported)
+            {
+                // 256-bit vpdpbusd (the only VNNI form .NET exposes here) on each half of the tile's lanes, then 512-bit float steps.
+                Vector256<byte> u0 = Vector256.Load(wb), u1 = Vector256.Load(wb + 64), u2 = Vector256.Load(wb + 128), u3 = Vector256.Load(wb + 192);
+                Vector256<byte> u4 = Vector256.Load(wb + 256), u5 = Vector256.Load(wb + 320), u6 = Vector256.Load(wb + 384), u7 = Vector256.Load(wb + 448);
+                Vector256<byte> v0 = Vector256.Load(wb + 32), v1 = Vector256.Load(wb + 96), v2 = Vector256.Load(wb + 160), v3 = Vector256.Load(wb + 224);
+                Vector256<byte> v4 = Vector256.Load(wb + 288), v5 = Vector256.Load(wb + 352), v6 = Vector256.Load(wb + 416), v7 = Vector256.Load(wb + 480);
+                acc0 = PairVnni512(u0, u1, u2, u3, u4, u5, u6, u7, v0, v1, v2, v3, v4, v5, v6, v7, dw, ya, acc0);
+                if (T.Count > 1) acc1 = PairVnni512(u0, u1, u2, u3, u4, u5, u6, u7, v0, v1, v2, v3, v4, v5, v6, v7, dw, ya + aStride, acc1);
+                if (T.Count > 2) acc2 = PairVnni512(u0, u1, u2, u3, u4, u5, u6, u7, v0, v1, v2, v3, v4, v5, v6, v7, dw, ya + 2 * aStride, acc2);
+                if (T.Count > 3) acc3 = PairVnni512(u0, u1, u2, u3, u4, u5, u6, u7, v0, v1, v2, v3, v4, v5, v6, v7, dw, ya + 3 * aStride, acc3);
+                continue;
+            }
+            Vector512<sbyte> bias = Vector512.Create((sbyte)-128);
+            Vector512<sbyte> x0 = Vector512.Load((sbyte*)wb) ^ bias, x1 = Vector512.Load((sbyte*)(wb + 64)) ^ bias, x2 = Vector512.Load((sbyte*)(wb + 128)) ^ bias, x3 = Vector512.Load((sbyte*)(wb + 192)) ^ bias;
+            Vector512<sbyte> x4 = Vector512.Load((sbyte*)(wb + 256)) ^ bias, x5 = Vector512.Load((sbyte*)(wb + 320)) ^ bias, x6 = Vector512.Load((sbyte*)(wb + 384)) ^ bias, x7 = Vector512.Load((sbyte*)(wb + 448)) ^ bias;
+            acc0 = Pair512(x0, x1, x2, x3, x4, x5, x6, x7, dw, ya, acc0);
+            if (T.Count > 1) acc1 = Pair512(x0, x1, x2, x3, x4, x5, x6, x7, dw, ya + aStride, acc1);
+            if (T.Count > 2) acc2 = Pair512(x0, x1, x2, x3, x4, x5, x6, x7, dw, ya + 2 * aStride, acc2);
+            if (T.Count > 3) acc3 = Pair512(x0, x1, x2, x3, x4, x5, x6, x7, dw, ya + 3 * aStride, acc3);
         }
-        y[0] = FloatSum.Sum(acc0);
-        y[1] = FloatSum.Sum(acc1);
-        y[2] = FloatSum.Sum(acc2);
-        y[3] = FloatSum.Sum(acc3);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile4x2(byte* pw, int wStride, byte* pa, int aStride, int groups, float* y, int yStride)
-    {
-        byte* pw1 = pw + wStride, pw2 = pw1 + wStride, pw3 = pw2 + wStride;
-        byte* pb = pa + aStride;
-        int sOff = groups * 64;
-        Vector512<float> a00 = Vector512<float>.Zero, a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
-        for (int g = 0; g < groups; g++)
-        {
-            byte* a = pa + g * AG, b = pb + g * AG;
-            int off = g * 64, so = sOff + 8 * g;
-            Vector512<sbyte> x, neg;
-            Vector512<byte> ax;
-            Vector512<float> dw;
-            x = Vector512.Load((sbyte*)(pw + off)); ax = Avx512BW.Abs(x); neg = Negative(x); dw = Spread((float*)(pw + so));
-            a00 = Step(ax, neg, dw, a, a00);
-            a10 = Step(ax, neg, dw, b, a10);
-            x = Vector512.Load((sbyte*)(pw1 + off)); ax = Avx512BW.Abs(x); neg = Negative(x); dw = Spread((float*)(pw1 + so));
-            a01 = Step(ax, neg, dw, a, a01);
-            a11 = Step(ax, neg, dw, b, a11);
-            x = Vector512.Load((sbyte*)(pw2 + off)); ax = Avx512BW.Abs(x); neg = Negative(x); dw = Spread((float*)(pw2 + so));
-            a02 = Step(ax, neg, dw, a, a02);
-            a12 = Step(ax, neg, dw, b, a12);
-            x = Vector512.Load((sbyte*)(pw3 + off)); ax = Avx512BW.Abs(x); neg = Negative(x); dw = Spread((float*)(pw3 + so));
-            a03 = Step(ax, neg, dw, a, a03);
-            a13 = Step(ax, neg, dw, b, a13);
-        }
-        float* z = y + yStride;
-        y[0] = FloatSum.Sum(a00);
-        y[1] = FloatSum.Sum(a01);
-        y[2] = FloatSum.Sum(a02);
-        y[3] = FloatSum.Sum(a03);
-        z[0] = FloatSum.Sum(a10);
-        z[1] = FloatSum.Sum(a11);
-        z[2] = FloatSum.Sum(a12);
-        z[3] = FloatSum.Sum(a13);
+        acc0.Store(y);
+        if (T.Count > 1) acc1.Store(y + yStride);
+        if (T.Count > 2) acc2.Store(y + 2 * yStride);
+        if (T.Count > 3) acc3.Store(y + 3 * yStride);
     }
 
     // The helpers return values rather than taking ref/out arguments: the JIT then keeps every accumulator of a
-    // tile in a register across the loop instead of spilling it to the stack each group.
+    // tile in a register across the loop instead of spilling it to the stack each block.
 
+    /// <summary>Chunk c's products for 16 lanes as int32: |x| times y or -y (by x's sign), pairs summed, then pairs of pairs.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<sbyte> Negative(Vector512<sbyte> x) => Vector512.LessThan(x, Vector512<sbyte>.Zero);
-
-    /// <summary>A weight group's two scales spread over their 8 lanes each.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Spread(float* scales)
+    private static Vector512<int> Chunk512(Vector512<sbyte> x, byte* y)
     {
-        Vector512<float> two = Vector128.CreateScalarUnsafe(*(double*)scales).AsSingle().ToVector256Unsafe().ToVector512Unsafe();
-        return Avx512F.PermuteVar16x32(two, Vector512.Create(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+        Vector512<sbyte> ys = Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512<sbyte>.Zero),
+            Vector512.Create(*(int*)(y + 32)).AsSByte(), Vector512.Create(*(int*)y).AsSByte());
+        return Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Avx512BW.Abs(x), ys), Vector512.Create((short)1));
     }
 
-    /// <summary>acc + (x . y per 8-lane block part) * dw * da, the one step every kernel runs per pair.</summary>
+    /// <summary>One block against one activation row through vpdpbusd: u* are lanes 0-7 of chunks 0-7, v* lanes 8-15.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Step(Vector512<byte> ax, Vector512<sbyte> negative, Vector512<float> dw, byte* a, Vector512<float> acc)
+    private static Vector512<float> PairVnni512(Vector256<byte> u0, Vector256<byte> u1, Vector256<byte> u2, Vector256<byte> u3,
+        Vector256<byte> u4, Vector256<byte> u5, Vector256<byte> u6, Vector256<byte> u7,
+        Vector256<byte> v0, Vector256<byte> v1, Vector256<byte> v2, Vector256<byte> v3,
+        Vector256<byte> v4, Vector256<byte> v5, Vector256<byte> v6, Vector256<byte> v7, Vector512<float> dw, byte* ya, Vector512<float> acc)
     {
-        Vector512<sbyte> ys = Vector512.ConditionalSelect(negative, Vector512.Load((sbyte*)(a + 64)), Vector512.Load((sbyte*)a));
-        Vector512<int> p = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(ax, ys), Vector512.Create((short)1));
-        return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p) * dw, Vector512.Load((float*)(a + 128)), acc);
+        Vector256<int> init = Vector256.Create(-(*(int*)(ya + 68) << 7));
+        Vector256<sbyte> y = Broadcast256(ya);
+        Vector256<int> lo = AvxVnni.MultiplyWideningAndAdd(init, u0, y), hi = AvxVnni.MultiplyWideningAndAdd(init, v0, y);
+        y = Broadcast256(ya + 4);
+        lo = AvxVnni.MultiplyWideningAndAdd(lo, u1, y); hi = AvxVnni.MultiplyWideningAndAdd(hi, v1, y);
+        y = Broadcast256(ya + 8);
+        lo = AvxVnni.MultiplyWideningAndAdd(lo, u2, y); hi = AvxVnni.MultiplyWideningAndAdd(hi, v2, y);
+        y = Broadcast256(ya + 12);
+        lo = AvxVnni.MultiplyWideningAndAdd(lo, u3, y); hi = AvxVnni.MultiplyWideningAndAdd(hi, v3, y);
+        y = Broadcast256(ya + 16);
+        lo = AvxVnni.MultiplyWideningAndAdd(lo, u4, y); hi = AvxVnni.MultiplyWideningAndAdd(hi, v4, y);
+        y = Broadcast256(ya + 20);
+        lo = AvxVnni.MultiplyWideningAndAdd(lo, u5, y); hi = AvxVnni.MultiplyWideningAndAdd(hi, v5, y);
+        y = Broadcast256(ya + 24);
+        lo = AvxVnni.MultiplyWideningAndAdd(lo, u6, y); hi = AvxVnni.MultiplyWideningAndAdd(hi, v6, y);
+        y = Broadcast256(ya + 28);
+        lo = AvxVnni.MultiplyWideningAndAdd(lo, u7, y); hi = AvxVnni.MultiplyWideningAndAdd(hi, v7, y);
+        Vector512<int> isum = Vector512.Create(lo, hi);
+        return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(isum), dw * Vector512.Create(*(float*)(ya + 64)), acc);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Pair512(Vector512<sbyte> x0, Vector512<sbyte> x1, Vector512<sbyte> x2, Vector512<sbyte> x3,
+        Vector512<sbyte> x4, Vector512<sbyte> x5, Vector512<sbyte> x6, Vector512<sbyte> x7, Vector512<float> dw, byte* ya, Vector512<float> acc)
+    {
+        Vector512<int> isum = ((Chunk512(x0, ya) + Chunk512(x1, ya + 4)) + (Chunk512(x2, ya + 8) + Chunk512(x3, ya + 12)))
+            + ((Chunk512(x4, ya + 16) + Chunk512(x5, ya + 20)) + (Chunk512(x6, ya + 24) + Chunk512(x7, ya + 28)));
+        return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(isum), dw * Vector512.Create(*(float*)(ya + 64)), acc);
+    }
+
+    /// <summary>
+    /// The 256-bit path (AVX-512 off): lanes 8h..8h+7 of the tile against T (1-2) activation rows. With AVX-VNNI,
+    /// vpdpbusd on x + 128 (unsigned) and y, then minus 128 sum(y); else vpmaddubsw of |x| and y with x's sign.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile256<T>(byte* wt, int nb, int h, byte* a, int aStride, float* y, int yStride) where T : struct, ITileSize
+    {
+        Vector256<float> acc0 = Vector256<float>.Zero, acc1 = acc0;
+        for (int b = 0; b < nb; b++)
+        {
+            byte* wb = wt + b * TB + 32 * h;
+            Vector256<float> dw = Vector256.Load((float*)(wt + b * TB + 512) + 8 * h);
+            byte* ya = a + b * AB;
+            if (AvxVnni.IsSupported)
+            {
+                Vector256<byte> u0 = Vector256.Load(wb), u1 = Vector256.Load(wb + 64), u2 = Vector256.Load(wb + 128), u3 = Vector256.Load(wb + 192);
+                Vector256<byte> u4 = Vector256.Load(wb + 256), u5 = Vector256.Load(wb + 320), u6 = Vector256.Load(wb + 384), u7 = Vector256.Load(wb + 448);
+                acc0 = PairVnni(u0, u1, u2, u3, u4, u5, u6, u7, dw, ya, acc0);
+                if (T.Count > 1) acc1 = PairVnni(u0, u1, u2, u3, u4, u5, u6, u7, dw, ya + aStride, acc1);
+            }
+            else
+            {
+                Vector256<sbyte> bias = Vector256.Create((sbyte)-128);
+                Vector256<sbyte> x0 = Vector256.Load((sbyte*)wb) ^ bias, x1 = Vector256.Load((sbyte*)(wb + 64)) ^ bias, x2 = Vector256.Load((sbyte*)(wb + 128)) ^ bias, x3 = Vector256.Load((sbyte*)(wb + 192)) ^ bias;
+                Vector256<sbyte> x4 = Vector256.Load((sbyte*)(wb + 256)) ^ bias, x5 = Vector256.Load((sbyte*)(wb + 320)) ^ bias, x6 = Vector256.Load((sbyte*)(wb + 384)) ^ bias, x7 = Vector256.Load((sbyte*)(wb + 448)) ^ bias;
+                acc0 = Pair256(x0, x1, x2, x3, x4, x5, x6, x7, dw, ya, acc0);
+                if (T.Count > 1) acc1 = Pair256(x0, x1, x2, x3, x4, x5, x6, x7, dw, ya + aStride, acc1);
+            }
+        }
+        acc0.Store(y);
+        if (T.Count > 1) acc1.Store(y + yStride);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<sbyte> Broadcast256(byte* p) => Vector256.Create(*(int*)p).AsSByte();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> PairVnni(Vector256<byte> u0, Vector256<byte> u1, Vector256<byte> u2, Vector256<byte> u3,
+        Vector256<byte> u4, Vector256<byte> u5, Vector256<byte> u6, Vector256<byte> u7, Vector256<float> dw, byte* ya, Vector256<float> acc)
+    {
+        Vector256<int> isum = AvxVnni.MultiplyWideningAndAdd(Vector256.Create(-(*(int*)(ya + 68) << 7)), u0, Broadcast256(ya));
+        isum = AvxVnni.MultiplyWideningAndAdd(isum, u1, Broadcast256(ya + 4));
+        isum = AvxVnni.MultiplyWideningAndAdd(isum, u2, Broadcast256(ya + 8));
+        isum = AvxVnni.MultiplyWideningAndAdd(isum, u3, Broadcast256(ya + 12));
+        isum = AvxVnni.MultiplyWideningAndAdd(isum, u4, Broadcast256(ya + 16));
+        isum = AvxVnni.MultiplyWideningAndAdd(isum, u5, Broadcast256(ya + 20));
+        isum = AvxVnni.MultiplyWideningAndAdd(isum, u6, Broadcast256(ya + 24));
+        isum = AvxVnni.MultiplyWideningAndAdd(isum, u7, Broadcast256(ya + 28));
+        return Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum), dw * Vector256.Create(*(float*)(ya + 64)), acc);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Chunk256(Vector256<sbyte> x, byte* y) =>
+        Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Abs(x), Avx2.Sign(Broadcast256(y), x)), Vector256.Create((short)1));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Pair256(Vector256<sbyte> x0, Vector256<sbyte> x1, Vector256<sbyte> x2, Vector256<sbyte> x3,
+        Vector256<sbyte> x4, Vector256<sbyte> x5, Vector256<sbyte> x6, Vector256<sbyte> x7, Vector256<float> dw, byte* ya, Vector256<float> acc)
+    {
+        Vector256<int> isum = ((Chunk256(x0, ya) + Chunk256(x1, ya + 4)) + (Chunk256(x2, ya + 8) + Chunk256(x3, ya + 12)))
+            + ((Chunk256(x4, ya + 16) + Chunk256(x5, ya + 20)) + (Chunk256(x6, ya + 24) + Chunk256(x7, ya + 28)));
+        return Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum), dw * Vector256.Create(*(float*)(ya + 64)), acc);
     }
 }

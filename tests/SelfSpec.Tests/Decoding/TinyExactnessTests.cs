@@ -129,7 +129,7 @@ public sealed class TinyExactnessTests : IDisposable
         // the loop, and a token of the period that occurs once in it is declared the end token, so it sits inside a
         // multi-token draft that the model accepts.
         int found = 0;
-        for (int seed = 1; seed <= 12 && found < 3; seed++)
+        for (int seed = 1; seed <= 40 && found < 3; seed++) // which seeds loop this way depends on the kernels' rounding
         {
             string path = TinyModels.Write(_dir, GgmlType.Q8_0, seed, new TinyModels.Shape(Layers: 2));
             using var h = new ModelHarness(path, threads: 1);
