@@ -44,7 +44,7 @@ internal static class CalibrateCommand
             };
             string path = ModelLocator.Resolve(r.GetValue(model));
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            using var lm = LanguageModel.Load(path, new ModelLoadOptions { Threads = r.GetValue(threads), Calibration = CalibrationChoice.None });
+            using var lm = LanguageModel.Load(path, new ModelLoadOptions { Threads = r.GetValue(threads), Calibration = CalibrationChoice.None, RememberedAnswers = 0 });
             options = options with { Threads = lm.Threads };
             string? promptPath = r.GetValue(prompts);
             var set = promptPath != null ? PromptFile.Load(promptPath, lm) : PromptFile.BuiltIn(lm);

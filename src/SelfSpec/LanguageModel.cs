@@ -22,6 +22,7 @@ public sealed class LanguageModel : IDisposable
     private readonly Transformer _transformer;
     private readonly Lock _gate = new();
     private readonly DecodeCosts _costs; // timed forward and head costs by batch size, for the price bound
+    private readonly Datastore _datastore; // the model's earlier output, searched by lookup and hybrid
 
     public string Path => _file.Path;
     public long FileSize => _file.FileSize;
@@ -41,8 +42,10 @@ public sealed class LanguageModel : IDisposable
     internal Transformer Transformer => _transformer;
     /// <summary>The price bound's cost table, shared by this model's generations (tests fix it).</summary>
     internal DecodeCosts Costs => _costs;
+    /// <summary>The model's earlier output that lookup and hybrid draft from (the calibration's generations, latest answers).</summary>
+    internal Datastore Datastore => _datastore;
 
-    private LanguageModel(GgufFile file, int threads)
+    private LanguageModel(GgufFile file, int threads, int rememberedAnswers)
     {
         _file = file;
         Config = ModelConfig.FromGguf(file);
@@ -54,6 +57,7 @@ public sealed class LanguageModel : IDisposable
         _pool = new WorkerPool(threads);
         _transformer = new Transformer(weights, _pool, MaxBatch, Config.ContextLength);
         _costs = new DecodeCosts(MaxBatch, HeadToLayerBytes(file));
+        _datastore = new Datastore(Config.VocabSize, rememberedAnswers);
     }
 
     /// <summary>
@@ -75,13 +79,16 @@ public sealed class LanguageModel : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         int threads = options.Threads;
         if (threads < 0 || threads > 256) throw new InvalidRequestException($"thread count {threads} must be between 0 (all cores) and 256");
+        if (options.RememberedAnswers < 0 || options.RememberedAnswers > 4096)
+            throw new InvalidRequestException($"remembered answers {options.RememberedAnswers} must be between 0 and 4096");
         if (threads == 0) threads = Environment.ProcessorCount;
         var file = GgufFile.Open(path);
         try
         {
-            var lm = new LanguageModel(file, threads);
+            var lm = new LanguageModel(file, threads, options.RememberedAnswers);
             if (options.Calibration != CalibrationChoice.None)
                 lm.LoadSidecar(options.SidecarPath ?? Sidecar.PathFor(path), required: options.Calibration == CalibrationChoice.Required);
+            if (options.WarmUp) WarmUp.Run(lm);
             return lm;
         }
         catch
@@ -136,6 +143,7 @@ public sealed class LanguageModel : IDisposable
             ExitHead = c == null ? null : new CalibratedExitHead(_transformer, c.Translators.Select(t => (t.Layer, t.A, t.B)), c.DraftTokens);
             ExitPriors = c == null ? null : new ExitPriors(c.Rates, c.HeadCostInLayers);
             SpeculationDefaults = c?.Speculation ?? SpeculationOptions.Default;
+            _datastore.SetCalibration(c?.Datastore);
             if (c == null) SidecarPath = null;
         }
     }
@@ -187,7 +195,7 @@ public sealed class LanguageModel : IDisposable
     internal IDecodeLoop CreateLoop(DecodeRequest request) =>
         request.Options.Method == DecodingMethod.Autoregressive
             ? new Autoregressive(_transformer).Begin(request)
-            : new SelfSpeculative(_transformer, _costs, ExitHead, ExitPriors).Begin(request);
+            : new SelfSpeculative(_transformer, _costs, ExitHead, ExitPriors, _datastore.Snapshot).Begin(request);
 
     public void Dispose()
     {

@@ -85,6 +85,8 @@ internal sealed class SessionRun
         // Tokens committed in the same round after a stop sequence are not part of the answer.
         stats.GeneratedTokens = output.Length;
         stats.Sidecar = _model.SidecarPath;
+        // The answer joins the datastore for later generations (architecture.md 5); a cancelled one is not an answer.
+        if (finish != FinishReason.Cancelled) _model.Datastore.Remember(output);
         var result = new GenerationResult(_prompt, output, finish, stats) { Text = _textPerToken ? _text.Text : _model.Tokenizer.Decode(output) };
         return new GenerationUpdate(tail, null, result);
     }
