@@ -32,7 +32,14 @@ internal sealed class LookupDrafts(RoundRows rows, PriceBound bound, Speculation
             return DraftSources.None;
         }
         bool follows = _next > 0;
-        if (spec.PriceBound && !bound.LookupDraftWorthIt(_fromStore, _copyNgram, follows, rows.Depth(k))) return DraftSources.Stop;
+        // A declined first draft leaves the row to the next source (hybrid's exit; the copy is dropped, as a draft from
+        // there would make it stale); a declined follow-on ends the round.
+        if (spec.PriceBound && !bound.LookupDraftWorthIt(_fromStore, _copyNgram, follows, rows.Depth(k)))
+        {
+            if (follows) return DraftSources.Stop;
+            _copied = _next = 0;
+            return DraftSources.None;
+        }
         bound.AddLookupDraft(_fromStore, _copyNgram, follows, rows.Depth(k));
         _ngram[k] = _copyNgram;
         _follows[k] = follows;
