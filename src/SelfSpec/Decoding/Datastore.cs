@@ -25,9 +25,6 @@ internal sealed class Datastore(int vocab, int capacity)
     /// <summary>The stores a generation starting now searches: newest answer first, the calibration's last.</summary>
     public TokenStore[] Snapshot => Volatile.Read(ref _snapshot);
 
-    /// <summary>Tokens in the snapshot (for reports).</summary>
-    public int TokenCount => Snapshot.Sum(s => s.Length);
-
     /// <summary>The calibration's generations (separated by <see cref="TokenStore.Separator"/>), or null/empty for none.</summary>
     public void SetCalibration(int[]? tokens)
     {
