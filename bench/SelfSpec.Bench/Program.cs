@@ -46,6 +46,9 @@ internal static class Harness
 
         using var lm = LanguageModel.Load(modelPath, ModelLoadOptions.FromCommandLine(o.Threads, o.Sidecar));
         if (lm.SidecarWarning != null) AnsiConsole.WriteLine($"warning: {lm.SidecarWarning}");
+        // The datastore keeps one answer per question, added after all of the question's runs: a method must not
+        // draft from another method's (or its own earlier repetition's) answer to the same question.
+        lm.RecordsAnswers = false;
         AnsiConsole.WriteLine(lm.SidecarPath != null ? $"calibration sidecar {lm.SidecarPath}" : "no calibration sidecar (default speculation settings)");
         long weightBytes = lm.WeightBytes;
         var prompts = PromptSet.Stratified(PromptSet.Load(promptPath), o.Limit);
@@ -207,6 +210,8 @@ internal static class Harness
                 if (ar != null)
                     foreach (var r in mine) r.EqualsAr = r.Output.AsSpan().SequenceEqual(ar.Output);
                 runs.AddRange(mine);
+                var answer = ar ?? mine.FirstOrDefault(r => r.Method != "llamacpp");
+                if (answer != null) lm.RememberAnswer(answer.Output);
             }
         });
     }

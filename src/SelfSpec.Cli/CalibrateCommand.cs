@@ -40,7 +40,7 @@ internal static class CalibrateCommand
             options.Validate(); // before the model loads
             string path = ModelLocator.Resolve(r.GetValue(model));
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            using var lm = LanguageModel.Load(path, new ModelLoadOptions { Threads = r.GetValue(threads), Calibration = CalibrationChoice.None });
+            using var lm = LanguageModel.Load(path, new ModelLoadOptions { Threads = r.GetValue(threads), Calibration = CalibrationChoice.None, RememberedAnswers = 0 });
             string outPath = r.GetValue(output) ?? lm.DefaultSidecarPath;
             var report = WithProgress(progress => lm.Calibrate(options, progress));
             double total = clock.Elapsed.TotalSeconds;

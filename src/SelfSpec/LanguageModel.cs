@@ -24,6 +24,7 @@ public sealed class LanguageModel : IDisposable
     private readonly Transformer _transformer;
     private readonly Lock _gate = new();
     private readonly DecodeCosts _costs; // timed forward and head costs by batch size, for the price bound
+    private readonly Datastore _datastore; // the model's earlier output, searched by lookup and hybrid
 
     public string Path => _file.Path;
     public long FileSize => _file.FileSize;
@@ -47,8 +48,23 @@ public sealed class LanguageModel : IDisposable
     internal Transformer Transformer => _transformer;
     /// <summary>The price bound's cost table, shared by this model's generations (tests fix it).</summary>
     internal DecodeCosts Costs => _costs;
+    /// <summary>The model's earlier output that lookup and hybrid draft from (the calibration's generations, latest answers).</summary>
+    internal Datastore Datastore => _datastore;
 
-    private LanguageModel(GgufFile file, int threads)
+    /// <summary>
+    /// Whether finished answers join the datastore lookup and hybrid draft from (architecture.md 5; on by default when
+    /// <see cref="ModelLoadOptions.RememberedAnswers"/> is above 0). Drafts change, outputs never do.
+    /// </summary>
+    public bool RecordsAnswers
+    {
+        get => _datastore.Recording;
+        set => _datastore.Recording = value;
+    }
+
+    /// <summary>Adds one answer to the datastore by hand (e.g. a benchmark that records one answer per question itself).</summary>
+    public void RememberAnswer(ReadOnlySpan<int> output) => _datastore.Add(output);
+
+    private LanguageModel(GgufFile file, int threads, int rememberedAnswers)
     {
         _file = file;
         Config = ModelConfig.FromGguf(file);
@@ -60,6 +76,7 @@ public sealed class LanguageModel : IDisposable
         _pool = new WorkerPool(threads);
         _transformer = new Transformer(weights, _pool, MaxBatch, Config.ContextLength);
         _costs = new DecodeCosts(MaxBatch, HeadToLayerBytes(file));
+        _datastore = new Datastore(Config.VocabSize, rememberedAnswers);
     }
 
     /// <summary>
@@ -81,16 +98,19 @@ public sealed class LanguageModel : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         int threads = options.Threads;
         if (threads < 0 || threads > 256) throw new InvalidRequestException($"thread count {threads} must be between 0 (all cores) and 256");
+        if (options.RememberedAnswers < 0 || options.RememberedAnswers > 4096)
+            throw new InvalidRequestException($"remembered answers {options.RememberedAnswers} must be between 0 and 4096");
         if (threads == 0) threads = Environment.ProcessorCount;
         var file = GgufFile.Open(path);
         try
         {
-            var lm = new LanguageModel(file, threads);
+            var lm = new LanguageModel(file, threads, options.RememberedAnswers);
             if (options.Parallel < 0 || options.Parallel > MaxBatch)
                 throw new InvalidRequestException($"parallel sequences {options.Parallel} must be between 0 (take turns) and {MaxBatch}");
+            if (options.PromptCacheBytes < 0) throw new InvalidRequestException($"prompt cache size {options.PromptCacheBytes} bytes must not be negative");
             if (options.Calibration != CalibrationChoice.None)
                 lm.LoadSidecar(options.SidecarPath ?? Sidecar.PathFor(path), required: options.Calibration == CalibrationChoice.Required);
-            if (options.PromptCacheBytes < 0) throw new InvalidRequestException($"prompt cache size {options.PromptCacheBytes} bytes must not be negative");
+            if (options.WarmUp) WarmUp.Run(lm);
             if (options.PromptCacheBytes > 0) lm.PromptCache = new PromptCache(lm.Config, options.PromptCacheBytes);
             if (options.Parallel > 0) lm.Scheduler = new Scheduler(lm, options.Parallel);
             return lm;
@@ -147,6 +167,7 @@ public sealed class LanguageModel : IDisposable
             ExitHead = c == null ? null : new CalibratedExitHead(_transformer, c.Translators.Select(t => (t.Layer, t.A, t.B)), c.DraftTokens);
             ExitPriors = c == null ? null : new ExitPriors(c.Rates, c.HeadCostInLayers);
             SpeculationDefaults = c?.Speculation ?? SpeculationOptions.Default;
+            _datastore.SetCalibration(c?.Datastore);
             if (c == null) SidecarPath = null;
         }
     }
@@ -221,7 +242,7 @@ public sealed class LanguageModel : IDisposable
     internal IDecodeLoop CreateLoop(DecodeRequest request) =>
         request.Options.Method == DecodingMethod.Autoregressive
             ? new Autoregressive(_transformer).Begin(request)
-            : new SelfSpeculative(_transformer, _costs, ExitHead, ExitPriors).Begin(request);
+            : new SelfSpeculative(_transformer, _costs, ExitHead, ExitPriors, _datastore.Snapshot).Begin(request);
 
     /// <summary>A generation as the model runs it: in the scheduler's shared passes when it batches, else its own loop.</summary>
     internal IGenerationProgress CreateProgress(DecodeRequest request) =>

@@ -25,6 +25,18 @@ public sealed record ModelLoadOptions
     /// </summary>
     public long PromptCacheBytes { get; init; }
 
+    /// <summary>
+    /// How many of the model's latest answers lookup and hybrid search for drafts (the datastore, architecture.md 5);
+    /// 0 = none. Answers stay in memory only.
+    /// </summary>
+    public int RememberedAnswers { get; init; } = Decoding.Datastore.DefaultCapacity;
+
+    /// <summary>
+    /// Runs every decoding path once at load (a few tokens on a dummy prompt, for 1..w_max+1 rows), so the first
+    /// request runs compiled code and a filled cost table (architecture.md 8). Off in tests that time nothing.
+    /// </summary>
+    public bool WarmUp { get; init; } = true;
+
     /// <summary>The options of a command line's <c>--threads</c> and <c>--sidecar</c> (a path, <c>none</c>, or absent).</summary>
     public static ModelLoadOptions FromCommandLine(int threads, string? sidecar) => sidecar switch
     {

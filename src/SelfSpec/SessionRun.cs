@@ -104,6 +104,8 @@ internal sealed class SessionRun
         // Tokens committed in the same round after a stop sequence are not part of the answer.
         stats.GeneratedTokens = output.Length;
         stats.Sidecar = _model.SidecarPath;
+        // The answer joins the datastore for later generations (architecture.md 5); a cancelled one is not an answer.
+        if (finish != FinishReason.Cancelled) _model.Datastore.Remember(output);
         var logprobs = Loop.Logprobs.Count > 0 ? Loop.Logprobs.Take(output.Length).ToArray() : null;
         var result = new GenerationResult(_prompt, output, finish, stats)
         {

@@ -126,8 +126,8 @@ internal sealed class BatchedSequence : IGenerationProgress
         for (; drafts < copied; drafts++)
         {
             bool follows = drafts > 0;
-            if (_spec.PriceBound && !_bound.LookupDraftWorthIt(ngram, follows, 0)) break;
-            _bound.AddLookupDraft(ngram, follows, 0);
+            if (_spec.PriceBound && !_bound.LookupDraftWorthIt(datastore: false, ngram, follows, 0)) break;
+            _bound.AddLookupDraft(datastore: false, ngram, follows, 0);
             _oneHot[drafts] = true;
         }
         return drafts;
@@ -154,7 +154,7 @@ internal sealed class BatchedSequence : IGenerationProgress
         long t1 = Stopwatch.GetTimestamp();
         var (accepted, next) = _verifier.Accept(pass.Logits(_firstRow, _rows), drafts, CollectionsMarshal.AsSpan(_tokens), p + 1, [], _oneHot);
         _stats.SamplingSeconds += Stopwatch.GetElapsedTime(t1).TotalSeconds;
-        for (int i = 0; i < drafts && i <= accepted; i++) _bound.ObserveLookupDraft(_ngram, i > 0, i < accepted);
+        for (int i = 0; i < drafts && i <= accepted; i++) _bound.ObserveLookupDraft(datastore: false, _ngram, i > 0, i < accepted);
         Span<int> committed = stackalloc int[drafts];
         CollectionsMarshal.AsSpan(_tokens).Slice(p + 1, drafts).CopyTo(committed);
         _tokens.RemoveRange(p + 1, drafts);

@@ -15,6 +15,7 @@ internal sealed class Calibrator(LanguageModel lm, CalibrationOptions o, Action<
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly Dictionary<string, double> _stages = [];
     private double _stageStart;
+    private int[] _generations = []; // the training prompts' greedy outputs: the sidecar's datastore
 
     private void Stage(string name)
     {
@@ -42,6 +43,8 @@ internal sealed class Calibrator(LanguageModel lm, CalibrationOptions o, Action<
         Stage("collect");
         _stages["collect.generate"] = data.GenerateSeconds;
         _stages["collect.record"] = data.RecordSeconds;
+        // Held-out prompts' outputs stay out, so confirmation on them is not drafted from their own answers.
+        _generations = Decoding.TokenStore.Join(data.Prompts.Where(p => !p.HeldOut).Select(p => p.Output));
         var (train, validation, test) = Split(data);
         if (train.Length == 0 || validation.Length == 0 || test.Length == 0)
             throw new InvalidRequestException($"too little data: {data.Count} positions from {data.Prompts.Count} prompts (need train, validation and test prompts; give more prompts or positions)");
@@ -255,6 +258,7 @@ internal sealed class Calibrator(LanguageModel lm, CalibrationOptions o, Action<
             DraftTokens = head.Tokens[..n],
             Rates = outcome.Rates,
             HeadCostInLayers = costs.ExitHead[n] / costs.LayerByRows[0],
+            Datastore = _generations,
         };
     }
 

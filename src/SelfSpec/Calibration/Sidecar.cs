@@ -28,6 +28,11 @@ internal sealed record SidecarContents
     public required IReadOnlyDictionary<int, (double Accept, double Fire)> Rates { get; init; }
     /// <summary>The draft head's measured cost in one-row layer calls.</summary>
     public required double HeadCostInLayers { get; init; }
+    /// <summary>
+    /// The calibration run's generations for the datastore draft source, separated by <see cref="TokenStore.Separator"/>
+    /// (empty: none; sidecars made before it hold none).
+    /// </summary>
+    public int[] Datastore { get; init; } = [];
     /// <summary>Free-form summary of the calibration run (JSON), for people.</summary>
     public string Summary { get; init; } = "";
 }
@@ -44,7 +49,9 @@ internal sealed record SidecarContents
 /// <c>selfspec.summary</c> (JSON text) and <c>selfspec.checksum</c>: SHA-256 hex of every other selfspec value
 /// (canonical text) and every tensor's bytes;</item>
 /// <item>tensors <c>exit.L.translator.weight</c> F32 [embd, embd] (row i = output i) and
-/// <c>exit.L.translator.bias</c> F32 [embd] per calibrated layer L; <c>draft_vocab.ids</c> I32 [N].</item>
+/// <c>exit.L.translator.bias</c> F32 [embd] per calibrated layer L; <c>draft_vocab.ids</c> I32 [N]; optionally
+/// <c>datastore.tokens</c> I32 [N]: the calibration's generations, separated by -1 (a sidecar without it still loads;
+/// the checksum covers it like every tensor).</item>
 /// </list>
 /// </summary>
 internal static class Sidecar
@@ -52,6 +59,7 @@ internal static class Sidecar
     public const uint FormatVersion = 1;
     public const string Extension = ".selfspec";
     private const string Architecture = "selfspec-calibration";
+    private const string DatastoreTensor = "datastore.tokens";
 
     public static string PathFor(string modelPath) => modelPath + Extension;
 
@@ -83,6 +91,8 @@ internal static class Sidecar
             tensors.Add(($"exit.{t.Layer}.translator.bias", GgmlType.F32, [t.Dim], MemoryMarshal.AsBytes(t.B.AsSpan()).ToArray()));
         }
         tensors.Add(("draft_vocab.ids", GgmlType.I32, [c.DraftTokens.Length], MemoryMarshal.AsBytes(c.DraftTokens.AsSpan()).ToArray()));
+        if (c.Datastore.Length > 0)
+            tensors.Add((DatastoreTensor, GgmlType.I32, [c.Datastore.Length], MemoryMarshal.AsBytes(c.Datastore.AsSpan()).ToArray()));
 
         var w = new GgufWriter();
         w.Add("general.architecture", Architecture);
@@ -142,9 +152,18 @@ internal static class Sidecar
 
         var translators = new List<Translator>();
         int[]? draft = null;
+        int[] datastore = [];
         foreach (var t in f.Tensors)
         {
             var bytes = f.TensorBytes(t);
+            if (t.Name == DatastoreTensor)
+            {
+                if (t.Type != GgmlType.I32) throw new SidecarException($"calibration sidecar {path}: the datastore has type {t.Type}, not I32");
+                datastore = MemoryMarshal.Cast<byte, int>(bytes).ToArray();
+                if (datastore.Any(id => id != TokenStore.Separator && (uint)id >= (uint)vocab))
+                    throw new SidecarException($"calibration sidecar {path}: the datastore holds a token outside the vocabulary");
+                continue;
+            }
             if (t.Name == "draft_vocab.ids" && t.Type == GgmlType.I32)
             {
                 draft = MemoryMarshal.Cast<byte, int>(bytes).ToArray();
@@ -201,6 +220,7 @@ internal static class Sidecar
             DraftTokens = draft,
             Rates = rates,
             HeadCostInLayers = f.GetFloatOrNull("selfspec.prior.head_cost_layers") ?? 1,
+            Datastore = datastore,
             Summary = f.GetStringOrNull("selfspec.summary") ?? "",
         };
     }

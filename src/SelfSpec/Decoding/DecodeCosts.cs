@@ -75,6 +75,14 @@ internal sealed class DecodeCosts
     /// <summary>The final head's cost in layers assumed until it is timed.</summary>
     public double HeadToLayerPrior { get; }
 
+    /// <summary>Forgets every timing (the warm-up's first pass, which includes compilation; tests that fix the table).</summary>
+    public void Clear()
+    {
+        _layerOne = _headOne = _exitHead = 0;
+        Array.Clear(_layerRatio);
+        Array.Clear(_headRatio);
+    }
+
     public void ObserveForward(int rows, int layers, double seconds)
     {
         if (Frozen) return;

@@ -13,7 +13,8 @@ internal interface IDraftSource
     /// <summary>
     /// Proposes the draft that follows row <paramref name="k"/> (the newest row), or returns <see cref="DraftSources.None"/>
     /// (no draft here: the next source may try) or <see cref="DraftSources.Stop"/> (drafting ends for this round).
-    /// <paramref name="source"/> is the counter the draft is counted under: 0 for lookup, the exit layer otherwise.
+    /// <paramref name="source"/> is the counter the draft is counted under: 0 for lookup, <see cref="DraftSources.Datastore"/>
+    /// for a copy from the datastore, the exit layer otherwise.
     /// </summary>
     int Propose(int k, int rowLimit, out int source);
 
@@ -30,4 +31,6 @@ internal static class DraftSources
     public const int Stop = -2;
     /// <summary>The counter of lookup drafts (exit drafts count under their layer).</summary>
     public const int Lookup = 0;
+    /// <summary>The counter of datastore drafts: past every exit layer of a model of <paramref name="layers"/> layers.</summary>
+    public static int Datastore(int layers) => layers + 1;
 }

@@ -3,40 +3,67 @@ using System.Runtime.InteropServices;
 namespace SelfSpec.Decoding;
 
 /// <summary>
-/// Prompt lookup: copies the continuation of the latest earlier occurrence of the sequence's last n-gram. A copy
-/// proposes its tokens one by one (q is one-hot); the bound prices first and follow-on drafts by n-gram length.
+/// Prompt lookup and the datastore (architecture.md 5): copies the continuation of the longest match of the
+/// sequence's last tokens, found in the sequence itself (prompt and output) or in the model's earlier output
+/// (<see cref="TokenStore"/>s); the sequence wins ties, being the closer context. A copy proposes its tokens one by
+/// one (q is one-hot); the bound prices each by where it came from, its match length and whether it follows an
+/// accepted draft of the same copy, with acceptance measured per match length, so a long match drafts further.
 /// </summary>
-internal sealed class LookupDrafts(RoundRows rows, PriceBound bound, SpeculationOptions spec, int minNgram, bool[] oneHot, int maxRows) : IDraftSource
+internal sealed class LookupDrafts(RoundRows rows, PriceBound bound, SpeculationOptions spec, int minNgram, bool[] oneHot, int maxRows,
+    TokenStore[] datastore, int datastoreCounter) : IDraftSource
 {
     private readonly int[] _copy = new int[maxRows];   // the current copy
+    private readonly int[] _found = new int[maxRows];  // a datastore candidate
     private readonly int[] _ngram = new int[maxRows];  // by row: the n-gram length of the draft after it
     private readonly bool[] _follows = new bool[maxRows]; // by row: the draft after it continues the previous copy
+    private readonly bool[] _stored = new bool[maxRows];  // by row: the draft after it came from the datastore
     private int _copied, _next, _copyNgram;
+    private bool _fromStore;
 
     public void BeginRound() => _copied = _next = 0;
 
     public int Propose(int k, int rowLimit, out int source)
     {
-        source = DraftSources.Lookup;
-        if (_next >= _copied)
-        {
-            (_copied, _copyNgram) = PromptLookup.Find(CollectionsMarshal.AsSpan(rows.Tokens), spec.LookupMinNgram, spec.LookupMaxNgram,
-                _copy.AsSpan(0, rowLimit - rows.Count));
-            _next = 0;
-        }
+        if (_next >= _copied) Refill(rowLimit - rows.Count);
+        source = _fromStore ? datastoreCounter : DraftSources.Lookup;
         if (_next >= _copied || _copyNgram < minNgram)
         {
             _copied = _next = 0;
             return DraftSources.None;
         }
         bool follows = _next > 0;
-        if (spec.PriceBound && !bound.LookupDraftWorthIt(_copyNgram, follows, rows.Depth(k))) return DraftSources.Stop;
-        bound.AddLookupDraft(_copyNgram, follows, rows.Depth(k));
+        // A declined first draft leaves the row to the next source (hybrid's exit; the copy is dropped, as a draft from
+        // there would make it stale); a declined follow-on ends the round.
+        if (spec.PriceBound && !bound.LookupDraftWorthIt(_fromStore, _copyNgram, follows, rows.Depth(k)))
+        {
+            if (follows) return DraftSources.Stop;
+            _copied = _next = 0;
+            return DraftSources.None;
+        }
+        bound.AddLookupDraft(_fromStore, _copyNgram, follows, rows.Depth(k));
         _ngram[k] = _copyNgram;
         _follows[k] = follows;
+        _stored[k] = _fromStore;
         oneHot[k] = true;
         return _copy[_next++];
     }
 
-    public void Observe(int k, bool accepted) => bound.ObserveLookupDraft(_ngram[k], _follows[k], accepted);
+    /// <summary>The longest match in the sequence, then in each store (newest first): a longer one replaces it.</summary>
+    private void Refill(int room)
+    {
+        var sequence = CollectionsMarshal.AsSpan(rows.Tokens);
+        (_copied, _copyNgram) = PromptLookup.Find(sequence, spec.LookupMinNgram, spec.LookupMaxNgram, _copy.AsSpan(0, room));
+        _next = 0;
+        _fromStore = false;
+        foreach (var store in datastore)
+        {
+            if (_copyNgram >= spec.LookupMaxNgram) break;
+            var (count, ngram) = store.Find(sequence, spec.LookupMaxNgram, _found.AsSpan(0, room));
+            if (count == 0 || ngram <= _copyNgram || ngram < minNgram) continue;
+            _found.AsSpan(0, count).CopyTo(_copy);
+            (_copied, _copyNgram, _fromStore) = (count, ngram, true);
+        }
+    }
+
+    public void Observe(int k, bool accepted) => bound.ObserveLookupDraft(_stored[k], _ngram[k], _follows[k], accepted);
 }

@@ -21,6 +21,7 @@ internal sealed class PriceBound
     private readonly int _layers;
     private readonly Estimate[] _exitFires, _exitAccepts;   // by exit layer
     private readonly Estimate[] _lookupFirst, _lookupNext;  // by n-gram length
+    private readonly Estimate[] _storeFirst, _storeNext;    // datastore copies, by n-gram length
     private int _lastExitExplore, _lastLookupExplore;
 
     private readonly DecodeCosts _costs;
@@ -55,6 +56,15 @@ internal sealed class PriceBound
             _lookupFirst[n] = new Estimate(n >= 3 ? 0.5 : n == 2 ? 0.4 : 0.25);
             _lookupNext[n] = new Estimate(0.6);
         }
+        // The model's earlier output matches more often than it continues alike: lower first-draft priors than the
+        // prompt's own text, until measured.
+        _storeFirst = new Estimate[9];
+        _storeNext = new Estimate[9];
+        for (int n = 0; n < 9; n++)
+        {
+            _storeFirst[n] = new Estimate(n >= 3 ? 0.4 : n == 2 ? 0.3 : 0.15);
+            _storeNext[n] = new Estimate(0.5);
+        }
     }
 
     public int Round { get; set; }
@@ -65,8 +75,11 @@ internal sealed class PriceBound
 
     public void ObserveExitDraft(int layer, bool accepted) => _exitAccepts[layer].Add(accepted);
 
-    public void ObserveLookupDraft(int ngram, bool follows, bool accepted)
-        => (follows ? _lookupNext : _lookupFirst)[Math.Min(ngram, 8)].Add(accepted);
+    public void ObserveLookupDraft(bool datastore, int ngram, bool follows, bool accepted)
+        => LookupEstimates(datastore, follows)[Math.Min(ngram, 8)].Add(accepted);
+
+    private Estimate[] LookupEstimates(bool datastore, bool follows) =>
+        datastore ? (follows ? _storeNext : _storeFirst) : (follows ? _lookupNext : _lookupFirst);
 
     // ---- the round's running account ----
 
@@ -109,10 +122,13 @@ internal sealed class PriceBound
         return Worth(_probAllAccepted * fire * accept, ExitHeadCost + fire * RowCost(layer)) || Explore(ref _lastExitExplore);
     }
 
-    /// <summary>Whether a lookup draft (n-gram <paramref name="ngram"/>, first of its copy or a follow-on) below a row at <paramref name="parentDepth"/> pays.</summary>
-    public bool LookupDraftWorthIt(int ngram, bool follows, int parentDepth)
+    /// <summary>
+    /// Whether a lookup draft (from the sequence or the datastore, n-gram <paramref name="ngram"/>, first of its copy or
+    /// a follow-on) below a row at <paramref name="parentDepth"/> pays.
+    /// </summary>
+    public bool LookupDraftWorthIt(bool datastore, int ngram, bool follows, int parentDepth)
     {
-        double accept = (follows ? _lookupNext : _lookupFirst)[Math.Min(ngram, 8)].Mean;
+        double accept = LookupEstimates(datastore, follows)[Math.Min(ngram, 8)].Mean;
         return Worth(_probAllAccepted * accept, RowCost(parentDepth)) || (!follows && Explore(ref _lastLookupExplore));
     }
 
@@ -135,8 +151,8 @@ internal sealed class PriceBound
 
     public void AddExitDraft(int layer) => AddDraft(_exitAccepts[layer].Mean, RowCost(layer));
 
-    public void AddLookupDraft(int ngram, bool follows, int parentDepth) =>
-        AddDraft((follows ? _lookupNext : _lookupFirst)[Math.Min(ngram, 8)].Mean, RowCost(parentDepth));
+    public void AddLookupDraft(bool datastore, int ngram, bool follows, int parentDepth) =>
+        AddDraft(LookupEstimates(datastore, follows)[Math.Min(ngram, 8)].Mean, RowCost(parentDepth));
 
     private void AddDraft(double accept, double cost)
     {

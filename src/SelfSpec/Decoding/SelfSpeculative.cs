@@ -25,12 +25,15 @@ internal sealed class SelfSpeculative
     private readonly IExitHead _exitHead;
     private readonly ExitPriors? _priors;
     private readonly DecodeCosts _costs;
+    private readonly TokenStore[] _datastore;
 
     /// <param name="costs">the model's timed costs, kept across generations (null: a fresh table)</param>
     /// <param name="exitHead">the exit head (default: the model's own head)</param>
     /// <param name="priors">calibrated starting estimates for the price bound, or null for the own-head priors</param>
-    public SelfSpeculative(Transformer model, DecodeCosts? costs = null, IExitHead? exitHead = null, ExitPriors? priors = null)
+    /// <param name="datastore">the model's earlier output searched by lookup and hybrid (a snapshot), or null for none</param>
+    public SelfSpeculative(Transformer model, DecodeCosts? costs = null, IExitHead? exitHead = null, ExitPriors? priors = null, TokenStore[]? datastore = null)
     {
+        _datastore = datastore ?? [];
         _model = model;
         _costs = costs ?? new DecodeCosts(model.MaxBatch);
         _exitHead = exitHead ?? new OwnExitHead(model);
@@ -105,10 +108,10 @@ internal sealed class SelfSpeculative
             _oneHot = new bool[_maxRows];
             _proposer = new int[_maxRows];
             _counter = new int[_maxRows];
-            _drafted = new int[_layers + 1];
-            _accepted = new int[_layers + 1];
-            _roundsBySource = new int[_layers + 1];
-            _committedBySource = new int[_layers + 1];
+            _drafted = new int[DraftSources.Datastore(_layers) + 1];
+            _accepted = new int[DraftSources.Datastore(_layers) + 1];
+            _roundsBySource = new int[DraftSources.Datastore(_layers) + 1];
+            _committedBySource = new int[DraftSources.Datastore(_layers) + 1];
             _tokens = new List<int>(r.Prompt.Length + _options.MaxTokens + _maxRows);
             _tokens.AddRange(r.Prompt);
             _output = new List<int>(_options.MaxTokens);
@@ -120,10 +123,10 @@ internal sealed class SelfSpeculative
             {
                 DecodingMethod.SpecBound => [new ExitDrafts(_probe!, spec.ResolveExitLayers(_layers), spec.ResolveMaxDepth(_layers), _rows, _maxRows)],
                 DecodingMethod.Static => [new StaticDrafts(_probe!, spec.ResolveStaticExitLayer(_layers))],
-                DecodingMethod.Lookup => [new LookupDrafts(_rows, _bound, spec, spec.LookupMinNgram, _oneHot, _maxRows)],
+                DecodingMethod.Lookup => [new LookupDrafts(_rows, _bound, spec, spec.LookupMinNgram, _oneHot, _maxRows, owner._datastore, DraftSources.Datastore(_layers))],
                 DecodingMethod.Hybrid =>
                 [
-                    new LookupDrafts(_rows, _bound, spec, spec.HybridMinNgram, _oneHot, _maxRows),
+                    new LookupDrafts(_rows, _bound, spec, spec.HybridMinNgram, _oneHot, _maxRows, owner._datastore, DraftSources.Datastore(_layers)),
                     new ExitDrafts(_probe!, spec.ResolveExitLayers(_layers), spec.ResolveMaxDepth(_layers), _rows, _maxRows),
                 ],
                 _ => [],
@@ -175,9 +178,9 @@ internal sealed class SelfSpeculative
             _stats.DraftedBySource.Clear();
             _stats.AcceptedBySource.Clear();
             _stats.ExitLayerHistogram.Clear();
-            for (int s = 0; s <= _layers; s++)
+            for (int s = 0; s < _drafted.Length; s++)
             {
-                string name = s == DraftSources.Lookup ? "lookup" : $"layer {s}";
+                string name = s == DraftSources.Lookup ? "lookup" : s == DraftSources.Datastore(_layers) ? "datastore" : $"layer {s}";
                 if (_drafted[s] > 0) _stats.DraftedBySource[name] = _drafted[s];
                 if (_accepted[s] > 0) _stats.AcceptedBySource[name] = _accepted[s];
                 if (_roundsBySource[s] > 0)
@@ -185,7 +188,7 @@ internal sealed class SelfSpeculative
                     _stats.RoundsBySource[name] = _roundsBySource[s];
                     _stats.CommittedBySource[name] = _committedBySource[s];
                 }
-                if (_probe != null && _probe.DraftsByLayer[s] > 0) _stats.ExitLayerHistogram[s] = _probe.DraftsByLayer[s];
+                if (_probe != null && s <= _layers && _probe.DraftsByLayer[s] > 0) _stats.ExitLayerHistogram[s] = _probe.DraftsByLayer[s];
             }
             return _stats;
         }

@@ -25,8 +25,12 @@ public sealed record SpeculationOptions
     public int LookupMaxNgram { get; init; } = 3;
     /// <summary>Shortest n-gram prompt lookup accepts (for the lookup method).</summary>
     public int LookupMinNgram { get; init; } = 1;
-    /// <summary>Shortest n-gram match for which the hybrid method prefers a lookup draft over an early exit.</summary>
-    public int HybridMinNgram { get; init; } = 2;
+    /// <summary>
+    /// Shortest n-gram match for which the hybrid method prefers a lookup draft over an early exit. 1: every match, as
+    /// lookup alone drafts (the bound prices each by its match length's measured acceptance, and a declined one is
+    /// left to the exit), so hybrid drafts at least where lookup does.
+    /// </summary>
+    public int HybridMinNgram { get; init; } = 1;
     /// <summary>
     /// The price bound: draft only while the expected committed tokens per second of continuing beat stopping
     /// (estimates of acceptance and timed costs, updated every round). Off = draft whenever the method's rules allow

@@ -43,6 +43,45 @@ public sealed class SidecarTests(ITestOutputHelper output) : IDisposable
         };
     }
 
+    /// <summary>The datastore tensor: round trip, the model's datastore filled from it, a sidecar without it still loads, and its bytes are checksummed.</summary>
+    [Fact]
+    public void TheDatastoreRoundTripsIsOptionalAndChecksummed()
+    {
+        string model = TinyModels.Write(_dir, GgmlType.Q8_0, seed: 3, Shape);
+        SidecarContents without;
+        using (var lm = LanguageModel.Load(model, new ModelLoadOptions { Threads = 1, Calibration = CalibrationChoice.None }))
+            without = Random(lm, 1);
+        int[] generations = TokenStore.Join([[5, 6, 7, 8], [9, 10, 11]]);
+        string path = Sidecar.PathFor(model);
+        Sidecar.Write(path, without with { Datastore = generations });
+        using (var loaded = LanguageModel.Load(model, new ModelLoadOptions { Threads = 1, RememberedAnswers = 0 }))
+        {
+            Assert.Null(loaded.SidecarWarning);
+            Assert.Equal(generations, Assert.Single(loaded.Datastore.Snapshot).Tokens.ToArray());
+        }
+
+        Sidecar.Write(path, without);
+        using (var loaded = LanguageModel.Load(model, new ModelLoadOptions { Threads = 1, RememberedAnswers = 0 }))
+        {
+            Assert.Null(loaded.SidecarWarning);
+            Assert.Equal(path, loaded.SidecarPath);
+            Assert.Empty(loaded.Datastore.Snapshot);
+        }
+
+        // One token of the datastore changed: the checksum no longer matches, the sidecar is refused.
+        Sidecar.Write(path, without with { Datastore = generations });
+        byte[] bytes = File.ReadAllBytes(path);
+        byte[] tail = BitConverter.GetBytes(11);
+        int at = bytes.AsSpan().LastIndexOf(tail);
+        Assert.True(at > 0);
+        bytes[at] = 12;
+        File.WriteAllBytes(path, bytes);
+        using var refused = LanguageModel.Load(model, new ModelLoadOptions { Threads = 1, RememberedAnswers = 0 });
+        Assert.Null(refused.SidecarPath);
+        Assert.Contains("checksum", refused.SidecarWarning);
+        Assert.Empty(refused.Datastore.Snapshot);
+    }
+
     [Fact]
     public void SidecarRoundTripsAndLoadsAutomatically()
     {

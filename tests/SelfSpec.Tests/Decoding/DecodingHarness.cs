@@ -12,7 +12,7 @@ internal static class DecodingHarness
     public static readonly SpeculationOptions Forced = new() { PriceBound = false, Tau = 0f, LookupMinNgram = 1, HybridMinNgram = 1 };
 
     public static GenerationResult Run(ModelHarness h, DecodingMethod method, int[] prompt, int maxTokens,
-        SpeculationOptions? spec = null, SamplingOptions? sampling = null, Func<int, bool>? isEnd = null)
+        SpeculationOptions? spec = null, SamplingOptions? sampling = null, Func<int, bool>? isEnd = null, TokenStore[]? datastore = null)
     {
         var options = new GenerationOptions
         {
@@ -24,7 +24,7 @@ internal static class DecodingHarness
         isEnd ??= t => t == h.Config.VocabSize - 1;
         return method == DecodingMethod.Autoregressive
             ? new Autoregressive(h.Transformer).Generate(prompt, options, isEnd, null, default)
-            : new SelfSpeculative(h.Transformer).Generate(prompt, options, isEnd, null, default);
+            : new SelfSpeculative(h.Transformer, datastore: datastore).Generate(prompt, options, isEnd, null, default);
     }
 
     /// <summary>The full model's logits (vocab) at the last position of <paramref name="tokens"/>, computed from scratch.</summary>

@@ -62,17 +62,66 @@ public sealed class LosslessSamplingTests(ITestOutputHelper output) : IDisposabl
         Assert.True(statistic > critical, $"{method}: resampling from p passed (chi-square {statistic:F1} <= {critical:F1})");
     }
 
+    /// <summary>
+    /// The datastore as a draft source: a prompt that does not repeat (so prompt lookup finds nothing) and a store
+    /// holding, after each possible first token, the greedy continuation: the second token is drafted from the store
+    /// in every run, and accepted or rejected.
+    /// </summary>
+    [Theory]
+    [InlineData(DecodingMethod.Lookup)]
+    [InlineData(DecodingMethod.Hybrid)]
+    public void FirstTokensFollowTheModelsDistributionWithTheDatastore(DecodingMethod method)
+    {
+        using var h = Model();
+        var (statistic, critical, stored) = ChiSquare(h, method, AcceptanceRule.Speculative, Plain, Store(h));
+        output.WriteLine($"{method} with the datastore: chi-square {statistic:F1}, critical {critical:F1}, {stored} datastore drafts");
+        Assert.True(stored > Runs * 9 / 10, $"{method}: only {stored} datastore drafts in {Runs} runs");
+        Assert.True(statistic < critical, $"{method}: chi-square {statistic:F1} >= critical {critical:F1}");
+    }
+
+    [Theory]
+    [InlineData(DecodingMethod.Lookup)]
+    [InlineData(DecodingMethod.Hybrid)]
+    public void AWrongResidualWithTheDatastoreIsCaught(DecodingMethod method)
+    {
+        using var h = Model();
+        var (statistic, critical, _) = ChiSquare(h, method, AcceptanceRule.ResampleFromP, Plain, Store(h));
+        Assert.True(statistic > critical, $"{method}: resampling from p passed with the datastore (chi-square {statistic:F1} <= {critical:F1})");
+    }
+
+    private static readonly int[] Plain = [70, 71, 72, 73, 74, 75];
+
+    private static TokenStore[] Store(ModelHarness h)
+    {
+        var sampler = new Sampler(Sampling, h.Config.VocabSize);
+        var generations = Support(h, sampler, Plain).Select(first =>
+        {
+            int[] context = [.. Plain, first.Token];
+            return (int[])[.. context[^3..], .. DecodingHarness.Run(h, DecodingMethod.Autoregressive, context, 2, isEnd: _ => false).OutputTokens];
+        });
+        return [new TokenStore(TokenStore.Join(generations), h.Config.VocabSize)];
+    }
+
     private ModelHarness Model() => new(TinyModels.Write(_dir, GgmlType.Q8_0, seed: 4, new TinyModels.Shape(Layers: 3)), threads: 1);
 
     private static (double Statistic, double Critical) ChiSquare(ModelHarness h, DecodingMethod method, AcceptanceRule rule)
     {
-        var exact = Exact(h);
+        var (statistic, critical, _) = ChiSquare(h, method, rule, Prompt, null);
+        return (statistic, critical);
+    }
+
+    private static (double Statistic, double Critical, int Stored) ChiSquare(ModelHarness h, DecodingMethod method, AcceptanceRule rule,
+        int[] prompt, TokenStore[]? store)
+    {
+        var exact = Exact(h, prompt);
+        int stored = 0;
         var spec = DecodingHarness.Forced with { MaxDrafts = 3, Acceptance = rule };
         var counts = new Dictionary<(int, int, int), int>();
         int impossible = 0;
         for (int run = 0; run < Runs; run++)
         {
-            var r = DecodingHarness.Run(h, method, Prompt, 3, spec, Sampling with { Seed = (ulong)(1000 + run) }, isEnd: _ => false);
+            var r = DecodingHarness.Run(h, method, prompt, 3, spec, Sampling with { Seed = (ulong)(1000 + run) }, isEnd: _ => false, datastore: store);
+            stored += r.Stats.DraftedBySource.GetValueOrDefault("datastore");
             Assert.Equal(3, r.OutputTokens.Length);
             var key = (r.OutputTokens[0], r.OutputTokens[1], r.OutputTokens[2]);
             if (!exact.ContainsKey(key)) impossible++;
@@ -95,17 +144,17 @@ public sealed class LosslessSamplingTests(ITestOutputHelper output) : IDisposabl
             cells++;
         }
         // An outcome the model cannot produce is an infinitely bad fit.
-        return (impossible > 0 ? double.PositiveInfinity : statistic, Critical(cells - 1));
+        return (impossible > 0 ? double.PositiveInfinity : statistic, Critical(cells - 1), stored);
     }
 
     /// <summary>P(t1, t2, t3) by enumeration with the full model and the sampler's exact distribution.</summary>
-    private static Dictionary<(int, int, int), double> Exact(ModelHarness h)
+    private static Dictionary<(int, int, int), double> Exact(ModelHarness h, int[] prompt)
     {
         var sampler = new Sampler(Sampling, h.Config.VocabSize);
         var result = new Dictionary<(int, int, int), double>();
-        foreach (var (t1, p1) in Support(h, sampler, Prompt))
-            foreach (var (t2, p2) in Support(h, sampler, [.. Prompt, t1]))
-                foreach (var (t3, p3) in Support(h, sampler, [.. Prompt, t1, t2]))
+        foreach (var (t1, p1) in Support(h, sampler, prompt))
+            foreach (var (t2, p2) in Support(h, sampler, [.. prompt, t1]))
+                foreach (var (t3, p3) in Support(h, sampler, [.. prompt, t1, t2]))
                     result[(t1, t2, t3)] = p1 * p2 * p3;
         return result;
     }

@@ -29,6 +29,7 @@ public sealed class RealModelSpeculationTests
     private static void FixCosts(LanguageModel lm)
     {
         const double layer = 1e-4; // seconds per layer of a one-row call
+        lm.Costs.Clear();
         lm.Costs.ObserveForward(1, 30, 30 * layer);
         lm.Costs.ObserveHead(1, 13.6 * layer);
         lm.Costs.ObserveExitHead(13.6 * layer);
@@ -38,10 +39,17 @@ public sealed class RealModelSpeculationTests
     [Fact]
     public void GreedyOutputEqualsAutoregressiveOnTwentyDevQuestions()
     {
-        using var one = LanguageModel.Load(TestModels.Bundled, threads: 1);
-        using var two = LanguageModel.Load(TestModels.Bundled, threads: 2);
+        // No remembered answers: lookup would copy each question's answer from the plain run before it.
+        using var one = LanguageModel.Load(TestModels.Bundled, new ModelLoadOptions { Threads = 1, RememberedAnswers = 0 });
+        using var two = LanguageModel.Load(TestModels.Bundled, new ModelLoadOptions { Threads = 2, RememberedAnswers = 0 });
+        // The datastore (architecture.md 5): the model remembers the earlier questions' answers, and holds this
+        // question's answer with every sixth token changed, so its copies are accepted and then rejected.
+        using var memo = LanguageModel.Load(TestModels.Bundled, new ModelLoadOptions { Threads = 2 });
+        memo.Datastore.Recording = false;
         FixCosts(one);
         FixCosts(two);
+        FixCosts(memo);
+        int storeDrafted = 0, storeAccepted = 0;
         // The shortest prompts of each task, 20 in all (prefill dominates the time of long ones).
         var questions = SpecBench.Load()
             .Select((q, i) => (q, i, Length: two.Tokenize(SpecBench.ChatMl(q.Turns[0])).Length))
@@ -66,7 +74,21 @@ public sealed class RealModelSpeculationTests
                     drafted[mi] += actual.Stats.Drafted;
                     accepted[mi] += actual.Stats.Accepted;
                 }
+            int[] changed = expected.OutputTokens.Select((t, i) => i % 6 == 5 ? (t + 1) % memo.Config.VocabSize : t).ToArray();
+            memo.Datastore.SetCalibration(changed);
+            foreach (var spec in new[] { SpeculationOptions.Default, SpeculationOptions.Default with { PriceBound = false } })
+                foreach (var method in new[] { DecodingMethod.Hybrid, DecodingMethod.Lookup })
+                {
+                    var actual = memo.Generate(prompt, new GenerationOptions { MaxTokens = NewTokens, Method = method, Speculation = spec });
+                    Assert.True(expected.OutputTokens.SequenceEqual(actual.OutputTokens),
+                        $"question {questions[qi].Id} {method} with the datastore: first difference at {FirstDifference(expected.OutputTokens, actual.OutputTokens)}");
+                    Assert.Equal(expected.FinishReason, actual.FinishReason);
+                    storeDrafted += actual.Stats.DraftedBySource.GetValueOrDefault("datastore");
+                    storeAccepted += actual.Stats.AcceptedBySource.GetValueOrDefault("datastore");
+                }
+            memo.Datastore.Add(expected.OutputTokens);
         }
+        Assert.True(storeAccepted > 0 && storeDrafted > storeAccepted, $"datastore drafted {storeDrafted}, accepted {storeAccepted}");
         // Each method and setting must have drafted, had drafts accepted and drafts rejected: one that quietly decoded
         // autoregressively would pass the comparison above.
         var idle = Enumerable.Range(0, Methods.Length)

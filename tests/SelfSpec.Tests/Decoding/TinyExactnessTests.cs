@@ -89,6 +89,52 @@ public sealed class TinyExactnessTests : IDisposable
         Assert.True(idle.Count == 0, $"{type} shape {shape}: " + string.Join("; ", idle));
     }
 
+    /// <summary>
+    /// Lookup and hybrid with a datastore (architecture.md 5): the answer itself with every fifth token changed (so its
+    /// copies are accepted up to a change, then rejected), another prompt's answer, and the scattered tokens in another
+    /// order (wrong successors). Greedy output must still equal plain decoding's, and datastore drafts must have been
+    /// both accepted and rejected.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void GreedyOutputEqualsAutoregressiveWithTheDatastore(GgmlType type, int shape)
+    {
+        string path = TinyModels.Write(_dir, type, seed: 21 + shape, Shapes[shape]);
+        var rng = new Random(4);
+        int[] random = Enumerable.Range(0, 12).Select(_ => rng.Next(0, 256)).ToArray();
+        int[] scattered = Enumerable.Range(0, 256).OrderBy(_ => rng.Next()).Take(96).ToArray();
+        int[] reordered = scattered.OrderBy(_ => rng.Next()).ToArray();
+        int[][] prompts = [random, scattered[..20]];
+        int drafted = 0, accepted = 0;
+        foreach (int threads in new[] { 1, 2 })
+        {
+            using var h = new ModelHarness(path, threads);
+            var answers = prompts.Select(p => DecodingHarness.Run(h, DecodingMethod.Autoregressive, p, 40)).ToArray();
+            for (int pi = 0; pi < prompts.Length; pi++)
+            {
+                var expected = answers[pi];
+                int[] changed = expected.OutputTokens.Select((t, i) => i % 5 == 4 ? (t + 1) % 256 : t).ToArray();
+                TokenStore[] store =
+                [
+                    new(changed, h.Config.VocabSize),
+                    new(TokenStore.Join([answers[1 - pi].OutputTokens, reordered]), h.Config.VocabSize),
+                ];
+                foreach (var spec in new[] { DecodingHarness.Forced, DecodingHarness.Forced with { LookupMaxNgram = 6, MaxDrafts = 6 }, SpeculationOptions.Default })
+                    foreach (var method in new[] { DecodingMethod.Lookup, DecodingMethod.Hybrid })
+                    {
+                        var actual = DecodingHarness.Run(h, method, prompts[pi], 40, spec, datastore: store);
+                        Assert.True(expected.OutputTokens.SequenceEqual(actual.OutputTokens),
+                            $"{method} {type} shape {shape} threads {threads} {spec}: [{string.Join(",", expected.OutputTokens)}] vs [{string.Join(",", actual.OutputTokens)}]");
+                        Assert.Equal(expected.FinishReason, actual.FinishReason);
+                        if (spec.PriceBound) continue;
+                        drafted += actual.Stats.DraftedBySource.GetValueOrDefault("datastore");
+                        accepted += actual.Stats.AcceptedBySource.GetValueOrDefault("datastore");
+                    }
+            }
+        }
+        Assert.True(accepted > 0 && drafted > accepted, $"{type} shape {shape}: datastore drafted {drafted}, accepted {accepted}");
+    }
+
     [Fact]
     public void ForcedDraftsAreRejectedAndAcceptedAndStillExact()
     {
