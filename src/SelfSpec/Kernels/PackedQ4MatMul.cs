@@ -1,6 +1,7 @@
 // Matrix products of packed Q4 weights (PackedQ4.cs) with packed activation rows:
 // output[b, o] = dot(weight row o, activation row b) for columns [colStart, colEnd), output row-major (batch x outDim).
-// Shape: a tile of 16 weight rows (one per float lane) x up to 4 activation rows (TileSizes.Next). Per block, the
+// Shape: a tile of 16 weight rows (one per float lane) x up to 8 activation rows (the loop over tiles and groups is
+// LaneTiles, shared with PackedQ8_0MatMul). Per block, the
 // tile's 256 bytes of nibbles are loaded and unpacked once (8 vectors) and its 32 scales widened once; then each
 // activation row costs 8 u8 x s8 multiply-adds against its broadcast bytes (vpmaddubsw, pairs summed exactly in
 // int16: 8 x 2 x 15 x 127 < 32767; or vpdpbusd through AVX-VNNI on the 256-bit path), one widening add to int32,
@@ -20,66 +21,42 @@ internal static unsafe class PackedQ4MatMul
     private const int TR = PackedQ4Matrix.TileRows, TB = PackedQ4Matrix.TileBlockBytes, AG = PackedActivations.GroupBytes;
 
     /// <summary>Which kernel <see cref="Rows"/> runs here: "avx512", "avx2+vnni", "avx2" or "scalar".</summary>
-    public static string Path =>
-        Avx512BW.IsSupported ? "avx512" : Avx2.IsSupported && Fma.IsSupported ? (AvxVnni.IsSupported ? "avx2+vnni" : "avx2") : "scalar";
+    public static string Path => LaneTiles.Path;
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Rows(PackedQ4Matrix w, ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd)
     {
         w.CheckProduct(activations, batch, output, colStart, colEnd);
-        if (batch == 0 || colStart == colEnd) return;
-        int outDim = w.OutDim, nb = w.Blocks, ab = PackedActivations.RowBytes(w.InDim);
-        float* part = stackalloc float[4 * TR];
         fixed (byte* pa0 = activations)
         fixed (float* py = output)
-        {
-            for (int t = colStart / TR; t * TR < colEnd; t++)
-            {
-                int first = t * TR, lo = Math.Max(colStart - first, 0), hi = Math.Min(colEnd - first, TR);
-                bool whole = lo == 0 && hi == TR;
-                byte* wt = w.Data + (long)t * w.TileBytes;
-                for (int b = 0, n; b < batch; b += n)
-                {
-                    n = TileSizes.Next(batch - b);
-                    byte* a = pa0 + (long)b * ab;
-                    if (whole)
-                    {
-                        Tile(n, wt, nb, a, ab, py + (long)b * outDim + first, outDim);
-                        continue;
-                    }
-                    Tile(n, wt, nb, a, ab, part, TR);
-                    for (int r = 0; r < n; r++)
-                        for (int lane = lo; lane < hi; lane++)
-                            py[(long)(b + r) * outDim + first + lane] = part[r * TR + lane];
-                }
-            }
-        }
+            LaneTiles.Rows<Kernel>(w.Data, w.TileBytes, w.Blocks, w.OutDim, pa0, PackedActivations.RowBytes(w.InDim), batch, py, colStart, colEnd);
     }
 
     /// <summary>Same contract as <see cref="Rows"/>, with the scalar reference per output.</summary>
     public static void RowsReference(PackedQ4Matrix w, ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd)
     {
         w.CheckProduct(activations, batch, output, colStart, colEnd);
-        int ab = PackedActivations.RowBytes(w.InDim);
         fixed (byte* pa0 = activations)
-        {
-            for (int o = colStart; o < colEnd; o++)
-                for (int b = 0; b < batch; b++)
-                    output[b * w.OutDim + o] = DotReference(w, o, pa0 + (long)b * ab);
-        }
+            LaneTiles.RowsReference<Kernel>(w.Data, w.TileBytes, w.Blocks, w.OutDim, pa0, PackedActivations.RowBytes(w.InDim), batch, output, colStart, colEnd);
     }
 
     /// <summary>Weight row <paramref name="row"/> against one activation row, the fastest path this machine has.</summary>
-    public static float Dot(PackedQ4Matrix w, int row, byte* a)
-    {
-        float* y = stackalloc float[TR];
-        Tile(1, w.Data + (long)(row / TR) * w.TileBytes, w.Blocks, a, 0, y, TR);
-        return y[row % TR];
-    }
+    public static float Dot(PackedQ4Matrix w, int row, byte* a) => LaneTiles.Dot<Kernel>(w.Data, w.TileBytes, w.Blocks, row, a);
 
     /// <summary>The plain formula, one output: per block in order, acc = fma(isum, dw*da, acc), then acc = fma(mw, sa, acc).</summary>
-    public static float DotReference(PackedQ4Matrix w, int row, byte* a) =>
-        LaneReference(w.Data + (long)(row / TR) * w.TileBytes, w.Blocks, row % TR, a);
+    public static float DotReference(PackedQ4Matrix w, int row, byte* a) => LaneTiles.DotReference<Kernel>(w.Data, w.TileBytes, w.Blocks, row, a);
+
+    /// <summary>The layout's kernels for <see cref="LaneTiles"/>.</summary>
+    private readonly struct Kernel : ILaneKernel
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static float Lane(byte* wt, int nb, int lane, byte* a) => LaneReference(wt, nb, lane, a);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Tile512<T>(byte* wt, int nb, byte* a, int aStride, float* y, int yStride) where T : struct, ITileSize =>
+            PackedQ4MatMul.Tile512<T>(wt, nb, a, aStride, y, yStride);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Tile256<T>(byte* wt, int nb, int h, byte* a, int aStride, float* y, int yStride) where T : struct, ITileSize =>
+            PackedQ4MatMul.Tile256<T>(wt, nb, h, a, aStride, y, yStride);
+    }
 
     private static float LaneReference(byte* wt, int nb, int lane, byte* a)
     {
@@ -103,41 +80,10 @@ internal static unsafe class PackedQ4MatMul
         return acc;
     }
 
-    /// <summary>The 16 outputs of one tile for n (1-4) activation rows aStride apart, written yStride apart.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Tile(int n, byte* wt, int nb, byte* a, int aStride, float* y, int yStride)
-    {
-        if (Avx512BW.IsSupported)
-        {
-            switch (n)
-            {
-                case 1: Tile512<TileOf1>(wt, nb, a, aStride, y, yStride); break;
-                case 2: Tile512<TileOf2>(wt, nb, a, aStride, y, yStride); break;
-                case 3: Tile512<TileOf3>(wt, nb, a, aStride, y, yStride); break;
-                default: Tile512<TileOf4>(wt, nb, a, aStride, y, yStride); break;
-            }
-            return;
-        }
-        if (Avx2.IsSupported && Fma.IsSupported)
-        {
-            // Two rows at a time: 16 vector registers hold a half tile's unpacked block and two rows' accumulators.
-            for (int r = 0; r < n; r += 2)
-                for (int h = 0; h < 2; h++)
-                {
-                    if (r + 1 < n) Tile256<TileOf2>(wt, nb, h, a + (long)r * aStride, aStride, y + (long)r * yStride + 8 * h, yStride);
-                    else Tile256<TileOf1>(wt, nb, h, a + (long)r * aStride, aStride, y + (long)r * yStride + 8 * h, yStride);
-                }
-            return;
-        }
-        for (int r = 0; r < n; r++)
-            for (int lane = 0; lane < TR; lane++)
-                y[(long)r * yStride + lane] = LaneReference(wt, nb, lane, a + (long)r * aStride);
-    }
-
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile512<T>(byte* wt, int nb, byte* a, int aStride, float* y, int yStride) where T : struct, ITileSize
     {
-        Vector512<float> acc0 = Vector512<float>.Zero, acc1 = acc0, acc2 = acc0, acc3 = acc0;
+        Vector512<float> acc0 = Vector512<float>.Zero, acc1 = acc0, acc2 = acc0, acc3 = acc0, acc4 = acc0, acc5 = acc0, acc6 = acc0, acc7 = acc0;
         Vector512<byte> mask = Vector512.Create((byte)0x0F);
         for (int b = 0; b < nb; b++)
         {
@@ -151,11 +97,19 @@ internal static unsafe class PackedQ4MatMul
             if (T.Count > 1) acc1 = Pair512(l0, l1, l2, l3, h0, h1, h2, h3, dw, mw, a + aStride + ya, a + aStride + sa, acc1);
             if (T.Count > 2) acc2 = Pair512(l0, l1, l2, l3, h0, h1, h2, h3, dw, mw, a + 2 * aStride + ya, a + 2 * aStride + sa, acc2);
             if (T.Count > 3) acc3 = Pair512(l0, l1, l2, l3, h0, h1, h2, h3, dw, mw, a + 3 * aStride + ya, a + 3 * aStride + sa, acc3);
+            if (T.Count > 4) acc4 = Pair512(l0, l1, l2, l3, h0, h1, h2, h3, dw, mw, a + 4 * aStride + ya, a + 4 * aStride + sa, acc4);
+            if (T.Count > 5) acc5 = Pair512(l0, l1, l2, l3, h0, h1, h2, h3, dw, mw, a + 5 * aStride + ya, a + 5 * aStride + sa, acc5);
+            if (T.Count > 6) acc6 = Pair512(l0, l1, l2, l3, h0, h1, h2, h3, dw, mw, a + 6 * aStride + ya, a + 6 * aStride + sa, acc6);
+            if (T.Count > 7) acc7 = Pair512(l0, l1, l2, l3, h0, h1, h2, h3, dw, mw, a + 7 * aStride + ya, a + 7 * aStride + sa, acc7);
         }
         acc0.Store(y);
         if (T.Count > 1) acc1.Store(y + yStride);
         if (T.Count > 2) acc2.Store(y + 2 * yStride);
         if (T.Count > 3) acc3.Store(y + 3 * yStride);
+        if (T.Count > 4) acc4.Store(y + 4 * yStride);
+        if (T.Count > 5) acc5.Store(y + 5 * yStride);
+        if (T.Count > 6) acc6.Store(y + 6 * yStride);
+        if (T.Count > 7) acc7.Store(y + 7 * yStride);
     }
 
     // The helpers return values rather than taking ref/out arguments: the JIT then keeps every accumulator of a

@@ -5,7 +5,7 @@
 // Why: the head is the largest single product of a decode step, and verification multiplies it by every
 // drafted row. With one output per lane, a block's integer dot for 16 weight rows is 8 multiply-adds against
 // broadcast activation bytes and its scales apply to 16 outputs at once, with no horizontal sum; each weight
-// block, prepared once, serves up to four activation rows. A tile of 16 rows:
+// block, prepared once, serves up to eight activation rows (the tile loop is LaneTiles, shared with PackedQ4MatMul). A tile of 16 rows:
 //   per block (576 bytes): qs[8 chunks x 16 lanes x 4 bytes]: lane i of chunk c holds elements 4c..4c+3 of row i,
 //                          each stored as x + 128 (x ^ 0x80, unsigned: what vpdpbusd multiplies);
 //                          d[16] float (the file's half scales, widened exactly at load);
@@ -138,65 +138,41 @@ internal static unsafe class PackedQ8_0MatMul
     private const int TR = PackedQ8_0Matrix.TileRows, TB = PackedQ8_0Matrix.TileBlockBytes, AB = PackedQ8_0Activations.BlockBytes;
 
     /// <summary>Which kernel <see cref="Rows"/> runs here: "avx512", "avx2+vnni", "avx2" or "scalar".</summary>
-    public static string Path =>
-        Avx512BW.IsSupported ? "avx512" : Avx2.IsSupported && Fma.IsSupported ? (AvxVnni.IsSupported ? "avx2+vnni" : "avx2") : "scalar";
+    public static string Path => LaneTiles.Path;
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Rows(PackedQ8_0Matrix w, ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd)
     {
         w.CheckProduct(activations, batch, output, colStart, colEnd);
-        if (batch == 0 || colStart == colEnd) return;
-        int outDim = w.OutDim, nb = w.Blocks, ab = PackedQ8_0Activations.RowBytes(w.InDim);
-        float* part = stackalloc float[4 * TR];
         fixed (byte* pa0 = activations)
         fixed (float* py = output)
-        {
-            for (int t = colStart / TR; t * TR < colEnd; t++)
-            {
-                int first = t * TR, lo = Math.Max(colStart - first, 0), hi = Math.Min(colEnd - first, TR);
-                bool whole = lo == 0 && hi == TR;
-                byte* wt = w.Data + (long)t * w.TileBytes;
-                for (int b = 0, n; b < batch; b += n)
-                {
-                    n = TileSizes.Next(batch - b);
-                    byte* a = pa0 + (long)b * ab;
-                    if (whole)
-                    {
-                        Tile(n, wt, nb, a, ab, py + (long)b * outDim + first, outDim);
-                        continue;
-                    }
-                    Tile(n, wt, nb, a, ab, part, TR);
-                    for (int r = 0; r < n; r++)
-                        for (int lane = lo; lane < hi; lane++)
-                            py[(long)(b + r) * outDim + first + lane] = part[r * TR + lane];
-                }
-            }
-        }
+            LaneTiles.Rows<Kernel>(w.Data, w.TileBytes, w.Blocks, w.OutDim, pa0, PackedQ8_0Activations.RowBytes(w.InDim), batch, py, colStart, colEnd);
     }
 
     public static void RowsReference(PackedQ8_0Matrix w, ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd)
     {
         w.CheckProduct(activations, batch, output, colStart, colEnd);
-        int ab = PackedQ8_0Activations.RowBytes(w.InDim);
         fixed (byte* pa0 = activations)
-        {
-            for (int o = colStart; o < colEnd; o++)
-                for (int b = 0; b < batch; b++)
-                    output[b * w.OutDim + o] = DotReference(w, o, pa0 + (long)b * ab);
-        }
+            LaneTiles.RowsReference<Kernel>(w.Data, w.TileBytes, w.Blocks, w.OutDim, pa0, PackedQ8_0Activations.RowBytes(w.InDim), batch, output, colStart, colEnd);
     }
 
     /// <summary>Weight row <paramref name="row"/> against one activation row, the fastest path this machine has.</summary>
-    public static float Dot(PackedQ8_0Matrix w, int row, byte* a)
-    {
-        float* y = stackalloc float[TR];
-        Tile(1, w.Data + (long)(row / TR) * w.TileBytes, w.Blocks, a, 0, y, TR);
-        return y[row % TR];
-    }
+    public static float Dot(PackedQ8_0Matrix w, int row, byte* a) => LaneTiles.Dot<Kernel>(w.Data, w.TileBytes, w.Blocks, row, a);
 
     /// <summary>The plain formula, one output: per block in order, acc = fma(sum(x*y), dw*da, acc).</summary>
-    public static float DotReference(PackedQ8_0Matrix w, int row, byte* a) =>
-        LaneReference(w.Data + (long)(row / TR) * w.TileBytes, w.Blocks, row % TR, a);
+    public static float DotReference(PackedQ8_0Matrix w, int row, byte* a) => LaneTiles.DotReference<Kernel>(w.Data, w.TileBytes, w.Blocks, row, a);
+
+    /// <summary>The layout's kernels for <see cref="LaneTiles"/>.</summary>
+    private readonly struct Kernel : ILaneKernel
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static float Lane(byte* wt, int nb, int lane, byte* a) => LaneReference(wt, nb, lane, a);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Tile512<T>(byte* wt, int nb, byte* a, int aStride, float* y, int yStride) where T : struct, ITileSize =>
+            PackedQ8_0MatMul.Tile512<T>(wt, nb, a, aStride, y, yStride);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Tile256<T>(byte* wt, int nb, int h, byte* a, int aStride, float* y, int yStride) where T : struct, ITileSize =>
+            PackedQ8_0MatMul.Tile256<T>(wt, nb, h, a, aStride, y, yStride);
+    }
 
     private static float LaneReference(byte* wt, int nb, int lane, byte* a)
     {
@@ -214,40 +190,10 @@ internal static unsafe class PackedQ8_0MatMul
         return acc;
     }
 
-    /// <summary>The 16 outputs of one tile for n (1-4) activation rows aStride apart, written yStride apart.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Tile(int n, byte* wt, int nb, byte* a, int aStride, float* y, int yStride)
-    {
-        if (Avx512BW.IsSupported)
-        {
-            switch (n)
-            {
-                case 1: Tile512<TileOf1>(wt, nb, a, aStride, y, yStride); break;
-                case 2: Tile512<TileOf2>(wt, nb, a, aStride, y, yStride); break;
-                case 3: Tile512<TileOf3>(wt, nb, a, aStride, y, yStride); break;
-                default: Tile512<TileOf4>(wt, nb, a, aStride, y, yStride); break;
-            }
-            return;
-        }
-        if (Avx2.IsSupported && Fma.IsSupported)
-        {
-            for (int r = 0; r < n; r += 2)
-                for (int h = 0; h < 2; h++)
-                {
-                    if (r + 1 < n) Tile256<TileOf2>(wt, nb, h, a + (long)r * aStride, aStride, y + (long)r * yStride + 8 * h, yStride);
-                    else Tile256<TileOf1>(wt, nb, h, a + (long)r * aStride, aStride, y + (long)r * yStride + 8 * h, yStride);
-                }
-            return;
-        }
-        for (int r = 0; r < n; r++)
-            for (int lane = 0; lane < TR; lane++)
-                y[(long)r * yStride + lane] = LaneReference(wt, nb, lane, a + (long)r * aStride);
-    }
-
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile512<T>(byte* wt, int nb, byte* a, int aStride, float* y, int yStride) where T : struct, ITileSize
     {
-        Vector512<float> acc0 = Vector512<float>.Zero, acc1 = acc0, acc2 = acc0, acc3 = acc0;
+        Vector512<float> acc0 = Vector512<float>.Zero, acc1 = acc0, acc2 = acc0, acc3 = acc0, acc4 = acc0, acc5 = acc0, acc6 = acc0, acc7 = acc0;
         for (int b = 0; b < nb; b++)
         {
             byte* wb = wt + b * TB;
@@ -264,6 +210,10 @@ internal static unsafe class PackedQ8_0MatMul
                 if (T.Count > 1) acc1 = PairVnni512(u0, u1, u2, u3, u4, u5, u6, u7, v0, v1, v2, v3, v4, v5, v6, v7, dw, ya + aStride, acc1);
                 if (T.Count > 2) acc2 = PairVnni512(u0, u1, u2, u3, u4, u5, u6, u7, v0, v1, v2, v3, v4, v5, v6, v7, dw, ya + 2 * aStride, acc2);
                 if (T.Count > 3) acc3 = PairVnni512(u0, u1, u2, u3, u4, u5, u6, u7, v0, v1, v2, v3, v4, v5, v6, v7, dw, ya + 3 * aStride, acc3);
+                if (T.Count > 4) acc4 = PairVnni512(u0, u1, u2, u3, u4, u5, u6, u7, v0, v1, v2, v3, v4, v5, v6, v7, dw, ya + 4 * aStride, acc4);
+                if (T.Count > 5) acc5 = PairVnni512(u0, u1, u2, u3, u4, u5, u6, u7, v0, v1, v2, v3, v4, v5, v6, v7, dw, ya + 5 * aStride, acc5);
+                if (T.Count > 6) acc6 = PairVnni512(u0, u1, u2, u3, u4, u5, u6, u7, v0, v1, v2, v3, v4, v5, v6, v7, dw, ya + 6 * aStride, acc6);
+                if (T.Count > 7) acc7 = PairVnni512(u0, u1, u2, u3, u4, u5, u6, u7, v0, v1, v2, v3, v4, v5, v6, v7, dw, ya + 7 * aStride, acc7);
                 continue;
             }
             Vector512<sbyte> bias = Vector512.Create((sbyte)-128);
@@ -273,11 +223,19 @@ internal static unsafe class PackedQ8_0MatMul
             if (T.Count > 1) acc1 = Pair512(x0, x1, x2, x3, x4, x5, x6, x7, dw, ya + aStride, acc1);
             if (T.Count > 2) acc2 = Pair512(x0, x1, x2, x3, x4, x5, x6, x7, dw, ya + 2 * aStride, acc2);
             if (T.Count > 3) acc3 = Pair512(x0, x1, x2, x3, x4, x5, x6, x7, dw, ya + 3 * aStride, acc3);
+            if (T.Count > 4) acc4 = Pair512(x0, x1, x2, x3, x4, x5, x6, x7, dw, ya + 4 * aStride, acc4);
+            if (T.Count > 5) acc5 = Pair512(x0, x1, x2, x3, x4, x5, x6, x7, dw, ya + 5 * aStride, acc5);
+            if (T.Count > 6) acc6 = Pair512(x0, x1, x2, x3, x4, x5, x6, x7, dw, ya + 6 * aStride, acc6);
+            if (T.Count > 7) acc7 = Pair512(x0, x1, x2, x3, x4, x5, x6, x7, dw, ya + 7 * aStride, acc7);
         }
         acc0.Store(y);
         if (T.Count > 1) acc1.Store(y + yStride);
         if (T.Count > 2) acc2.Store(y + 2 * yStride);
         if (T.Count > 3) acc3.Store(y + 3 * yStride);
+        if (T.Count > 4) acc4.Store(y + 4 * yStride);
+        if (T.Count > 5) acc5.Store(y + 5 * yStride);
+        if (T.Count > 6) acc6.Store(y + 6 * yStride);
+        if (T.Count > 7) acc7.Store(y + 7 * yStride);
     }
 
     // The helpers return values rather than taking ref/out arguments: the JIT then keeps every accumulator of a

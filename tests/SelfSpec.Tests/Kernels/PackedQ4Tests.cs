@@ -74,8 +74,9 @@ public sealed unsafe class PackedQ4Tests
     public void BatchAndSplitInvariantBitwise(GgmlType t)
     {
         const int inDim = 576, outDim = 37; // 4.5 activation groups a row (padding), two tiles of 16 rows and a part tile
-        // Tiles of up to 4 activation rows (5 as 3 + 2): every batch from 1 to 16, then 17 and 20.
-        foreach (int batch in Enumerable.Range(1, 16).Append(17).Append(20))
+        // Groups of up to 8 activation rows (LaneTiles): every batch from 1 to 24 (every group size, one and two
+        // groups, a part group after whole ones), then 31, 33 and a prefill chunk of 64.
+        foreach (int batch in Enumerable.Range(1, 24).Concat([31, 33, 64]))
         {
             var (_, packed, x) = Setup(t, inDim, outDim, batch, 300 + batch);
             byte[] a = PackedActivationRows(t, x, batch, inDim);
@@ -125,7 +126,7 @@ public sealed unsafe class PackedQ4Tests
         var alone = new float[outDim];
         PackedQ4MatMul.Rows(packed, pa, 1, alone, 0, outDim);
         var rng = new Random(9);
-        foreach (int batch in new[] { 2, 3, 4, 5, 7, 8, 11, 16 })
+        foreach (int batch in new[] { 2, 3, 4, 5, 7, 8, 9, 11, 16, 17, 23, 64 })
             for (int place = 0; place < batch; place++)
             {
                 float[] x = QuantTestData.Floats(rng, batch * inDim);

@@ -74,8 +74,9 @@ public sealed unsafe class PackedQ8_0Tests
     public void BatchAndSplitInvariantBitwise()
     {
         const int inDim = 96, outDim = 37; // three blocks a row; two tiles of 16 rows and a part tile
-        // Tiles of up to 4 activation rows (5 as 3 + 2): every batch from 1 to 16, then 17 and 19.
-        foreach (int batch in Enumerable.Range(1, 16).Concat([17, 19]))
+        // Groups of up to 8 activation rows (LaneTiles): every batch from 1 to 24 (every group size, one and two
+        // groups, a part group after whole ones), then 31, 33 and a prefill chunk of 64.
+        foreach (int batch in Enumerable.Range(1, 24).Concat([31, 33, 64]))
         {
             var (_, packed, _, a) = Setup(inDim, outDim, batch, 500 + batch);
             int ab = PackedQ8_0Activations.RowBytes(inDim);
@@ -120,7 +121,7 @@ public sealed unsafe class PackedQ8_0Tests
         var alone = new float[outDim];
         PackedQ8_0MatMul.Rows(packed, pa, 1, alone, 0, outDim);
         var rng = new Random(4);
-        foreach (int batch in new[] { 2, 3, 4, 5, 7, 8, 11, 16 })
+        foreach (int batch in new[] { 2, 3, 4, 5, 7, 8, 9, 11, 16, 17, 23, 64 })
             for (int place = 0; place < batch; place++)
             {
                 float[] x = QuantTestData.Floats(rng, batch * inDim);
