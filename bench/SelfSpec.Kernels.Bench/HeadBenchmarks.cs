@@ -28,5 +28,5 @@ public class HeadBenchmarks
     }
 
     [Benchmark]
-    public void Head() => PackedQ8_0MatMul.Rows(_packed!, _act, Batch, _out, 0, OutDim);
+    public void Head() => _packed!.Rows(_act, Batch, _out, 0, OutDim);
 }

@@ -46,5 +46,5 @@ public class PackedMatMulBenchmarks
     public void FileLayout() => MatMul.Rows(Case.Type, _weights, Case.InDim, _act, Batch, _out, Case.OutDim, 0, Case.OutDim);
 
     [Benchmark]
-    public void Packed() => PackedQ4MatMul.Rows(_packed!, _packedAct, Batch, _out, 0, Case.OutDim);
+    public void Packed() => _packed!.Rows(_packedAct, Batch, _out, 0, Case.OutDim);
 }

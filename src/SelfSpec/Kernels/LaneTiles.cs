@@ -11,6 +11,7 @@
 // per group, so eight rows pay it half as often per row as four; eight accumulators, eight unpacked vectors and
 // the scales fit the 32 vector registers. The 256-bit path has 16 registers and runs two rows at a time.
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;
 
 namespace SelfSpec.Kernels;
@@ -31,6 +32,58 @@ internal unsafe interface ILaneKernel
     static abstract float Lane(byte* wt, int nb, int lane, byte* a);
 }
 
+/// <summary>
+/// A matrix in a lane-per-row layout: ceil(OutDim / 16) tiles of 16 rows, Blocks blocks of TileBlockBytes each,
+/// in pinned storage aligned to 64 bytes. Rows past OutDim are zero and never written out.
+/// </summary>
+internal abstract unsafe class LanePackedMatrix : PackedMatrix
+{
+    private readonly byte[] _storage; // pinned; TileBytes * Tiles bytes from a 64-byte aligned start
+    private readonly int _offset;
+
+    public sealed override int InDim { get; }
+    public sealed override int OutDim { get; }
+    public int Blocks { get; }
+    public int Tiles { get; }
+    public int TileBlockBytes { get; }
+    public int TileBytes => Blocks * TileBlockBytes;
+    public sealed override long ByteSize => (long)TileBytes * Tiles;
+
+    /// <summary>The first tile; tiles follow every <see cref="TileBytes"/> bytes. Valid while this object lives.</summary>
+    public byte* Data => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage)) + _offset;
+
+    /// <summary>Zeroed storage for the layout (the packer fills it).</summary>
+    protected LanePackedMatrix(int inDim, int outDim, int tileBlockBytes)
+    {
+        InDim = inDim;
+        OutDim = outDim;
+        Blocks = inDim / 32;
+        Tiles = (outDim + LaneTiles.TileRows - 1) / LaneTiles.TileRows;
+        TileBlockBytes = tileBlockBytes;
+        _storage = GC.AllocateArray<byte>(checked(TileBytes * Tiles + 64), pinned: true);
+        nint start = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage));
+        _offset = (int)((64 - (start & 63)) & 63);
+    }
+}
+
+/// <summary>A lane-per-row matrix whose products run through the kernels <typeparamref name="K"/> (the layout's own).</summary>
+internal abstract unsafe class LanePackedMatrix<K>(int inDim, int outDim, int tileBlockBytes) : LanePackedMatrix(inDim, outDim, tileBlockBytes)
+    where K : struct, ILaneKernel
+{
+    public sealed override void Rows(ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd) =>
+        LaneTiles.Rows<K>(this, activations, batch, output, colStart, colEnd);
+
+    /// <summary>Same contract as <see cref="Rows"/>, with the scalar reference per output.</summary>
+    public void RowsReference(ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd) =>
+        LaneTiles.RowsReference<K>(this, activations, batch, output, colStart, colEnd);
+
+    /// <summary>Weight row <paramref name="row"/> against one activation row, the fastest path this machine has.</summary>
+    public float Dot(int row, byte* a) => LaneTiles.Dot<K>(this, row, a);
+
+    /// <summary>The layout's plain formula for one output.</summary>
+    public float DotReference(int row, byte* a) => LaneTiles.DotReference<K>(this, row, a);
+}
+
 internal static unsafe class LaneTiles
 {
     /// <summary>Weight rows a tile interleaves: the float lanes of a 512-bit vector.</summary>
@@ -46,9 +99,44 @@ internal static unsafe class LaneTiles
     /// <summary>The next group for <paramref name="remaining"/> activation rows: up to eight at a time.</summary>
     public static int Next(int remaining) => Math.Min(MaxGroup, remaining);
 
+    /// <summary>output[b, o] = dot(weight row o, activation row b) for o in [colStart, colEnd); output is (batch x OutDim).</summary>
+    public static void Rows<K>(LanePackedMatrix w, ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd)
+        where K : struct, ILaneKernel
+    {
+        w.CheckProduct(activations, batch, output, colStart, colEnd);
+        fixed (byte* pa0 = activations)
+        fixed (float* py = output)
+            Rows<K>(w.Data, w.TileBytes, w.Blocks, w.OutDim, pa0, w.ActivationRowBytes, batch, py, colStart, colEnd);
+    }
+
+    /// <summary>Same contract as <see cref="Rows{K}(LanePackedMatrix, ReadOnlySpan{byte}, int, Span{float}, int, int)"/>, with the scalar reference per output.</summary>
+    public static void RowsReference<K>(LanePackedMatrix w, ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd)
+        where K : struct, ILaneKernel
+    {
+        w.CheckProduct(activations, batch, output, colStart, colEnd);
+        fixed (byte* pa0 = activations)
+        {
+            for (int o = colStart; o < colEnd; o++)
+                for (int b = 0; b < batch; b++)
+                    output[b * w.OutDim + o] = DotReference<K>(w, o, pa0 + (long)b * w.ActivationRowBytes);
+        }
+    }
+
+    /// <summary>Weight row <paramref name="row"/> against one activation row, the fastest path this machine has.</summary>
+    public static float Dot<K>(LanePackedMatrix w, int row, byte* a) where K : struct, ILaneKernel
+    {
+        float* y = stackalloc float[TileRows];
+        Tile<K>(1, w.Data + (long)(row / TileRows) * w.TileBytes, w.Blocks, a, 0, y, TileRows);
+        return y[row % TileRows];
+    }
+
+    /// <summary>The plain formula for one output.</summary>
+    public static float DotReference<K>(LanePackedMatrix w, int row, byte* a) where K : struct, ILaneKernel =>
+        K.Lane(w.Data + (long)(row / TileRows) * w.TileBytes, w.Blocks, row % TileRows, a);
+
     /// <summary>
-    /// y[b, o] = dot(weight row o, activation row b) for o in [colStart, colEnd), y row-major (batch x outDim);
-    /// tiles tileBytes apart from w0, activation rows ab bytes apart from a0. Arguments checked by the caller.
+    /// The product's loop: tiles tileBytes apart from w0, activation rows ab bytes apart from a0, y row-major
+    /// (batch x outDim). Arguments checked by the caller.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Rows<K>(byte* w0, int tileBytes, int nb, int outDim, byte* a0, int ab, int batch, float* py, int colStart, int colEnd)
@@ -78,27 +166,6 @@ internal static unsafe class LaneTiles
             }
         }
     }
-
-    /// <summary>Same contract as <see cref="Rows{K}"/>, with the scalar reference per output.</summary>
-    public static void RowsReference<K>(byte* w0, int tileBytes, int nb, int outDim, byte* a0, int ab, int batch, Span<float> y, int colStart, int colEnd)
-        where K : struct, ILaneKernel
-    {
-        for (int o = colStart; o < colEnd; o++)
-            for (int b = 0; b < batch; b++)
-                y[b * outDim + o] = K.Lane(w0 + (long)(o / TileRows) * tileBytes, nb, o % TileRows, a0 + (long)b * ab);
-    }
-
-    /// <summary>Weight row <paramref name="row"/> against one activation row, the fastest path this machine has.</summary>
-    public static float Dot<K>(byte* w0, int tileBytes, int nb, int row, byte* a) where K : struct, ILaneKernel
-    {
-        float* y = stackalloc float[TileRows];
-        Tile<K>(1, w0 + (long)(row / TileRows) * tileBytes, nb, a, 0, y, TileRows);
-        return y[row % TileRows];
-    }
-
-    /// <summary>The plain formula for one output.</summary>
-    public static float DotReference<K>(byte* w0, int tileBytes, int nb, int row, byte* a) where K : struct, ILaneKernel =>
-        K.Lane(w0 + (long)(row / TileRows) * tileBytes, nb, row % TileRows, a);
 
     /// <summary>The 16 outputs of one tile for n (1-8) activation rows aStride apart, written yStride apart.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

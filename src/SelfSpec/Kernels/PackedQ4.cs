@@ -28,36 +28,22 @@ using SelfSpec.Quantization;
 namespace SelfSpec.Kernels;
 
 /// <summary>A Q4_0 or Q4_1 matrix in the packed layout: ceil(OutDim / 16) tiles of 16 rows, Blocks blocks each.</summary>
-internal sealed unsafe class PackedQ4Matrix : PackedMatrix
+internal sealed unsafe class PackedQ4Matrix : LanePackedMatrix<PackedQ4MatMul.Kernel>
 {
     public const int BlocksPerGroup = 4;
     public const int GroupElements = 128;
     /// <summary>Rows a tile interleaves: the float lanes of a 512-bit vector.</summary>
-    public const int TileRows = 16;
+    public const int TileRows = LaneTiles.TileRows;
     /// <summary>One block of a tile: 256 bytes of nibbles, 16 half scales, 16 half mins.</summary>
-    public const int TileBlockBytes = 320;
-
-    private readonly byte[] _storage; // pinned; TileBytes * Tiles bytes from a 64-byte aligned start
-    private readonly int _offset;
+    public const int BlockBytes = 320;
 
     public GgmlType SourceType { get; }
-    public override int InDim { get; }
-    public override int OutDim { get; }
-    public int Blocks { get; }
-    public int Tiles { get; }
-    public int TileBytes => Blocks * TileBlockBytes;
-    public override long ByteSize => (long)TileBytes * Tiles;
     public override string ActivationFormat => SourceType == GgmlType.Q4_0 ? "packed q4_0" : "packed q4_1";
     public override int ActivationRowBytes => PackedActivations.RowBytes(InDim);
 
     public override void QuantizeActivations(ReadOnlySpan<float> x, int n, Span<byte> dst) =>
         PackedActivations.Quantize(SourceType, x, n, InDim, dst);
 
-    public override void Rows(ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd) =>
-        PackedQ4MatMul.Rows(this, activations, batch, output, colStart, colEnd);
-
-    /// <summary>The first tile; tiles follow every <see cref="TileBytes"/> bytes. Valid while this object lives.</summary>
-    public byte* Data => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage)) + _offset;
 
     public static bool CanPack(GgmlType type) => type is GgmlType.Q4_0 or GgmlType.Q4_1;
 
@@ -75,17 +61,7 @@ internal sealed unsafe class PackedQ4Matrix : PackedMatrix
         return true;
     }
 
-    private PackedQ4Matrix(GgmlType type, int inDim, int outDim)
-    {
-        SourceType = type;
-        InDim = inDim;
-        OutDim = outDim;
-        Blocks = inDim / 32;
-        Tiles = (outDim + TileRows - 1) / TileRows;
-        _storage = GC.AllocateArray<byte>(checked(TileBytes * Tiles + 64), pinned: true);
-        nint start = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage));
-        _offset = (int)((64 - (start & 63)) & 63);
-    }
+    private PackedQ4Matrix(GgmlType type, int inDim, int outDim) : base(inDim, outDim, BlockBytes) => SourceType = type;
 
     /// <summary>Repacks <paramref name="outDim"/> rows of Q4_0 or Q4_1 blocks (the file's bytes).</summary>
     public static PackedQ4Matrix Pack(GgmlType type, ReadOnlySpan<byte> rows, int inDim, int outDim) =>
@@ -104,7 +80,6 @@ internal sealed unsafe class PackedQ4Matrix : PackedMatrix
         if (rows.Length < (long)fileRowBytes * outDim) throw new ArgumentException("too few bytes for the matrix");
         if (!CanPack(type, rows, inDim, outDim)) return null;
         var p = new PackedQ4Matrix(type, inDim, outDim);
-        new Span<byte>(p.Data, checked(p.TileBytes * p.Tiles)).Clear();
         fixed (byte* src0 = rows)
         {
             for (int r = 0; r < outDim; r++)
@@ -115,7 +90,7 @@ internal sealed unsafe class PackedQ4Matrix : PackedMatrix
                 for (int b = 0; b < p.Blocks; b++)
                 {
                     byte* block = src + b * blockBytes;
-                    byte* dst = tile + b * TileBlockBytes;
+                    byte* dst = tile + b * BlockBytes;
                     Half d = *(Half*)block;
                     Half m = type == GgmlType.Q4_1 ? *(Half*)(block + 2) : (Half)(-8f * (float)d); // exact: a power of two
                     byte* qs = block + (type == GgmlType.Q4_1 ? 4 : 2);

@@ -18,44 +18,23 @@ namespace SelfSpec.Kernels;
 
 internal static unsafe class PackedQ4MatMul
 {
-    private const int TR = PackedQ4Matrix.TileRows, TB = PackedQ4Matrix.TileBlockBytes, AG = PackedActivations.GroupBytes;
+    private const int TR = PackedQ4Matrix.TileRows, TB = PackedQ4Matrix.BlockBytes, AG = PackedActivations.GroupBytes;
 
-    /// <summary>Which kernel <see cref="Rows"/> runs here: "avx512", "avx2+vnni", "avx2" or "scalar".</summary>
+    /// <summary>Which kernel the products run here: "avx512", "avx2+vnni", "avx2" or "scalar".</summary>
     public static string Path => LaneTiles.Path;
 
-    public static void Rows(PackedQ4Matrix w, ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd)
+    /// <summary>The layout's kernels for <see cref="LaneTiles"/>: the scalar reference (Lane) and the 512- and 256-bit tiles.</summary>
+    internal readonly struct Kernel : ILaneKernel
     {
-        w.CheckProduct(activations, batch, output, colStart, colEnd);
-        fixed (byte* pa0 = activations)
-        fixed (float* py = output)
-            LaneTiles.Rows<Kernel>(w.Data, w.TileBytes, w.Blocks, w.OutDim, pa0, PackedActivations.RowBytes(w.InDim), batch, py, colStart, colEnd);
-    }
-
-    /// <summary>Same contract as <see cref="Rows"/>, with the scalar reference per output.</summary>
-    public static void RowsReference(PackedQ4Matrix w, ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd)
-    {
-        w.CheckProduct(activations, batch, output, colStart, colEnd);
-        fixed (byte* pa0 = activations)
-            LaneTiles.RowsReference<Kernel>(w.Data, w.TileBytes, w.Blocks, w.OutDim, pa0, PackedActivations.RowBytes(w.InDim), batch, output, colStart, colEnd);
-    }
-
-    /// <summary>Weight row <paramref name="row"/> against one activation row, the fastest path this machine has.</summary>
-    public static float Dot(PackedQ4Matrix w, int row, byte* a) => LaneTiles.Dot<Kernel>(w.Data, w.TileBytes, w.Blocks, row, a);
-
-    /// <summary>The plain formula, one output: per block in order, acc = fma(isum, dw*da, acc), then acc = fma(mw, sa, acc).</summary>
-    public static float DotReference(PackedQ4Matrix w, int row, byte* a) => LaneTiles.DotReference<Kernel>(w.Data, w.TileBytes, w.Blocks, row, a);
-
-    /// <summary>The layout's kernels for <see cref="LaneTiles"/>.</summary>
-    private readonly struct Kernel : ILaneKernel
-    {
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static float Lane(byte* wt, int nb, int lane, byte* a) => LaneReference(wt, nb, lane, a);
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Tile512<T>(byte* wt, int nb, byte* a, int aStride, float* y, int yStride) where T : struct, ITileSize =>
-            PackedQ4MatMul.Tile512<T>(wt, nb, a, aStride, y, yStride);
+            Tile512Of<T>(wt, nb, a, aStride, y, yStride);
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Tile256<T>(byte* wt, int nb, int h, byte* a, int aStride, float* y, int yStride) where T : struct, ITileSize =>
-            PackedQ4MatMul.Tile256<T>(wt, nb, h, a, aStride, y, yStride);
+            Tile256Of<T>(wt, nb, h, a, aStride, y, yStride);
     }
 
     private static float LaneReference(byte* wt, int nb, int lane, byte* a)
@@ -81,7 +60,7 @@ internal static unsafe class PackedQ4MatMul
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile512<T>(byte* wt, int nb, byte* a, int aStride, float* y, int yStride) where T : struct, ITileSize
+    private static void Tile512Of<T>(byte* wt, int nb, byte* a, int aStride, float* y, int yStride) where T : struct, ITileSize
     {
         Vector512<float> acc0 = Vector512<float>.Zero, acc1 = acc0, acc2 = acc0, acc3 = acc0, acc4 = acc0, acc5 = acc0, acc6 = acc0, acc7 = acc0;
         Vector512<byte> mask = Vector512.Create((byte)0x0F);
@@ -167,7 +146,7 @@ internal static unsafe class PackedQ4MatMul
     /// vpdpbusd through AVX-VNNI where the machine has it, else vpmaddubsw pairs as in the 512-bit path (same integers).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile256<T>(byte* wt, int nb, int h, byte* a, int aStride, float* y, int yStride) where T : struct, ITileSize
+    private static void Tile256Of<T>(byte* wt, int nb, int h, byte* a, int aStride, float* y, int yStride) where T : struct, ITileSize
     {
         Vector256<float> acc0 = Vector256<float>.Zero, acc1 = acc0;
         Vector256<byte> mask = Vector256.Create((byte)0x0F);

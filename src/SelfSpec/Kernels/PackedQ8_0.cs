@@ -25,46 +25,22 @@ using SelfSpec.Quantization;
 namespace SelfSpec.Kernels;
 
 /// <summary>A Q8_0 matrix in the packed layout: ceil(OutDim / 16) tiles of 16 rows, Blocks blocks each.</summary>
-internal sealed unsafe class PackedQ8_0Matrix : PackedMatrix
+internal sealed unsafe class PackedQ8_0Matrix : LanePackedMatrix<PackedQ8_0MatMul.Kernel>
 {
-    public const int TileRows = 16;
+    public const int TileRows = LaneTiles.TileRows;
     /// <summary>One block of a tile: 512 bytes of values, 16 float scales.</summary>
-    public const int TileBlockBytes = 576;
-
-    private readonly byte[] _storage; // pinned; TileBytes * Tiles bytes from a 64-byte aligned start
-    private readonly int _offset;
-
-    public override int InDim { get; }
-    public override int OutDim { get; }
-    public int Blocks { get; }
-    public int Tiles { get; }
-    public int TileBytes => Blocks * TileBlockBytes;
-    public override long ByteSize => (long)TileBytes * Tiles;
+    public const int BlockBytes = 576;
     public override string ActivationFormat => "packed q8_0";
     public override int ActivationRowBytes => PackedQ8_0Activations.RowBytes(InDim);
 
     public override void QuantizeActivations(ReadOnlySpan<float> x, int n, Span<byte> dst) =>
         PackedQ8_0Activations.Quantize(x, n, InDim, dst);
 
-    public override void Rows(ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd) =>
-        PackedQ8_0MatMul.Rows(this, activations, batch, output, colStart, colEnd);
-
-    /// <summary>The first tile; tiles follow every <see cref="TileBytes"/> bytes. Valid while this object lives.</summary>
-    public byte* Data => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage)) + _offset;
 
     /// <summary>The packed kernels need AVX-512BW, or AVX2 and FMA; elsewhere the file-layout kernels serve Q8_0.</summary>
     public static bool Supported => Avx512BW.IsSupported || (Avx2.IsSupported && Fma.IsSupported);
 
-    private PackedQ8_0Matrix(int inDim, int outDim)
-    {
-        InDim = inDim;
-        OutDim = outDim;
-        Blocks = inDim / 32;
-        Tiles = (outDim + TileRows - 1) / TileRows;
-        _storage = GC.AllocateArray<byte>(checked(TileBytes * Tiles + 64), pinned: true);
-        nint start = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage));
-        _offset = (int)((64 - (start & 63)) & 63);
-    }
+    private PackedQ8_0Matrix(int inDim, int outDim) : base(inDim, outDim, BlockBytes) { }
 
     public static PackedQ8_0Matrix Pack(ReadOnlySpan<byte> rows, int inDim, int outDim)
     {
@@ -72,7 +48,6 @@ internal sealed unsafe class PackedQ8_0Matrix : PackedMatrix
         int nb = inDim / 32, fileRowBytes = nb * BlockQ8_0.Size;
         if (rows.Length < (long)fileRowBytes * outDim) throw new ArgumentException("too few bytes for the matrix");
         var p = new PackedQ8_0Matrix(inDim, outDim);
-        new Span<byte>(p.Data, checked(p.TileBytes * p.Tiles)).Clear();
         fixed (byte* src0 = rows)
         {
             for (int r = 0; r < outDim; r++)
@@ -83,7 +58,7 @@ internal sealed unsafe class PackedQ8_0Matrix : PackedMatrix
                 for (int b = 0; b < nb; b++)
                 {
                     byte* block = src + b * BlockQ8_0.Size;
-                    byte* dst = tile + b * TileBlockBytes;
+                    byte* dst = tile + b * BlockBytes;
                     for (int c = 0; c < 8; c++) *(uint*)(dst + 64 * c + 4 * lane) = *(uint*)(block + 2 + 4 * c) ^ 0x80808080u;
                     ((float*)(dst + 512))[lane] = Dequantize.F16(block);
                 }
@@ -135,43 +110,23 @@ internal static unsafe class PackedQ8_0Activations
 
 internal static unsafe class PackedQ8_0MatMul
 {
-    private const int TR = PackedQ8_0Matrix.TileRows, TB = PackedQ8_0Matrix.TileBlockBytes, AB = PackedQ8_0Activations.BlockBytes;
+    private const int TR = PackedQ8_0Matrix.TileRows, TB = PackedQ8_0Matrix.BlockBytes, AB = PackedQ8_0Activations.BlockBytes;
 
-    /// <summary>Which kernel <see cref="Rows"/> runs here: "avx512", "avx2+vnni", "avx2" or "scalar".</summary>
+    /// <summary>Which kernel the products run here: "avx512", "avx2+vnni", "avx2" or "scalar".</summary>
     public static string Path => LaneTiles.Path;
 
-    public static void Rows(PackedQ8_0Matrix w, ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd)
+    /// <summary>The layout's kernels for <see cref="LaneTiles"/>: the scalar reference (Lane) and the 512- and 256-bit tiles.</summary>
+    internal readonly struct Kernel : ILaneKernel
     {
-        w.CheckProduct(activations, batch, output, colStart, colEnd);
-        fixed (byte* pa0 = activations)
-        fixed (float* py = output)
-            LaneTiles.Rows<Kernel>(w.Data, w.TileBytes, w.Blocks, w.OutDim, pa0, PackedQ8_0Activations.RowBytes(w.InDim), batch, py, colStart, colEnd);
-    }
-
-    public static void RowsReference(PackedQ8_0Matrix w, ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd)
-    {
-        w.CheckProduct(activations, batch, output, colStart, colEnd);
-        fixed (byte* pa0 = activations)
-            LaneTiles.RowsReference<Kernel>(w.Data, w.TileBytes, w.Blocks, w.OutDim, pa0, PackedQ8_0Activations.RowBytes(w.InDim), batch, output, colStart, colEnd);
-    }
-
-    /// <summary>Weight row <paramref name="row"/> against one activation row, the fastest path this machine has.</summary>
-    public static float Dot(PackedQ8_0Matrix w, int row, byte* a) => LaneTiles.Dot<Kernel>(w.Data, w.TileBytes, w.Blocks, row, a);
-
-    /// <summary>The plain formula, one output: per block in order, acc = fma(sum(x*y), dw*da, acc).</summary>
-    public static float DotReference(PackedQ8_0Matrix w, int row, byte* a) => LaneTiles.DotReference<Kernel>(w.Data, w.TileBytes, w.Blocks, row, a);
-
-    /// <summary>The layout's kernels for <see cref="LaneTiles"/>.</summary>
-    private readonly struct Kernel : ILaneKernel
-    {
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static float Lane(byte* wt, int nb, int lane, byte* a) => LaneReference(wt, nb, lane, a);
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Tile512<T>(byte* wt, int nb, byte* a, int aStride, float* y, int yStride) where T : struct, ITileSize =>
-            PackedQ8_0MatMul.Tile512<T>(wt, nb, a, aStride, y, yStride);
+            Tile512Of<T>(wt, nb, a, aStride, y, yStride);
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Tile256<T>(byte* wt, int nb, int h, byte* a, int aStride, float* y, int yStride) where T : struct, ITileSize =>
-            PackedQ8_0MatMul.Tile256<T>(wt, nb, h, a, aStride, y, yStride);
+            Tile256Of<T>(wt, nb, h, a, aStride, y, yStride);
     }
 
     private static float LaneReference(byte* wt, int nb, int lane, byte* a)
@@ -191,7 +146,7 @@ internal static unsafe class PackedQ8_0MatMul
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile512<T>(byte* wt, int nb, byte* a, int aStride, float* y, int yStride) where T : struct, ITileSize
+    private static void Tile512Of<T>(byte* wt, int nb, byte* a, int aStride, float* y, int yStride) where T : struct, ITileSize
     {
         Vector512<float> acc0 = Vector512<float>.Zero, acc1 = acc0, acc2 = acc0, acc3 = acc0, acc4 = acc0, acc5 = acc0, acc6 = acc0, acc7 = acc0;
         for (int b = 0; b < nb; b++)
@@ -292,7 +247,7 @@ internal static unsafe class PackedQ8_0MatMul
     /// vpdpbusd on x + 128 (unsigned) and y, then minus 128 sum(y); else vpmaddubsw of |x| and y with x's sign.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile256<T>(byte* wt, int nb, int h, byte* a, int aStride, float* y, int yStride) where T : struct, ITileSize
+    private static void Tile256Of<T>(byte* wt, int nb, int h, byte* a, int aStride, float* y, int yStride) where T : struct, ITileSize
     {
         Vector256<float> acc0 = Vector256<float>.Zero, acc1 = acc0;
         for (int b = 0; b < nb; b++)

@@ -42,7 +42,7 @@ public sealed unsafe class PackedQ4Tests
         var expected = new float[batch * outDim];
         MatMul.RowsReference(t, file, inDim, fileAct, batch, expected, outDim, 0, outDim);
         var actual = new float[batch * outDim];
-        PackedQ4MatMul.RowsReference(packed, PackedActivationRows(t, x, batch, inDim), batch, actual, 0, outDim);
+        packed.RowsReference(PackedActivationRows(t, x, batch, inDim), batch, actual, 0, outDim);
         for (int i = 0; i < expected.Length; i++)
             Assert.True(Math.Abs(actual[i] - expected[i]) <= 2e-4 * (Math.Abs(expected[i]) + 1), $"{t} {inDim} [{i}]: {actual[i]} vs {expected[i]}");
     }
@@ -56,8 +56,8 @@ public sealed unsafe class PackedQ4Tests
         byte[] a = PackedActivationRows(t, x, batch, inDim);
         var fast = new float[batch * outDim];
         var reference = new float[batch * outDim];
-        PackedQ4MatMul.Rows(packed, a, batch, fast, 0, outDim);
-        PackedQ4MatMul.RowsReference(packed, a, batch, reference, 0, outDim);
+        packed.Rows(a, batch, fast, 0, outDim);
+        packed.RowsReference(a, batch, reference, 0, outDim);
         AssertBitwise(reference, fast, $"{t} {inDim} ({PackedQ4MatMul.Path})");
     }
 
@@ -82,34 +82,34 @@ public sealed unsafe class PackedQ4Tests
             byte[] a = PackedActivationRows(t, x, batch, inDim);
             int ab = PackedActivations.RowBytes(inDim);
             var whole = new float[batch * outDim];
-            PackedQ4MatMul.Rows(packed, a, batch, whole, 0, outDim);
+            packed.Rows(a, batch, whole, 0, outDim);
             for (int b = 0; b < batch; b++)
             {
                 var one = new float[outDim];
-                PackedQ4MatMul.Rows(packed, a.AsSpan(b * ab, ab), 1, one, 0, outDim);
+                packed.Rows(a.AsSpan(b * ab, ab), 1, one, 0, outDim);
                 fixed (byte* pa = a)
                 {
                     for (int o = 0; o < outDim; o++)
                     {
                         int bits = BitConverter.SingleToInt32Bits(whole[b * outDim + o]);
                         Assert.Equal(BitConverter.SingleToInt32Bits(one[o]), bits);
-                        Assert.Equal(BitConverter.SingleToInt32Bits(PackedQ4MatMul.Dot(packed, o, pa + b * ab)), bits);
-                        Assert.Equal(BitConverter.SingleToInt32Bits(PackedQ4MatMul.DotReference(packed, o, pa + b * ab)), bits);
+                        Assert.Equal(BitConverter.SingleToInt32Bits(packed.Dot(o, pa + b * ab)), bits);
+                        Assert.Equal(BitConverter.SingleToInt32Bits(packed.DotReference(o, pa + b * ab)), bits);
                     }
                 }
             }
             foreach (int k in new[] { 1, 7, 16, outDim / 2, 33, outDim - 1 })
             {
                 var split = new float[batch * outDim];
-                PackedQ4MatMul.Rows(packed, a, batch, split, 0, k);
-                PackedQ4MatMul.Rows(packed, a, batch, split, k, outDim);
+                packed.Rows(a, batch, split, 0, k);
+                packed.Rows(a, batch, split, k, outDim);
                 Assert.Equal(whole, split);
             }
             // A three-way odd split, as threads that do not split on tile edges would make.
             var three = new float[batch * outDim];
-            PackedQ4MatMul.Rows(packed, a, batch, three, 0, 5);
-            PackedQ4MatMul.Rows(packed, a, batch, three, 5, 21);
-            PackedQ4MatMul.Rows(packed, a, batch, three, 21, outDim);
+            packed.Rows(a, batch, three, 0, 5);
+            packed.Rows(a, batch, three, 5, 21);
+            packed.Rows(a, batch, three, 21, outDim);
             Assert.Equal(whole, three);
         }
     }
@@ -124,7 +124,7 @@ public sealed unsafe class PackedQ4Tests
         var (_, packed, probe) = Setup(t, inDim, outDim, 1, 5);
         byte[] pa = PackedActivationRows(t, probe, 1, inDim);
         var alone = new float[outDim];
-        PackedQ4MatMul.Rows(packed, pa, 1, alone, 0, outDim);
+        packed.Rows(pa, 1, alone, 0, outDim);
         var rng = new Random(9);
         foreach (int batch in new[] { 2, 3, 4, 5, 7, 8, 9, 11, 16, 17, 23, 64 })
             for (int place = 0; place < batch; place++)
@@ -134,7 +134,7 @@ public sealed unsafe class PackedQ4Tests
                 probe.CopyTo(x, place * inDim);
                 byte[] a = PackedActivationRows(t, x, batch, inDim);
                 var whole = new float[batch * outDim];
-                PackedQ4MatMul.Rows(packed, a, batch, whole, 0, outDim);
+                packed.Rows(a, batch, whole, 0, outDim);
                 AssertBitwise(alone, whole.AsSpan(place * outDim, outDim).ToArray(), $"{t} batch {batch} place {place}");
             }
     }
@@ -212,8 +212,8 @@ public sealed unsafe class PackedQ4Tests
         byte[] a = PackedActivationRows(GgmlType.Q4_1, x, 1, inDim);
         var fast = new float[outDim];
         var reference = new float[outDim];
-        PackedQ4MatMul.Rows(packed, a, 1, fast, 0, outDim);
-        PackedQ4MatMul.RowsReference(packed, a, 1, reference, 0, outDim);
+        packed.Rows(a, 1, fast, 0, outDim);
+        packed.RowsReference(a, 1, reference, 0, outDim);
         AssertBitwise(reference, fast, PackedQ4MatMul.Path);
         // And the reference widens exactly what the file holds: against the file-layout reference.
         var fileAct = new byte[MatMul.ActivationRowBytes(GgmlType.Q4_1, inDim)];
@@ -240,7 +240,7 @@ public sealed unsafe class PackedQ4Tests
         Assert.Throws<ArgumentException>(() => PackedQ4Matrix.Pack(GgmlType.Q8_0, new byte[34], 32, 1));
         Assert.Throws<ArgumentException>(() => PackedQ4Matrix.Pack(GgmlType.Q4_1, new byte[19], 32, 1));
         var (_, packed, x) = Setup(GgmlType.Q4_1, 64, 4, 1, 1);
-        Assert.Throws<ArgumentException>(() => PackedQ4MatMul.Rows(packed, new byte[10], 1, new float[4], 0, 4));
-        Assert.Throws<ArgumentOutOfRangeException>(() => PackedQ4MatMul.Rows(packed, PackedActivationRows(GgmlType.Q4_1, x, 1, 64), 1, new float[4], 0, 5));
+        Assert.Throws<ArgumentException>(() => packed.Rows(new byte[10], 1, new float[4], 0, 4));
+        Assert.Throws<ArgumentOutOfRangeException>(() => packed.Rows(PackedActivationRows(GgmlType.Q4_1, x, 1, 64), 1, new float[4], 0, 5));
     }
 }

@@ -34,7 +34,7 @@ public sealed unsafe class PackedQ8_0Tests
         var expected = new float[batch * outDim];
         MatMul.RowsReference(GgmlType.Q8_0, file, inDim, fileAct, batch, expected, outDim, 0, outDim);
         var actual = new float[batch * outDim];
-        PackedQ8_0MatMul.RowsReference(packed, a, batch, actual, 0, outDim);
+        packed.RowsReference(a, batch, actual, 0, outDim);
         for (int i = 0; i < expected.Length; i++)
             Assert.True(Math.Abs(actual[i] - expected[i]) <= 1e-4 * (Math.Abs(expected[i]) + 1), $"{inDim} [{i}]: {actual[i]} vs {expected[i]}");
     }
@@ -54,8 +54,8 @@ public sealed unsafe class PackedQ8_0Tests
             var (file, packed, x, a) = Setup(inDim, outDim, batch, 3 * inDim + batch);
             var fast = new float[batch * outDim];
             var reference = new float[batch * outDim];
-            PackedQ8_0MatMul.Rows(packed, a, batch, fast, 0, outDim);
-            PackedQ8_0MatMul.RowsReference(packed, a, batch, reference, 0, outDim);
+            packed.Rows(a, batch, fast, 0, outDim);
+            packed.RowsReference(a, batch, reference, 0, outDim);
             var fileAct = new byte[batch * MatMul.ActivationRowBytes(GgmlType.Q8_0, inDim)];
             MatMul.QuantizeActivations(GgmlType.Q8_0, x, batch, inDim, fileAct);
             var fileReference = new float[batch * outDim];
@@ -81,33 +81,33 @@ public sealed unsafe class PackedQ8_0Tests
             var (_, packed, _, a) = Setup(inDim, outDim, batch, 500 + batch);
             int ab = PackedQ8_0Activations.RowBytes(inDim);
             var whole = new float[batch * outDim];
-            PackedQ8_0MatMul.Rows(packed, a, batch, whole, 0, outDim);
+            packed.Rows(a, batch, whole, 0, outDim);
             for (int b = 0; b < batch; b++)
             {
                 var one = new float[outDim];
-                PackedQ8_0MatMul.Rows(packed, a.AsSpan(b * ab, ab), 1, one, 0, outDim);
+                packed.Rows(a.AsSpan(b * ab, ab), 1, one, 0, outDim);
                 fixed (byte* pa = a)
                 {
                     for (int o = 0; o < outDim; o++)
                     {
                         int bits = BitConverter.SingleToInt32Bits(whole[b * outDim + o]);
                         Assert.Equal(BitConverter.SingleToInt32Bits(one[o]), bits);
-                        Assert.Equal(BitConverter.SingleToInt32Bits(PackedQ8_0MatMul.Dot(packed, o, pa + b * ab)), bits);
-                        Assert.Equal(BitConverter.SingleToInt32Bits(PackedQ8_0MatMul.DotReference(packed, o, pa + b * ab)), bits);
+                        Assert.Equal(BitConverter.SingleToInt32Bits(packed.Dot(o, pa + b * ab)), bits);
+                        Assert.Equal(BitConverter.SingleToInt32Bits(packed.DotReference(o, pa + b * ab)), bits);
                     }
                 }
             }
             foreach (int k in new[] { 1, 7, 16, outDim / 2, 33, outDim - 1 })
             {
                 var split = new float[batch * outDim];
-                PackedQ8_0MatMul.Rows(packed, a, batch, split, 0, k);
-                PackedQ8_0MatMul.Rows(packed, a, batch, split, k, outDim);
+                packed.Rows(a, batch, split, 0, k);
+                packed.Rows(a, batch, split, k, outDim);
                 Assert.Equal(whole, split);
             }
             var three = new float[batch * outDim];
-            PackedQ8_0MatMul.Rows(packed, a, batch, three, 0, 5);
-            PackedQ8_0MatMul.Rows(packed, a, batch, three, 5, 21);
-            PackedQ8_0MatMul.Rows(packed, a, batch, three, 21, outDim);
+            packed.Rows(a, batch, three, 0, 5);
+            packed.Rows(a, batch, three, 5, 21);
+            packed.Rows(a, batch, three, 21, outDim);
             Assert.Equal(whole, three);
         }
     }
@@ -119,7 +119,7 @@ public sealed unsafe class PackedQ8_0Tests
         const int inDim = 576, outDim = 48;
         var (_, packed, probe, pa) = Setup(inDim, outDim, 1, 21);
         var alone = new float[outDim];
-        PackedQ8_0MatMul.Rows(packed, pa, 1, alone, 0, outDim);
+        packed.Rows(pa, 1, alone, 0, outDim);
         var rng = new Random(4);
         foreach (int batch in new[] { 2, 3, 4, 5, 7, 8, 9, 11, 16, 17, 23, 64 })
             for (int place = 0; place < batch; place++)
@@ -130,7 +130,7 @@ public sealed unsafe class PackedQ8_0Tests
                 var a = new byte[batch * PackedQ8_0Activations.RowBytes(inDim)];
                 PackedQ8_0Activations.Quantize(x, batch, inDim, a);
                 var whole = new float[batch * outDim];
-                PackedQ8_0MatMul.Rows(packed, a, batch, whole, 0, outDim);
+                packed.Rows(a, batch, whole, 0, outDim);
                 for (int o = 0; o < outDim; o++)
                     Assert.True(BitConverter.SingleToInt32Bits(alone[o]) == BitConverter.SingleToInt32Bits(whole[place * outDim + o]), $"batch {batch} place {place} [{o}]");
             }
@@ -153,8 +153,8 @@ public sealed unsafe class PackedQ8_0Tests
         PackedQ8_0Activations.Quantize(x, 1, inDim, a);
         var fast = new float[outDim];
         var reference = new float[outDim];
-        PackedQ8_0MatMul.Rows(packed, a, 1, fast, 0, outDim);
-        PackedQ8_0MatMul.RowsReference(packed, a, 1, reference, 0, outDim);
+        packed.Rows(a, 1, fast, 0, outDim);
+        packed.RowsReference(a, 1, reference, 0, outDim);
         // Worked out by hand, so the check holds whatever path runs (without AVX2, Rows is the reference itself): x = +-1
         // quantizes to +-127 with scale 1/127 (as a half), so the dot is the weight scale (as a half) times the sum of
         // the weights times the signs. The two blocks' sums (about +-40) nearly cancel, so float rounding of each
