@@ -22,19 +22,16 @@ internal sealed partial class Transformer
     }
 
     /// <summary>
-    /// For rows [from, to): Q/K/V biases, per-head Q and K norms, RoPE (on layers the recipe rotates), the query rounded
-    /// as llama.cpp's half-precision K.Q product rounds it, and the row's keys and values written to its sequence's
-    /// cache (at the row's own position: rows done by different workers never write the same place).
+    /// For each row: Q/K/V biases, per-head Q and K norms, RoPE (on layers the recipe rotates), the query rounded as
+    /// llama.cpp's half-precision K.Q product rounds it, and the row's keys and values written to its sequence's cache.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void PrepareQueriesAndKeys(int layer, int from, int to, int worker)
+    private void PrepareQueriesAndKeys(int layer, LayerWeights lw, ReadOnlySpan<int> positions)
     {
-        var lw = _w.Layers[layer];
-        int qDim = _c.QueryDim, kvDim = _c.KvDim, half = _c.RopeDim / 2;
+        int n = positions.Length, qDim = _c.QueryDim, kvDim = _c.KvDim, half = _c.RopeDim / 2;
         bool rope = _r.UsesRope(layer);
         float[] cosTable = _r.UsesSlidingRope(layer) ? _slidingCos : _cos, sinTable = _r.UsesSlidingRope(layer) ? _slidingSin : _sin;
-        Half[] qHalf = _half[worker], keyHalf = _keyHalf[worker], valueHalf = _valueHalf[worker];
-        for (int i = from; i < to; i++)
+        for (int i = 0; i < n; i++)
         {
             var q = _q.AsSpan(i * qDim, qDim);
             var k = _k.AsSpan(i * kvDim, kvDim);
@@ -52,10 +49,10 @@ internal sealed partial class Transformer
                 Rope.Apply(k, _c.KvHeadCount, _c.HeadDim, _c.RopeDim, _c.RopeLayout, cos, sin);
             }
             // llama.cpp keeps K and V in half precision and converts Q to half for the K.Q product.
-            HalfRounding.Apply(q, q, qHalf);
-            TensorPrimitives.ConvertToHalf(k, keyHalf);
-            TensorPrimitives.ConvertToHalf(v, valueHalf);
-            _caches[i].Write(layer, _positions[i], keyHalf, valueHalf);
+            HalfRounding.Apply(q, q, _half);
+            TensorPrimitives.ConvertToHalf(k, _keyHalf);
+            TensorPrimitives.ConvertToHalf(v, _valueHalf);
+            _caches[i].Write(layer, positions[i], _keyHalf, _valueHalf);
         }
     }
 
@@ -71,13 +68,13 @@ internal sealed partial class Transformer
         }
     }
 
-    /// <summary>_norm (rows [from, to) x ff) = act(_gate) * _up, the recipe's activation.</summary>
+    /// <summary>_norm (n x ff) = act(_gate) * _up, the recipe's activation.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void GatedActivation(int from, int to)
+    private void GatedActivation(int n)
     {
         int ff = _c.FeedForwardDim;
         bool gelu = _r.Activation == FeedForwardActivation.GeluTanh;
-        for (int i = from; i < to; i++)
+        for (int i = 0; i < n; i++)
         {
             var gate = _gate.AsSpan(i * ff, ff);
             var up = _up.AsSpan(i * ff, ff);
@@ -138,23 +135,14 @@ internal sealed partial class Transformer
             return;
         }
         var w0 = products[0].W;
-        _rows.Run(RowStage.QuantizeActivations, n, w: w0, input: input);
+        int inDim = w0.InDim;
+        if (w0.Packed != null) w0.Packed.QuantizeActivations(input.AsSpan(0, n * inDim), n, _act);
+        else MatMul.QuantizeActivations(w0.Type, input.AsSpan(0, n * inDim), n, inDim, _act);
         clock.Lap(ForwardStage.QuantizeActivations);
         _matmul.Set(n, _act);
         foreach (var (w, o) in products) _matmul.Add(w, o);
         _pool.Run(_matmul);
         clock.Lap(w0.OutDim == _c.VocabSize ? ForwardStage.Head : ForwardStage.MatMul);
-    }
-
-    /// <summary>Quantizes rows [from, to) of input (rows of w.InDim floats) into _act, each row on its own (per-row blocks).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void QuantizeRows(WeightMatrix w, float[] input, int from, int to)
-    {
-        int inDim = w.InDim, rowBytes = ActivationRowBytes(w), n = to - from;
-        var x = input.AsSpan(from * inDim, n * inDim);
-        var dst = _act.AsSpan(from * rowBytes, n * rowBytes);
-        if (w.Packed != null) w.Packed.QuantizeActivations(x, n, dst);
-        else MatMul.QuantizeActivations(w.Type, x, n, inDim, dst);
     }
 
     /// <summary>How a product's input is quantized: packed rows for a packed matrix, else ggml's activation block type.</summary>

@@ -58,16 +58,18 @@ internal sealed partial class Transformer
     /// </summary>
     private sealed class AttentionJob(Transformer t) : IParallelWork
     {
+        private readonly int[] _positions = new int[t.MaxBatch];
         private readonly int[][] _offsets = NewPerWorker(t), _counts = NewPerWorker(t);
         private int _n, _layer, _window;
 
         private static int[][] NewPerWorker(Transformer t) =>
             Enumerable.Range(0, t._pool.ThreadCount).Select(_ => new int[t.MaxBatch * t._c.HeadCount]).ToArray();
 
-        /// <summary>The pass's rows; their positions and caches are the transformer's (set for the pass).</summary>
-        public void Set(int n, int layer)
+        /// <summary>The pass's rows; their caches are the transformer's (set for the pass, cleared after it).</summary>
+        public void Set(ReadOnlySpan<int> positions, int layer)
         {
-            _n = n;
+            positions.CopyTo(_positions);
+            _n = positions.Length;
             _layer = layer;
             _window = t._r.Window(layer);
         }
@@ -89,59 +91,11 @@ internal sealed partial class Transformer
                     int inKvHead = job - kvHead * perKvHead, row = inKvHead / group, h = kvHead * group + inKvHead % group;
                     if (!ReferenceEquals(caches[row], cache)) break;
                     offsets[m] = row * c.QueryDim + h * headDim;
-                    counts[m] = t._positions[row] + 1;
+                    counts[m] = _positions[row] + 1;
                 }
                 Attention.Queries(t._q.AsSpan(0, _n * c.QueryDim), offsets.AsSpan(0, m), counts.AsSpan(0, m), headDim,
                     cache.HeadKeys(_layer, kvHead), cache.HeadValues(_layer, kvHead), t._attentionScale, t._scores[worker], t._attn.AsSpan(0, _n * c.QueryDim),
                     t._r.AttentionSoftCap, _window);
-            }
-        }
-    }
-}
-
-internal enum RowStage { QuantizeActivations, PrepareQueriesAndKeys, GatedActivation }
-
-internal sealed partial class Transformer
-{
-    /// <summary>
-    /// The per-row stages between the matrix products (activation quantization, query/key preparation and cache
-    /// writes, the gated activation), split across workers by rows when a batch is large enough to repay a dispatch
-    /// (prefill chunks, wide verification), run on the calling thread otherwise. Each row is computed by the same
-    /// per-row call either way, so the split changes no bits (architecture.md 2.1).
-    /// </summary>
-    private sealed class RowJob(Transformer t) : IParallelWork
-    {
-        /// <summary>Rows from which a stage is split across workers; below, a dispatch costs more than it saves.</summary>
-        public const int ParallelRows = 8;
-
-        private RowStage _stage;
-        private int _n, _layer;
-        private WeightMatrix _w;
-        private float[] _input = [];
-
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public void Run(RowStage stage, int n, int layer = 0, WeightMatrix w = default, float[]? input = null)
-        {
-            _stage = stage;
-            _n = n;
-            _layer = layer;
-            _w = w;
-            _input = input ?? [];
-            if (n >= ParallelRows && t._pool.ThreadCount > 1) t._pool.Run(this);
-            else Execute(0, 1);
-            _input = [];
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public void Execute(int worker, int workers)
-        {
-            var (from, to) = WorkerPool.Split(_n, worker, workers);
-            if (from >= to) return;
-            switch (_stage)
-            {
-                case RowStage.QuantizeActivations: t.QuantizeRows(_w, _input, from, to); break;
-                case RowStage.PrepareQueriesAndKeys: t.PrepareQueriesAndKeys(_layer, from, to, worker); break;
-                default: t.GatedActivation(from, to); break;
             }
         }
     }

@@ -45,15 +45,13 @@ internal sealed partial class Transformer
     private readonly float[] _proj;        // (batch x embd) output of attn_output / ffn_down before the residual add
     private readonly float[] _cos, _sin;   // (batch x ropeDim/2)
     private readonly float[] _slidingCos, _slidingSin; // (batch x ropeDim/2) for sliding layers with their own RoPE; else _cos, _sin
-    private readonly Half[][] _half;       // (threads) x (qDim) scratch of the query's half-precision rounding
-    private readonly Half[][] _keyHalf, _valueHalf; // (threads) x (kvDim) one position's keys and values as the cache stores them
+    private readonly Half[] _half;         // (qDim) scratch of the query's half-precision rounding
+    private readonly Half[] _keyHalf, _valueHalf; // (kvDim) one position's keys and values as the cache stores them
     private readonly float[][] _scores;    // (threads) x (attention scratch) scores and queries of a tile
     private readonly KvCache[] _caches;    // (batch) the cache of each row's sequence in the current pass
-    private readonly int[] _positions;     // (batch) each row's position in the current pass
 
     private readonly MatMulJob _matmul;
     private readonly AttentionJob _attention;
-    private readonly RowJob _rows;
 
     public int MaxBatch { get; }
     public ModelConfig Config => _c;
@@ -89,22 +87,14 @@ internal sealed partial class Transformer
         _sin = new float[maxBatch * _c.RopeDim / 2];
         _slidingCos = _r.SlidingRope == null ? _cos : new float[_cos.Length];
         _slidingSin = _r.SlidingRope == null ? _sin : new float[_sin.Length];
-        _half = new Half[pool.ThreadCount][];
-        _keyHalf = new Half[pool.ThreadCount][];
-        _valueHalf = new Half[pool.ThreadCount][];
-        for (int i = 0; i < pool.ThreadCount; i++)
-        {
-            _half[i] = new Half[_c.QueryDim];
-            _keyHalf[i] = new Half[_c.KvDim];
-            _valueHalf[i] = new Half[_c.KvDim];
-        }
+        _half = new Half[_c.QueryDim];
+        _keyHalf = new Half[_c.KvDim];
+        _valueHalf = new Half[_c.KvDim];
         _scores = new float[pool.ThreadCount][];
         for (int i = 0; i < _scores.Length; i++) _scores[i] = new float[Attention.ScratchFloats(maxContext, _c.HeadDim)];
         _caches = new KvCache[maxBatch];
-        _positions = new int[maxBatch];
         _matmul = new MatMulJob();
         _attention = new AttentionJob(this);
-        _rows = new RowJob(this);
     }
 
     /// <summary>Writes the embedding rows of <paramref name="tokens"/> into hidden (n x embd), scaled as the recipe says.</summary>
@@ -164,7 +154,6 @@ internal sealed partial class Transformer
         if (n == 0 || fromLayer >= toLayer) return;
         if ((uint)fromLayer > (uint)_c.LayerCount || toLayer > _c.LayerCount) throw new ArgumentOutOfRangeException(nameof(toLayer));
         int half = _c.RopeDim / 2;
-        positions.CopyTo(_positions);
         for (int i = 0; i < n; i++)
         {
             if ((uint)positions[i] >= (uint)_caches[i].Capacity)
@@ -200,9 +189,9 @@ internal sealed partial class Transformer
         NormRows(hidden, lw.AttentionNorm, n);
         clock.Lap(ForwardStage.Norm);
         Project(_norm, n, ref clock, (lw.Query, _q), (lw.Key, _k), (lw.Value, _v));
-        _rows.Run(RowStage.PrepareQueriesAndKeys, n, layer);
+        PrepareQueriesAndKeys(layer, lw, positions);
         clock.Lap(ForwardStage.RopeAndCache);
-        _attention.Set(n, layer);
+        _attention.Set(positions, layer);
         _pool.Run(_attention);
         clock.Lap(ForwardStage.Attention);
         Project(_attn, n, ref clock, (lw.Output, _proj));
@@ -213,7 +202,7 @@ internal sealed partial class Transformer
         NormRows(hidden, lw.FeedForwardNorm, n);
         clock.Lap(ForwardStage.Norm);
         Project(_norm, n, ref clock, (lw.Gate, _gate), (lw.Up, _up));
-        _rows.Run(RowStage.GatedActivation, n);
+        GatedActivation(n);
         clock.Lap(ForwardStage.Activation);
         Project(_norm, n, ref clock, (lw.Down, _proj));
         AddResidual(hidden, lw.PostFeedForwardNorm, n);
