@@ -126,8 +126,11 @@ internal sealed class PriceBound
     /// What one more row adds to the round when it starts below a row at depth <paramref name="parentDepth"/>: it
     /// runs alone up to there (an exit draft's catch-up), then rides along in the round's calls and final head.
     /// </summary>
-    private double RowCost(int parentDepth) =>
-        parentDepth * _costs.Layer(1) + (_layers - parentDepth) * _costs.MarginalLayer(_otherRows + _rows) + _costs.MarginalHead(_otherHeadRows + _rows);
+    private double RowCost(int parentDepth) => RowCost(parentDepth, _rows);
+
+    /// <summary>What one more row adds to a round of <paramref name="rows"/> rows (see <see cref="RowCost(int)"/>).</summary>
+    private double RowCost(int parentDepth, int rows) =>
+        parentDepth * _costs.Layer(1) + (_layers - parentDepth) * _costs.MarginalLayer(_otherRows + rows) + _costs.MarginalHead(_otherHeadRows + rows);
 
     /// <summary>An exit check's head in layer reads until timed.</summary>
     public double ExitHeadPrior => _exitHeadPrior;
@@ -151,6 +154,33 @@ internal sealed class PriceBound
     {
         double accept = LookupEstimates(datastore, follows)[Math.Min(ngram, DraftRates.MaxNgram)].Mean;
         return Worth(_probAllAccepted * accept, RowCost(parentDepth)) || (!follows && Explore(ref _lastLookupExplore));
+    }
+
+    /// <summary>
+    /// How many tokens of a copy to draft (0: none): of the first 1..<paramref name="available"/>, the count that gives
+    /// the round the most expected committed tokens per second, E / C, if that beats the round without them. The copy
+    /// is judged whole, not draft by draft: a first draft from a short match may not pay alone, yet pay with the
+    /// follow-ons a copy's accepted first draft makes likely (their acceptance is measured apart, per match length).
+    /// The first draft is added below a row at <paramref name="parentDepth"/>; its follow-ons below fresh rows.
+    /// </summary>
+    public int PlanLookup(bool datastore, int ngram, int available, int parentDepth)
+    {
+        int n = Math.Min(ngram, DraftRates.MaxNgram);
+        double first = LookupEstimates(datastore, follows: false)[n].Mean, next = LookupEstimates(datastore, follows: true)[n].Mean;
+        double expected = _expected, cost = _cost, all = _probAllAccepted, best = _expected / _cost;
+        int take = 0;
+        for (int j = 1; j <= available; j++)
+        {
+            all *= j == 1 ? first : next;
+            expected += all;
+            cost += RowCost(j == 1 ? parentDepth : 0, _rows + j - 1);
+            if (expected / cost > best)
+            {
+                best = expected / cost;
+                take = j;
+            }
+        }
+        return take;
     }
 
     /// <summary>Whether a static-method draft through <paramref name="layer"/> (always exits) pays.</summary>
