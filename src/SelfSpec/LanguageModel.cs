@@ -25,6 +25,7 @@ public sealed class LanguageModel : IDisposable
     private readonly Lock _gate = new();
     private readonly DecodeCosts _costs; // timed forward and head costs by batch size, for the price bound
     private readonly Datastore _datastore; // the model's earlier output, searched by lookup and hybrid
+    private readonly DraftRates _rates;    // drafts' acceptance learned over this model's generations, for the price bound
 
     public string Path => _file.Path;
     public long FileSize => _file.FileSize;
@@ -50,6 +51,8 @@ public sealed class LanguageModel : IDisposable
     internal DecodeCosts Costs => _costs;
     /// <summary>The model's earlier output that lookup and hybrid draft from (the calibration's generations, latest answers).</summary>
     internal Datastore Datastore => _datastore;
+    /// <summary>Acceptance rates of drafts learned over this model's generations (the price bound's starting estimates).</summary>
+    internal DraftRates DraftRates => _rates;
 
     /// <summary>
     /// Whether finished answers join the datastore lookup and hybrid draft from (architecture.md 5; on by default when
@@ -77,6 +80,7 @@ public sealed class LanguageModel : IDisposable
         _transformer = new Transformer(weights, _pool, MaxBatch, Config.ContextLength);
         _costs = new DecodeCosts(MaxBatch, HeadToLayerBytes(file));
         _datastore = new Datastore(Config.VocabSize, rememberedAnswers);
+        _rates = new DraftRates(Config.LayerCount);
     }
 
     /// <summary>
@@ -168,6 +172,7 @@ public sealed class LanguageModel : IDisposable
             ExitPriors = c == null ? null : new ExitPriors(c.Rates, c.HeadCostInLayers);
             SpeculationDefaults = c?.Speculation ?? SpeculationOptions.Default;
             _datastore.SetCalibration(c?.Datastore);
+            _rates.Clear(); // learned with another exit head and datastore
             if (c == null) SidecarPath = null;
         }
     }
@@ -242,7 +247,7 @@ public sealed class LanguageModel : IDisposable
     internal IDecodeLoop CreateLoop(DecodeRequest request) =>
         request.Options.Method == DecodingMethod.Autoregressive
             ? new Autoregressive(_transformer).Begin(request)
-            : new SelfSpeculative(_transformer, _costs, ExitHead, ExitPriors, _datastore.Snapshot).Begin(request);
+            : new SelfSpeculative(_transformer, _costs, ExitHead, ExitPriors, _datastore.Snapshot, _rates).Begin(request);
 
     /// <summary>A generation as the model runs it: in the scheduler's shared passes when it batches, else its own loop.</summary>
     internal IGenerationProgress CreateProgress(DecodeRequest request) =>

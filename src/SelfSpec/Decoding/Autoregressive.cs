@@ -40,11 +40,8 @@ internal sealed class Autoregressive
         private readonly float[] _logits;   // (vocab)
         private readonly int[] _positions;  // (MaxBatch)
         private readonly List<int> _tokens; // prompt, then the output
-        private readonly List<int> _output;
+        private readonly TokenCommitter _commit;
         private readonly Stopwatch _clock = new();
-        private readonly LogSoftmax? _logSoftmax; // when the options ask for log-probabilities
-        private readonly List<TokenLogprobs> _logprobs = [];
-        private FinishReason _finish = FinishReason.Length;
 
         public Loop(Transformer model, DecodeRequest r)
         {
@@ -59,14 +56,13 @@ internal sealed class Autoregressive
             _positions = new int[model.MaxBatch];
             _tokens = new List<int>(r.Prompt.Length + r.Options.MaxTokens);
             _tokens.AddRange(r.Prompt);
-            _output = new List<int>(r.Options.MaxTokens);
-            if (r.Options.TopLogprobs != null) _logSoftmax = new LogSoftmax(c.VocabSize);
+            _commit = new TokenCommitter(r, _tokens, c.VocabSize);
         }
 
-        public IReadOnlyList<int> Output => _output;
-        public IReadOnlyList<TokenLogprobs> Logprobs => _logprobs;
+        public IReadOnlyList<int> Output => _commit.Output;
+        public IReadOnlyList<TokenLogprobs> Logprobs => _commit.Logprobs;
         public IReadOnlyList<int> Tokens => _tokens;
-        public FinishReason Finish => _finish;
+        public FinishReason Finish => _commit.Finish;
 
         public bool Start()
         {
@@ -115,21 +111,14 @@ internal sealed class Autoregressive
         private bool SampleAndEmit()
         {
             int next = _sampler.Sample(_logits, CollectionsMarshal.AsSpan(_tokens));
-            if (_r.Options.StopAtEndOfGeneration && _r.IsEndOfGeneration(next)) { _finish = FinishReason.EndOfGeneration; return false; }
-            if (_logSoftmax != null) _logprobs.Add(_logSoftmax.Of(_logits, next, _r.Options.TopLogprobs!.Value));
-            _output.Add(next);
-            _tokens.Add(next);
-            if (_r.OnToken != null && !_r.OnToken(next)) { _finish = FinishReason.Cancelled; return false; }
-            if (_output.Count >= _r.Options.MaxTokens) { _finish = FinishReason.Length; return false; }
-            // The next step computes the position of this token; it must lie inside the generation's context.
-            if (_cache.Length >= _r.Limit) { _finish = FinishReason.ContextFull; return false; }
-            return true;
+            Debug.Assert(_cache.Length == _tokens.Count - 1);
+            return _commit.Commit(next, _logits);
         }
 
         public DecodeStats CompleteStats()
         {
             _stats.DecodeSeconds = _clock.Elapsed.TotalSeconds;
-            _stats.GeneratedTokens = _output.Count;
+            _stats.GeneratedTokens = _commit.Output.Count;
             return _stats;
         }
     }

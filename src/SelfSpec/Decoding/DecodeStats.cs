@@ -94,6 +94,14 @@ public sealed class DecodeStats
         }
     }
 
+    /// <summary>
+    /// The decode time the cost table predicts for this generation's forward and head calls, at the table's costs when
+    /// each call was made (layers, final heads and exit heads; no sampling or search): with a fixed table, a measure of
+    /// the drafting policy that this machine's noise cannot move.
+    /// </summary>
+    [JsonIgnore]
+    internal double PredictedSeconds { get; set; }
+
     /// <summary>Decode time choosing, accepting and resampling tokens.</summary>
     [JsonIgnore]
     public double SamplingSeconds { get; set; }

@@ -59,6 +59,7 @@ internal sealed class ExitProbe
         double seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
         _stats.HeadSeconds += seconds;
         _stats.ExitHeadCalls++;
+        _stats.PredictedSeconds += _costs.ExitHead(_bound.ExitHeadPrior);
         _costs.ObserveExitHead(seconds);
         _bound.ChargeExitCheck();
         return ExitConfidence.Confidence(_draftLogits, ExitConfidence.Temperature(_spec.Alpha, layer, _layers));

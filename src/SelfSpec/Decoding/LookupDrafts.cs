@@ -6,8 +6,8 @@ namespace SelfSpec.Decoding;
 /// Prompt lookup and the datastore (architecture.md 5): copies the continuation of the longest match of the
 /// sequence's last tokens, found in the sequence itself (prompt and output) or in the model's earlier output
 /// (<see cref="TokenStore"/>s); the sequence wins ties, being the closer context. A copy proposes its tokens one by
-/// one (q is one-hot); the bound prices each by where it came from, its match length and whether it follows an
-/// accepted draft of the same copy, with acceptance measured per match length, so a long match drafts further.
+/// one (q is one-hot); the bound plans how many to take by where the copy came from and its match length, with
+/// acceptance measured per match length, first and follow-on drafts apart, so a long match drafts further.
 /// </summary>
 internal sealed class LookupDrafts(RoundRows rows, PriceBound bound, SpeculationOptions spec, int minNgram, bool[] oneHot, int maxRows,
     TokenStore[] datastore, int datastoreCounter) : IDraftSource
@@ -17,7 +17,7 @@ internal sealed class LookupDrafts(RoundRows rows, PriceBound bound, Speculation
     private readonly int[] _ngram = new int[maxRows];  // by row: the n-gram length of the draft after it
     private readonly bool[] _follows = new bool[maxRows]; // by row: the draft after it continues the previous copy
     private readonly bool[] _stored = new bool[maxRows];  // by row: the draft after it came from the datastore
-    private int _copied, _next, _copyNgram;
+    private int _copied, _next, _copyNgram, _planned;
     private bool _fromStore;
 
     public void BeginRound() => _copied = _next = 0;
@@ -32,14 +32,21 @@ internal sealed class LookupDrafts(RoundRows rows, PriceBound bound, Speculation
             return DraftSources.None;
         }
         bool follows = _next > 0;
-        // A declined first draft leaves the row to the next source (hybrid's exit; the copy is dropped, as a draft from
-        // there would make it stale); a declined follow-on ends the round.
-        if (spec.PriceBound && !bound.LookupDraftWorthIt(_fromStore, _copyNgram, follows, rows.Depth(k)))
+        if (!follows)
         {
-            if (follows) return DraftSources.Stop;
-            _copied = _next = 0;
-            return DraftSources.None;
+            // The bound plans the copy's length from its match length's measured acceptance (first and follow-on
+            // drafts); a declined copy leaves the row to the next source (hybrid's exit; the copy is dropped, as a
+            // draft from there would make it stale); one declined check a while is taken anyway, as before, so
+            // estimates can recover.
+            _planned = spec.PriceBound ? bound.PlanLookup(_fromStore, _copyNgram, Math.Min(_copied, rowLimit - rows.Count), rows.Depth(k)) : _copied;
+            if (_planned == 0 && bound.LookupDraftWorthIt(_fromStore, _copyNgram, follows: false, rows.Depth(k))) _planned = 1;
+            if (_planned == 0)
+            {
+                _copied = _next = 0;
+                return DraftSources.None;
+            }
         }
+        else if (_next >= _planned) return DraftSources.Stop; // the rest of the copy does not pay
         bound.AddLookupDraft(_fromStore, _copyNgram, follows, rows.Depth(k));
         _ngram[k] = _copyNgram;
         _follows[k] = follows;

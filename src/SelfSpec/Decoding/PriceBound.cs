@@ -25,58 +25,76 @@ internal sealed class PriceBound
     private int _lastExitExplore, _lastLookupExplore;
 
     private readonly DecodeCosts _costs;
+    private readonly DraftRates? _learned;
     // An exit check's head (the full head, or a calibrated draft head) in layer reads, until timed.
     private readonly double _exitHeadPrior;
 
     /// <param name="costs">the model's timed costs (shared by its generations; the decoding loop records into them)</param>
     /// <param name="priors">calibrated per-layer rates (replace the own-head priors at those layers), or null</param>
-    public PriceBound(int layers, float tau, DecodeCosts costs, ExitPriors? priors = null)
+    /// <param name="learned">
+    /// acceptance rates learned over the model's earlier generations (the starting estimates blend them with the
+    /// priors, and this bound's verdicts are added to them), or null for the priors alone
+    /// </param>
+    public PriceBound(int layers, float tau, DecodeCosts costs, ExitPriors? priors = null, DraftRates? learned = null)
     {
         _layers = layers;
         _costs = costs;
+        _learned = learned;
         _exitFires = new Estimate[layers + 1];
         _exitAccepts = new Estimate[layers + 1];
         for (int l = 0; l <= layers; l++)
         {
             double agreement = Interpolate((double)l / layers);
             // Confident exits are right more often than exits on average; how much is unknown until measured.
-            _exitAccepts[l] = new Estimate(Math.Min(0.9, 1.5 * agreement));
-            _exitFires[l] = new Estimate(Math.Clamp(1 - tau, 0.05, 0.9));
-            if (priors != null && priors.TryGet(l, out double accept, out double fire))
-            {
-                _exitAccepts[l] = new Estimate(Math.Clamp(accept, 0.01, 0.99));
-                _exitFires[l] = new Estimate(Math.Clamp(fire, 0.01, 0.99));
-            }
+            double accept = Math.Min(0.9, 1.5 * agreement), fire = Math.Clamp(1 - tau, 0.05, 0.9);
+            if (priors != null && priors.TryGet(l, out double a, out double f))
+                (accept, fire) = (Math.Clamp(a, 0.01, 0.99), Math.Clamp(f, 0.01, 0.99));
+            _exitAccepts[l] = Start(DraftRates.Kind.ExitAccept, l, accept);
+            _exitFires[l] = Start(DraftRates.Kind.ExitFire, l, fire);
         }
         _exitHeadPrior = priors?.HeadCostInLayers ?? costs.HeadToLayerPrior;
-        _lookupFirst = new Estimate[9];
-        _lookupNext = new Estimate[9];
-        for (int n = 0; n < 9; n++)
+        _lookupFirst = new Estimate[DraftRates.MaxNgram + 1];
+        _lookupNext = new Estimate[DraftRates.MaxNgram + 1];
+        // The model's earlier output matches more often than it continues alike: lower priors than the prompt's own
+        // text, until measured.
+        _storeFirst = new Estimate[DraftRates.MaxNgram + 1];
+        _storeNext = new Estimate[DraftRates.MaxNgram + 1];
+        for (int n = 0; n <= DraftRates.MaxNgram; n++)
         {
-            _lookupFirst[n] = new Estimate(n >= 3 ? 0.5 : n == 2 ? 0.4 : 0.25);
-            _lookupNext[n] = new Estimate(0.6);
-        }
-        // The model's earlier output matches more often than it continues alike: lower first-draft priors than the
-        // prompt's own text, until measured.
-        _storeFirst = new Estimate[9];
-        _storeNext = new Estimate[9];
-        for (int n = 0; n < 9; n++)
-        {
-            _storeFirst[n] = new Estimate(n >= 3 ? 0.4 : n == 2 ? 0.3 : 0.15);
-            _storeNext[n] = new Estimate(0.5);
+            _lookupFirst[n] = Start(DraftRates.Kind.LookupFirst, n, n >= 3 ? 0.5 : n == 2 ? 0.4 : 0.25);
+            _lookupNext[n] = Start(DraftRates.Kind.LookupNext, n, 0.6);
+            _storeFirst[n] = Start(DraftRates.Kind.StoreFirst, n, n >= 3 ? 0.4 : n == 2 ? 0.3 : 0.15);
+            _storeNext[n] = Start(DraftRates.Kind.StoreNext, n, 0.5);
         }
     }
+
+    /// <summary>A generation's starting estimate: the prior, moved toward what earlier generations measured.</summary>
+    private Estimate Start(DraftRates.Kind kind, int index, double prior) =>
+        new(_learned?.Rate(kind, index, prior, PriorWeight) ?? prior);
 
     public int Round { get; set; }
 
     // ---- acceptance measurements (the decoding loop records timings in DecodeCosts itself) ----
 
-    public void ObserveExitCheck(int layer, bool fired) => _exitFires[layer].Add(fired);
+    public void ObserveExitCheck(int layer, bool fired)
+    {
+        _exitFires[layer].Add(fired);
+        _learned?.Add(DraftRates.Kind.ExitFire, layer, fired);
+    }
 
-    public void ObserveExitDraft(int layer, bool accepted) => _exitAccepts[layer].Add(accepted);
+    public void ObserveExitDraft(int layer, bool accepted)
+    {
+        _exitAccepts[layer].Add(accepted);
+        _learned?.Add(DraftRates.Kind.ExitAccept, layer, accepted);
+    }
 
     public void ObserveLookupDraft(bool datastore, int ngram, bool follows, bool accepted)
-        => LookupEstimates(datastore, follows)[Math.Min(ngram, 8)].Add(accepted);
+    {
+        int n = Math.Min(ngram, DraftRates.MaxNgram);
+        LookupEstimates(datastore, follows)[n].Add(accepted);
+        _learned?.Add(datastore ? (follows ? DraftRates.Kind.StoreNext : DraftRates.Kind.StoreFirst)
+            : (follows ? DraftRates.Kind.LookupNext : DraftRates.Kind.LookupFirst), n, accepted);
+    }
 
     private Estimate[] LookupEstimates(bool datastore, bool follows) =>
         datastore ? (follows ? _storeNext : _storeFirst) : (follows ? _lookupNext : _lookupFirst);
@@ -108,8 +126,14 @@ internal sealed class PriceBound
     /// What one more row adds to the round when it starts below a row at depth <paramref name="parentDepth"/>: it
     /// runs alone up to there (an exit draft's catch-up), then rides along in the round's calls and final head.
     /// </summary>
-    private double RowCost(int parentDepth) =>
-        parentDepth * _costs.Layer(1) + (_layers - parentDepth) * _costs.MarginalLayer(_otherRows + _rows) + _costs.MarginalHead(_otherHeadRows + _rows);
+    private double RowCost(int parentDepth) => RowCost(parentDepth, _rows);
+
+    /// <summary>What one more row adds to a round of <paramref name="rows"/> rows (see <see cref="RowCost(int)"/>).</summary>
+    private double RowCost(int parentDepth, int rows) =>
+        parentDepth * _costs.Layer(1) + (_layers - parentDepth) * _costs.MarginalLayer(_otherRows + rows) + _costs.MarginalHead(_otherHeadRows + rows);
+
+    /// <summary>An exit check's head in layer reads until timed.</summary>
+    public double ExitHeadPrior => _exitHeadPrior;
 
     private double ExitHeadCost => _costs.ExitHead(_exitHeadPrior);
 
@@ -128,8 +152,35 @@ internal sealed class PriceBound
     /// </summary>
     public bool LookupDraftWorthIt(bool datastore, int ngram, bool follows, int parentDepth)
     {
-        double accept = LookupEstimates(datastore, follows)[Math.Min(ngram, 8)].Mean;
+        double accept = LookupEstimates(datastore, follows)[Math.Min(ngram, DraftRates.MaxNgram)].Mean;
         return Worth(_probAllAccepted * accept, RowCost(parentDepth)) || (!follows && Explore(ref _lastLookupExplore));
+    }
+
+    /// <summary>
+    /// How many tokens of a copy to draft (0: none): of the first 1..<paramref name="available"/>, the count that gives
+    /// the round the most expected committed tokens per second, E / C, if that beats the round without them. The copy
+    /// is judged whole, not draft by draft: a first draft from a short match may not pay alone, yet pay with the
+    /// follow-ons a copy's accepted first draft makes likely (their acceptance is measured apart, per match length).
+    /// The first draft is added below a row at <paramref name="parentDepth"/>; its follow-ons below fresh rows.
+    /// </summary>
+    public int PlanLookup(bool datastore, int ngram, int available, int parentDepth)
+    {
+        int n = Math.Min(ngram, DraftRates.MaxNgram);
+        double first = LookupEstimates(datastore, follows: false)[n].Mean, next = LookupEstimates(datastore, follows: true)[n].Mean;
+        double expected = _expected, cost = _cost, all = _probAllAccepted, best = _expected / _cost;
+        int take = 0;
+        for (int j = 1; j <= available; j++)
+        {
+            all *= j == 1 ? first : next;
+            expected += all;
+            cost += RowCost(j == 1 ? parentDepth : 0, _rows + j - 1);
+            if (expected / cost > best)
+            {
+                best = expected / cost;
+                take = j;
+            }
+        }
+        return take;
     }
 
     /// <summary>Whether a static-method draft through <paramref name="layer"/> (always exits) pays.</summary>
@@ -152,7 +203,7 @@ internal sealed class PriceBound
     public void AddExitDraft(int layer) => AddDraft(_exitAccepts[layer].Mean, RowCost(layer));
 
     public void AddLookupDraft(bool datastore, int ngram, bool follows, int parentDepth) =>
-        AddDraft(LookupEstimates(datastore, follows)[Math.Min(ngram, 8)].Mean, RowCost(parentDepth));
+        AddDraft(LookupEstimates(datastore, follows)[Math.Min(ngram, DraftRates.MaxNgram)].Mean, RowCost(parentDepth));
 
     private void AddDraft(double accept, double cost)
     {

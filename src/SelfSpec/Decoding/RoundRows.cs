@@ -86,6 +86,7 @@ internal sealed class RoundRows
             _m.Forward(_positions.AsSpan(a, n), _hidden.AsSpan(a * _embd, n * _embd), from, to, _cache);
             double seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
             if (Drafting) _stats.DraftSeconds += seconds; else _stats.VerifySeconds += seconds;
+            _stats.PredictedSeconds += (to - from) * _costs.Layer(n);
             _costs.ObserveForward(n, to - from, seconds);
             _stats.LayerRows += (long)n * (to - from);
             for (int i = a; i <= j; i++) _depth[i] = to;

@@ -26,13 +26,17 @@ internal sealed class SelfSpeculative
     private readonly ExitPriors? _priors;
     private readonly DecodeCosts _costs;
     private readonly TokenStore[] _datastore;
+    private readonly DraftRates? _rates;
 
     /// <param name="costs">the model's timed costs, kept across generations (null: a fresh table)</param>
     /// <param name="exitHead">the exit head (default: the model's own head)</param>
     /// <param name="priors">calibrated starting estimates for the price bound, or null for the own-head priors</param>
     /// <param name="datastore">the model's earlier output searched by lookup and hybrid (a snapshot), or null for none</param>
-    public SelfSpeculative(Transformer model, DecodeCosts? costs = null, IExitHead? exitHead = null, ExitPriors? priors = null, TokenStore[]? datastore = null)
+    /// <param name="rates">acceptance rates learned over the model's generations, or null: each generation starts from the priors</param>
+    public SelfSpeculative(Transformer model, DecodeCosts? costs = null, IExitHead? exitHead = null, ExitPriors? priors = null, TokenStore[]? datastore = null,
+        DraftRates? rates = null)
     {
+        _rates = rates;
         _datastore = datastore ?? [];
         _model = model;
         _costs = costs ?? new DecodeCosts(model.MaxBatch);
@@ -76,11 +80,8 @@ internal sealed class SelfSpeculative
         private readonly int[] _drafted, _accepted; // by counter (layers + 1)
         private readonly int[] _roundsBySource, _committedBySource; // by the counter of a round's first draft
         private readonly List<int> _tokens;    // committed tokens, then the round's drafts
-        private readonly List<int> _output;
+        private readonly TokenCommitter _commit;
         private readonly Stopwatch _clock = new();
-        private readonly LogSoftmax? _logSoftmax; // when the options ask for log-probabilities
-        private readonly List<TokenLogprobs> _logprobs = [];
-        private FinishReason _finish = FinishReason.Length;
 
         public Round(SelfSpeculative owner, DecodeRequest r)
         {
@@ -100,7 +101,7 @@ internal sealed class SelfSpeculative
             _sampler = new Sampler(_options.Sampling, _vocab);
             _verifier = new Verifier(_sampler, spec.Acceptance, _vocab);
             _costs = owner._costs;
-            _bound = new PriceBound(_layers, spec.Tau, _costs, owner._priors);
+            _bound = new PriceBound(_layers, spec.Tau, _costs, owner._priors, owner._rates);
             _stats = new DecodeStats { Method = method, PromptTokens = r.Prompt.Length, PrefillTokens = r.Prompt.Length - r.Reused };
             _logits = new float[_maxRows * _vocab];
             _firstLogits = new float[_vocab];
@@ -114,8 +115,7 @@ internal sealed class SelfSpeculative
             _committedBySource = new int[DraftSources.Datastore(_layers) + 1];
             _tokens = new List<int>(r.Prompt.Length + _options.MaxTokens + _maxRows);
             _tokens.AddRange(r.Prompt);
-            _output = new List<int>(_options.MaxTokens);
-            if (_options.TopLogprobs != null) _logSoftmax = new LogSoftmax(_vocab);
+            _commit = new TokenCommitter(r, _tokens, _vocab);
             _rows = new RoundRows(_m, _cache, _costs, _stats, _maxRows, _tokens);
             if (method is DecodingMethod.SpecBound or DecodingMethod.Hybrid or DecodingMethod.Static)
                 _probe = new ExitProbe(_rows, owner._exitHead, _bound, _sampler, spec, _costs, _stats, _layers, _vocab, _q, _oneHot);
@@ -133,10 +133,10 @@ internal sealed class SelfSpeculative
             };
         }
 
-        public IReadOnlyList<int> Output => _output;
-        public IReadOnlyList<TokenLogprobs> Logprobs => _logprobs;
+        public IReadOnlyList<int> Output => _commit.Output;
+        public IReadOnlyList<TokenLogprobs> Logprobs => _commit.Logprobs;
         public IReadOnlyList<int> Tokens => _tokens;
-        public FinishReason Finish => _finish;
+        public FinishReason Finish => _commit.Finish;
 
         public bool Start()
         {
@@ -150,7 +150,7 @@ internal sealed class SelfSpeculative
                 long t0 = Stopwatch.GetTimestamp();
                 int first = _sampler.Sample(_firstLogits, CollectionsMarshal.AsSpan(_tokens));
                 _stats.SamplingSeconds += Stopwatch.GetElapsedTime(t0).TotalSeconds;
-                go = Emit(first, _firstLogits);
+                go = _commit.Commit(first, _firstLogits);
             }
             _clock.Stop();
             return go;
@@ -167,7 +167,7 @@ internal sealed class SelfSpeculative
         public DecodeStats CompleteStats()
         {
             _stats.DecodeSeconds = _clock.Elapsed.TotalSeconds;
-            _stats.GeneratedTokens = _output.Count;
+            _stats.GeneratedTokens = _commit.Output.Count;
             _stats.Rho = Math.Round(_costs.Rho(1), 4);
             _stats.LayerMillisecondsByRows = [.. Enumerable.Range(1, _maxRows).Select(n => Math.Round(_costs.Layer(n) * 1e3, 4))];
             _stats.HeadMillisecondsByRows = [.. Enumerable.Range(1, _maxRows).Select(n => Math.Round(_costs.Head(n) * 1e3, 4))];
@@ -216,30 +216,13 @@ internal sealed class SelfSpeculative
             _costs.ObserveHead(1, Stopwatch.GetElapsedTime(t1).TotalSeconds);
         }
 
-        /// <summary>
-        /// Commits one token with plain decoding's checks, in its order; <paramref name="row"/> is the full model's logits
-        /// that decided it (its log-probabilities, when asked for, come from them). Returns false when generation ends.
-        /// </summary>
-        private bool Emit(int token, ReadOnlySpan<float> row)
-        {
-            if (_options.StopAtEndOfGeneration && _r.IsEndOfGeneration(token)) { _finish = FinishReason.EndOfGeneration; return false; }
-            if (_logSoftmax != null) _logprobs.Add(_logSoftmax.Of(row, token, _options.TopLogprobs!.Value));
-            _output.Add(token);
-            _tokens.Add(token);
-            if (_r.OnToken != null && !_r.OnToken(token)) { _finish = FinishReason.Cancelled; return false; }
-            if (_output.Count >= _options.MaxTokens) { _finish = FinishReason.Length; return false; }
-            // Plain decoding has computed every position before this token; it stops when that fills the cache.
-            if (_tokens.Count - 1 >= _capacity) { _finish = FinishReason.ContextFull; return false; }
-            return true;
-        }
-
         /// <summary>One round: draft, verify, commit. Returns false when generation ends.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private bool DraftVerifyCommit()
         {
             int p = _tokens.Count - 1; // position of x_0, the last committed token
             Debug.Assert(_cache.Length == p);
-            int remaining = _options.MaxTokens - _output.Count;
+            int remaining = _commit.Remaining;
             // Rows sit at positions below the capacity; a round commits at most rows tokens.
             int rowLimit = Math.Min(_maxRows, Math.Min(_capacity - p, remaining));
             _bound.Round = _stats.Rounds;
@@ -256,6 +239,7 @@ internal sealed class SelfSpeculative
             _m.FinalLogits(_rows.Hidden.AsSpan(0, _rows.Count * _embd), _rows.Count, _logits);
             double head = Stopwatch.GetElapsedTime(t0).TotalSeconds;
             _stats.VerifySeconds += head;
+            _stats.PredictedSeconds += _costs.Head(_rows.Count);
             _costs.ObserveHead(_rows.Count, head);
 
             t0 = Stopwatch.GetTimestamp();
@@ -279,8 +263,8 @@ internal sealed class SelfSpeculative
             }
             // Row i's logits decided draft i (accepted) and row `accepted` the correction or bonus token.
             for (int i = 0; i < accepted; i++)
-                if (!Emit(committed[i], _logits.AsSpan(i * _vocab, _vocab))) return false;
-            return Emit(next, _logits.AsSpan(accepted * _vocab, _vocab));
+                if (!_commit.Commit(committed[i], _logits.AsSpan(i * _vocab, _vocab))) return false;
+            return _commit.Commit(next, _logits.AsSpan(accepted * _vocab, _vocab));
         }
 
         /// <summary>Appends drafts while the sources and the bound allow: each draft from the first source that has one.</summary>
