@@ -21,7 +21,7 @@ internal static class ConcurrentLoad
         AnsiConsole.WriteLine($"concurrent load: clients {string.Join(",", o.Clients)}; methods {string.Join(",", methods.Select(m => m.Name))}; " +
             $"{o.MaxTokens} tokens each; {o.Repeat} rounds; {o.Threads} threads; {prompts.Count} prompts");
         var runs = (from c in o.Clients from m in methods select (Clients: c, Method: m)).ToList();
-        var figures = runs.ToDictionary(r => r, _ => new List<(double Window, double EndToEnd)>());
+        var figures = runs.ToDictionary(r => r, _ => new List<(double Window, double EndToEnd, int Drafted, int Accepted)>());
         // Warm-up: compiles the paths and fills the cost table at several batch sizes.
         Measure(lm, prompts, most, methods[^1].Decoding!.Value, o, 0);
         for (int round = 0; round < o.Repeat; round++)
@@ -32,7 +32,7 @@ internal static class ConcurrentLoad
                 figures[r].Add(Measure(lm, prompts, r.Clients, r.Method.Decoding!.Value, o, round));
             }
         }
-        var table = new Table().AddColumns("clients", "method", "aggregate decode tok/s (median)", "vs 1 client", "end-to-end tok/s (median)", "samples");
+        var table = new Table().AddColumns("clients", "method", "aggregate decode tok/s (median)", "vs 1 client", "end-to-end tok/s (median)", "drafted/accepted (all rounds)", "samples");
         foreach (var m in methods)
         {
             double one = Median(figures[(o.Clients.Min(), m)].Select(f => f.Window));
@@ -41,30 +41,41 @@ internal static class ConcurrentLoad
                 var f = figures[(c, m)];
                 double window = Median(f.Select(x => x.Window));
                 table.AddRow(c.ToString(), m.Name, window.ToString("F1"), (window / one).ToString("F2"), Median(f.Select(x => x.EndToEnd)).ToString("F1"),
-                    string.Join(" ", f.Select(x => x.Window.ToString("F1"))));
+                    $"{f.Sum(x => x.Drafted)}/{f.Sum(x => x.Accepted)}", string.Join(" ", f.Select(x => x.Window.ToString("F1"))));
             }
         }
         AnsiConsole.Write(table);
     }
 
-    /// <summary>One run of c concurrent streaming clients; returns (aggregate decode tok/s while all decode, total tokens / wall).</summary>
-    private static (double Window, double EndToEnd) Measure(LanguageModel lm, IReadOnlyList<BenchPrompt> prompts, int clients, DecodingMethod method, BenchOptions o, int round)
+    /// <summary>
+    /// One run of c concurrent streaming clients; returns (aggregate decode tok/s while all decode, total tokens / wall,
+    /// drafts proposed and accepted over all clients).
+    /// </summary>
+    private static (double Window, double EndToEnd, int Drafted, int Accepted) Measure(LanguageModel lm, IReadOnlyList<BenchPrompt> prompts, int clients, DecodingMethod method, BenchOptions o, int round)
     {
         var options = new GenerationOptions { MaxTokens = o.MaxTokens, Method = method, StopAtEndOfGeneration = false };
         var clock = Stopwatch.StartNew();
         var times = new List<double>[clients];
+        int drafted = 0, accepted = 0;
         var tasks = Enumerable.Range(0, clients).Select(i => Task.Run(async () =>
         {
             var t = times[i] = new List<double>(o.MaxTokens);
             var prompt = prompts[(i + round * clients) % prompts.Count].Tokens;
             await foreach (var u in lm.CreateSession().GenerateAsync(prompt, options))
+            {
                 if (u.Token != null) t.Add(clock.Elapsed.TotalSeconds);
+                if (u.Result is { } r)
+                {
+                    Interlocked.Add(ref drafted, r.Stats.Drafted);
+                    Interlocked.Add(ref accepted, r.Stats.Accepted);
+                }
+            }
         })).ToArray();
         Task.WaitAll(tasks);
         double wall = clock.Elapsed.TotalSeconds;
         double from = times.Max(t => t[0]), to = times.Min(t => t[^1]);
         int inWindow = times.Sum(t => t.Count(x => x > from && x <= to));
-        return (to > from ? inWindow / (to - from) : 0, times.Sum(t => t.Count) / wall);
+        return (to > from ? inWindow / (to - from) : 0, times.Sum(t => t.Count) / wall, drafted, accepted);
     }
 
     private static double Median(IEnumerable<double> values)
