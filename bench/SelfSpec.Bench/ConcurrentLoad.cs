@@ -18,9 +18,12 @@ internal static class ConcurrentLoad
         int most = o.Clients.Max();
         using var lm = LanguageModel.Load(modelPath, ModelLoadOptions.FromCommandLine(o.Threads, o.Sidecar) with { Parallel = most });
         var methods = o.Methods.Where(m => !m.IsLlamaCpp).ToList();
+        if (methods.Count == 0) throw new InvalidRequestException("--clients needs at least one SelfSpec method among --methods");
+        var peer = o.Methods.FirstOrDefault(m => m.IsLlamaCpp);
         AnsiConsole.WriteLine($"concurrent load: clients {string.Join(",", o.Clients)}; methods {string.Join(",", methods.Select(m => m.Name))}; " +
             $"{o.MaxTokens} tokens each; {o.Repeat} rounds; {o.Threads} threads; {prompts.Count} prompts");
-        var runs = (from c in o.Clients from m in methods select (Clients: c, Method: m)).ToList();
+        if (peer != null) AnsiConsole.WriteLine("peer: llama.cpp through LLamaSharp's BatchedExecutor, c sequences in one decode a step, in a child process per run");
+        var runs = (from c in o.Clients from m in (peer != null ? [.. methods, peer] : methods) select (Clients: c, Method: m)).ToList();
         var figures = runs.ToDictionary(r => r, _ => new List<(double Window, double EndToEnd, int Drafted, int Accepted)>());
         // Warm-up: compiles the paths and fills the cost table at several batch sizes.
         Measure(lm, prompts, most, methods[^1].Decoding!.Value, o, 0);
@@ -29,11 +32,11 @@ internal static class ConcurrentLoad
             for (int k = 0; k < runs.Count; k++)
             {
                 var r = runs[(k + round) % runs.Count];
-                figures[r].Add(Measure(lm, prompts, r.Clients, r.Method.Decoding!.Value, o, round));
+                figures[r].Add(r.Method.IsLlamaCpp ? MeasurePeer(modelPath, prompts, r.Clients, o, round) : Measure(lm, prompts, r.Clients, r.Method.Decoding!.Value, o, round));
             }
         }
         var table = new Table().AddColumns("clients", "method", "aggregate decode tok/s (median)", "vs 1 client", "end-to-end tok/s (median)", "drafted/accepted (all rounds)", "samples");
-        foreach (var m in methods)
+        foreach (var m in peer != null ? [.. methods, peer] : methods)
         {
             double one = Median(figures[(o.Clients.Min(), m)].Select(f => f.Window));
             foreach (int c in o.Clients)
@@ -45,6 +48,25 @@ internal static class ConcurrentLoad
             }
         }
         AnsiConsole.Write(table);
+        if (peer == null) return;
+        // SelfSpec over the peer, per round (both measured in the same round, back to back), then the median.
+        var ratios = new Table().AddColumns("clients", "method", "aggregate / llama.cpp batched (median of rounds)", "per round");
+        foreach (int c in o.Clients)
+            foreach (var m in methods)
+            {
+                var per = figures[(c, m)].Zip(figures[(c, peer)], (a, b) => b.Window > 0 ? a.Window / b.Window : double.NaN).ToList();
+                ratios.AddRow(c.ToString(), m.Name, Median(per).ToString("F2"), string.Join(" ", per.Select(x => x.ToString("F2"))));
+            }
+        AnsiConsole.Write(ratios);
+    }
+
+    /// <summary>The peer's run of c sequences on the same prompts as <see cref="Measure"/>'s, in a child process.</summary>
+    private static (double Window, double EndToEnd, int Drafted, int Accepted) MeasurePeer(string modelPath, IReadOnlyList<BenchPrompt> prompts, int clients, BenchOptions o, int round)
+    {
+        var tokens = Enumerable.Range(0, clients).Select(i => prompts[(i + round * clients) % prompts.Count].Tokens).ToList();
+        var r = BatchedPeer.Measure(modelPath, o.Threads, o.MaxTokens, tokens);
+        if (r.Error != null) AnsiConsole.WriteLine($"llama.cpp batched, {clients} sequences: {r.Error}");
+        return (r.Window, r.EndToEnd, 0, 0);
     }
 
     /// <summary>
