@@ -9,7 +9,7 @@ using LLama.Native;
 namespace SelfSpec.Bench;
 
 /// <summary>What the batched peer measured for c sequences: the same figures as <see cref="ConcurrentLoad"/>'s.</summary>
-internal sealed record BatchedPeerResult(int Clients, double Window, double EndToEnd, int[][] Outputs, string? Error);
+internal sealed record BatchedPeerResult(int Clients, double Window, double EndToEnd, int[][] Outputs, string? Error, double PerCpuSecond = 0);
 
 /// <summary>
 /// llama.cpp serving c sequences at once through LLamaSharp's <c>BatchedExecutor</c> (one <c>llama_decode</c> a step over
@@ -88,6 +88,7 @@ internal static class BatchedPeer
         var conversations = prompts.Select(_ => executor.Create()).ToArray();
         var outputs = prompts.Select(_ => new List<int>(maxTokens)).ToArray();
         var times = prompts.Select(_ => new List<double>(maxTokens)).ToArray();
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         var clock = Stopwatch.StartNew();
         for (int i = 0; i < clients; i++) conversations[i].Prompt(prompts[i].Select(t => (LLamaToken)t).ToArray().AsSpan(), false);
         while (true)
@@ -108,11 +109,12 @@ internal static class BatchedPeer
             if (!any) break;
         }
         double wall = clock.Elapsed.TotalSeconds;
+        double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds;
         foreach (var c in conversations) c.Dispose();
         double from = times.Max(t => t[0]), to = times.Min(t => t[^1]);
         int inWindow = times.Sum(t => t.Count(x => x > from && x <= to));
         return new BatchedPeerResult(clients, to > from ? inWindow / (to - from) : 0, times.Sum(t => t.Count) / wall,
-            [.. outputs.Select(o => o.ToArray())], null);
+            [.. outputs.Select(o => o.ToArray())], null, cpuSeconds > 0 ? times.Sum(t => t.Count) / cpuSeconds : 0);
     }
 
     private static void Check(DecodeResult r)
