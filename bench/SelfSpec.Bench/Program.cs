@@ -10,6 +10,7 @@ using Spectre.Console;
 // or input, 1 internal error.
 try
 {
+    if (args.Length > 0 && args[0] == BatchedPeer.ChildVerb) return BatchedPeer.RunChild(args);
     return Harness.Run(BenchOptions.Parse(args));
 }
 catch (HelpRequested)

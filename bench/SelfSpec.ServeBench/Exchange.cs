@@ -11,10 +11,14 @@ internal sealed record RequestSpec(bool Chat, string Prompt, int MaxTokens, bool
     /// <summary>The decoding method asked for in the <c>selfspec</c> object, or null for the server's default.</summary>
     public string? Method { get; init; }
 
+    /// <summary>A body sent as is instead of the request's (a malformed one, which must be answered 400), or null.</summary>
+    public string? RawBody { get; init; }
+
     public string Path => Chat ? "/v1/chat/completions" : "/v1/completions";
 
     public string Body()
     {
+        if (RawBody != null) return RawBody;
         string prompt = JsonSerializer.Serialize(Prompt);
         string input = Chat ? $$"""
             "messages":[{"role":"user","content":{{prompt}}}]
@@ -41,6 +45,8 @@ internal sealed record Outcome
     public int ContentChunks { get; init; }
     public int? RetryAfter { get; init; }
     public bool Disconnected { get; init; }
+    /// <summary>A malformed body sent on purpose (not a request to count as completed or lost).</summary>
+    public bool Malformed { get; init; }
     public int CachedTokens { get; init; }
     /// <summary>The server's own timings: prefill milliseconds and decode tokens/s.</summary>
     public double PromptMs { get; init; }
@@ -65,8 +71,10 @@ internal static class Exchange
             string? problem = ErrorShape(body);
             int? retry = response.Headers.RetryAfter?.Delta is { } d ? (int)d.TotalSeconds : null;
             if (status == 429 && retry == null) problem ??= "429 without Retry-After";
+            if (spec.RawBody != null && status != 429) return new Outcome { Status = status, TotalSeconds = clock.Elapsed.TotalSeconds, Problem = status == 400 ? problem : problem ?? $"status {status} for a malformed body" };
             return new Outcome { Status = status, RetryAfter = retry, TotalSeconds = clock.Elapsed.TotalSeconds, Problem = status == 429 ? problem : problem ?? $"status {status}: {body}" };
         }
+        if (spec.RawBody != null) return new Outcome { Status = status, Problem = $"status {status} for a malformed body" };
         if (!spec.Stream)
         {
             string body = await response.Content.ReadAsStringAsync();

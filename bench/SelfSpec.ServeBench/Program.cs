@@ -26,7 +26,7 @@ internal sealed record BenchArgs
 {
     public const string Usage = """
         usage: SelfSpec.ServeBench load|figures [--model PATH] [--threads N] [--method M]
-          load:    [--clients 8] [--requests 5] [--max-tokens 32] [--max-queue 4] [--rounds 2]
+          load:    [--clients 8] [--requests 5] [--max-tokens 32] [--max-queue 4] [--parallel 4] [--rounds 2]
           figures: [--reps 3] [--prompt-tokens 200] [--decode-tokens 128] [--methods ar,hybrid]
         """;
 
@@ -38,6 +38,7 @@ internal sealed record BenchArgs
     public int Requests { get; init; } = 5;
     public int MaxTokens { get; init; } = 32;
     public int MaxQueue { get; init; } = 4;
+    public int Parallel { get; init; } = 4;
     public int Rounds { get; init; } = 2;
     public int Reps { get; init; } = 3;
     public int PromptTokens { get; init; } = 200;
@@ -63,6 +64,7 @@ internal sealed record BenchArgs
                 "--requests" => a with { Requests = Int() },
                 "--max-tokens" => a with { MaxTokens = Int() },
                 "--max-queue" => a with { MaxQueue = Int() },
+                "--parallel" => a with { Parallel = Int() },
                 "--rounds" => a with { Rounds = Int() },
                 "--reps" => a with { Reps = Int() },
                 "--prompt-tokens" => a with { PromptTokens = Int() },

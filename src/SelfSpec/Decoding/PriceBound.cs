@@ -107,18 +107,23 @@ internal sealed class PriceBound
     /// <summary>
     /// Starts a round: a plain step commits one token for a full pass and a head call. Under continuous batching
     /// other sequences' rows share the pass (<paramref name="otherRows"/> through the layers, <paramref name="otherHeadRows"/>
-    /// through the head): the round then costs what its rows add to that pass, the marginal cost of a row at the
-    /// pass's size, so drafts get dearer as the pass fills and the bound drafts less under load (architecture.md 5).
+    /// through the head) and the round's account is the whole pass's: its cost is the pass's (every row through the
+    /// layers, every logits row through the head), its expected tokens one for this sequence plus one for each other
+    /// logits row (an upper bound: others' drafts are not all accepted, which only makes drafting rarer). A draft then
+    /// joins only if the tokens per second it adds beat the pass's own, so by the estimates drafting never lowers the
+    /// pass's aggregate below plain decoding of the same sequences; and its row is priced at the marginal cost of a
+    /// row at the pass's size, so drafts get dearer as the pass fills (architecture.md 4). Pricing a draft against
+    /// this sequence's own share of the pass instead (its marginal row) let drafts through that paid for their
+    /// sequence but cost the pass more than they gave it: hybrid fell ~1 % below ar at 2, 4 and 8 clients.
     /// </summary>
     public void BeginRound(int otherRows = 0, int otherHeadRows = 0)
     {
-        _expected = 1;
+        _expected = 1 + otherHeadRows;
         _probAllAccepted = 1;
         _rows = 1;
         _otherRows = otherRows;
         _otherHeadRows = otherHeadRows;
-        _cost = otherRows == 0 ? _layers * _costs.Layer(1) : _layers * _costs.MarginalLayer(otherRows);
-        _cost += otherHeadRows == 0 ? _costs.Head(1) : _costs.MarginalHead(otherHeadRows);
+        _cost = _layers * _costs.Layer(otherRows + 1) + _costs.Head(otherHeadRows + 1);
         _cost = Math.Max(_cost, 1e-12); // a row measured as free: a free draft still pays
     }
 
