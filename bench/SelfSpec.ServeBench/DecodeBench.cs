@@ -31,7 +31,12 @@ internal static partial class DecodeBench
         await using var single = await ServerProcess.StartAsync("--model", a.Model, "--threads", threads, "--parallel", "0");
         using var httpBatched = new HttpClient { BaseAddress = batched.Address, Timeout = TimeSpan.FromMinutes(10) };
         using var httpSingle = new HttpClient { BaseAddress = single.Address, Timeout = TimeSpan.FromMinutes(10) };
-        foreach (var http in new[] { httpBatched, httpSingle })
+        // A/B: another build's two servers beside these.
+        await using var otherBatched = a.Compare != null ? await ServerProcess.StartInAsync(a.Compare, "--model", a.Model, "--threads", threads) : null;
+        await using var otherSingle = a.Compare != null ? await ServerProcess.StartInAsync(a.Compare, "--model", a.Model, "--threads", threads, "--parallel", "0") : null;
+        using var httpOtherBatched = new HttpClient { BaseAddress = otherBatched?.Address ?? batched.Address, Timeout = TimeSpan.FromMinutes(10) };
+        using var httpOtherSingle = new HttpClient { BaseAddress = otherSingle?.Address ?? single.Address, Timeout = TimeSpan.FromMinutes(10) };
+        foreach (var http in a.Compare != null ? new[] { httpBatched, httpSingle, httpOtherBatched, httpOtherSingle } : [httpBatched, httpSingle])
             foreach (string method in a.Methods)
                 await Exchange.SendAsync(http, new RequestSpec(false, "Hello", 8, true) { Method = method }); // warm-up
 
@@ -45,8 +50,10 @@ internal static partial class DecodeBench
             var p4Own = new List<double>();
             var p0 = new List<double>();
             var p0Own = new List<double>();
+            var o4 = new List<double>();
+            var o0 = new List<double>();
             int tokens = 0;
-            var variants = new Func<Task>[]
+            var variants = new List<Func<Task>>
             {
                 async () => cliJson.Add(await CliJsonAsync(a, method)),
                 async () =>
@@ -69,9 +76,14 @@ internal static partial class DecodeBench
                     p0Own.Add(o.PredictedPerSecond);
                 },
             };
+            if (a.Compare != null)
+            {
+                variants.Add(async () => { var o = await ServerAsync(httpOtherBatched, a, method); o4.Add((o.CompletionTokens - 1) / o.StreamSeconds); });
+                variants.Add(async () => { var o = await ServerAsync(httpOtherSingle, a, method); o0.Add((o.CompletionTokens - 1) / o.StreamSeconds); });
+            }
             for (int r = 0; r < a.Reps; r++)
-                for (int i = 0; i < variants.Length; i++)
-                    await variants[(i + r) % variants.Length]();
+                for (int i = 0; i < variants.Count; i++)
+                    await variants[(i + r) % variants.Count]();
 
             double Ratio(List<double> x, List<double> y) => Percentiles.Median(x.Zip(y, (u, v) => u / v));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"decode {method}, {tokens} tokens, n={a.Reps} (medians; ratios are medians of per-repetition ratios):"));
@@ -83,7 +95,11 @@ internal static partial class DecodeBench
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  serve --parallel 0: {Percentiles.Median(p0):F1} at the client ({Percentiles.Median(p0Own):F1} own timings); ratio to CLI --json {Ratio(p0, cliJson):F3}, " +
                 $"to CLI at the reader {Ratio(p0, cliPipe):F3}; own timings to CLI --json {Ratio(p0Own, cliJson):F3}"));
-            Console.WriteLine($"  cli json: {Join(cliJson)}; cli pipe: {Join(cliPipe)}; p4: {Join(p4)}; p0: {Join(p0)}");
+            if (a.Compare != null)
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  the other build ({a.Compare}): --parallel 4 {Percentiles.Median(o4):F1}, ratio to CLI --json {Ratio(o4, cliJson):F3}; --parallel 0 {Percentiles.Median(o0):F1}, ratio {Ratio(o0, cliJson):F3}; " +
+                    $"this build over the other: --parallel 4 {Ratio(p4, o4):F3}, --parallel 0 {Ratio(p0, o0):F3}"));
+            Console.WriteLine($"  cli json: {Join(cliJson)}; cli pipe: {Join(cliPipe)}; p4: {Join(p4)}; p0: {Join(p0)}" + (a.Compare != null ? $"; other p4: {Join(o4)}; other p0: {Join(o0)}" : ""));
             if (Ratio(p4, cliJson) < 0.95 || Ratio(p0, cliJson) < 0.95) status = 1;
         }
         return status;

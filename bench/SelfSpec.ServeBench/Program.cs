@@ -33,7 +33,7 @@ internal sealed record BenchArgs
         usage: SelfSpec.ServeBench load|figures|decode [--model PATH] [--threads N] [--method M]
           load:    [--clients 8] [--requests 5] [--max-tokens 32] [--max-queue 4] [--rounds 2]
           figures: [--reps 3] [--prompt-tokens 200] [--decode-tokens 128] [--methods ar,hybrid]
-          decode:  [--reps 3] [--decode-tokens 128] [--methods ar,hybrid]
+          decode:  [--reps 3] [--decode-tokens 128] [--methods ar,hybrid] [--compare BUILD_FOLDER]
         """;
 
     public required string Mode { get; init; }
@@ -49,6 +49,8 @@ internal sealed record BenchArgs
     public int PromptTokens { get; init; } = 200;
     public int DecodeTokens { get; init; } = 128;
     public string[] Methods { get; init; } = ["ar", "hybrid"];
+    /// <summary>decode: another build's output folder whose servers run beside this build's (A/B).</summary>
+    public string? Compare { get; init; }
 
     public static BenchArgs Parse(string[] args)
     {
@@ -74,6 +76,7 @@ internal sealed record BenchArgs
                 "--prompt-tokens" => a with { PromptTokens = Int() },
                 "--decode-tokens" => a with { DecodeTokens = Int() },
                 "--methods" => a with { Methods = v.Split(',') },
+                "--compare" => a with { Compare = Directory.Exists(v) ? v : throw new ArgumentException($"--compare: no folder {v}") },
                 _ => throw new ArgumentException($"unknown option {name}"),
             };
         }
