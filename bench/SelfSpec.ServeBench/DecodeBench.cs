@@ -27,11 +27,13 @@ internal static partial class DecodeBench
         string threads = a.Threads.ToString(CultureInfo.InvariantCulture);
         Console.WriteLine($"decode: {a.Reps} repetitions, {a.DecodeTokens} tokens, {a.Threads} threads, methods {string.Join(",", a.Methods)}, model {a.Model}; " +
             "CLI and two servers (--parallel 4 and 0) as separate processes, interleaved, order rotating");
-        await using var batched = await ServerProcess.StartAsync("--model", a.Model, "--threads", threads);
-        await using var single = await ServerProcess.StartAsync("--model", a.Model, "--threads", threads, "--parallel", "0");
+        // The same work on both sides: a fresh `generate` has no earlier answers to draft from, so the servers keep none
+        // (else the one-at-a-time server's hybrid copies the previous repetition's answer of this same prompt).
+        await using var batched = await ServerProcess.StartAsync("--model", a.Model, "--threads", threads, "--remembered-answers", "0");
+        await using var single = await ServerProcess.StartAsync("--model", a.Model, "--threads", threads, "--parallel", "0", "--remembered-answers", "0");
         using var httpBatched = new HttpClient { BaseAddress = batched.Address, Timeout = TimeSpan.FromMinutes(10) };
         using var httpSingle = new HttpClient { BaseAddress = single.Address, Timeout = TimeSpan.FromMinutes(10) };
-        // A/B: another build's two servers beside these.
+        // A/B: another build's two servers beside these (with that build's defaults: it may not know --remembered-answers).
         await using var otherBatched = a.Compare != null ? await ServerProcess.StartInAsync(a.Compare, "--model", a.Model, "--threads", threads) : null;
         await using var otherSingle = a.Compare != null ? await ServerProcess.StartInAsync(a.Compare, "--model", a.Model, "--threads", threads, "--parallel", "0") : null;
         using var httpOtherBatched = new HttpClient { BaseAddress = otherBatched?.Address ?? batched.Address, Timeout = TimeSpan.FromMinutes(10) };

@@ -12,6 +12,7 @@ try
     {
         "load" => await LoadBench.RunAsync(a),
         "decode" => await DecodeBench.RunAsync(a),
+        "engine" => await EngineBench.RunAsync(a),
         _ => await FiguresBench.RunAsync(a),
     };
 }
@@ -30,10 +31,11 @@ catch (ArgumentException e)
 internal sealed record BenchArgs
 {
     public const string Usage = """
-        usage: SelfSpec.ServeBench load|figures|decode [--model PATH] [--threads N] [--method M]
+        usage: SelfSpec.ServeBench load|figures|decode|engine [--model PATH] [--threads N] [--method M]
           load:    [--clients 8] [--requests 5] [--max-tokens 32] [--max-queue 4] [--rounds 2]
           figures: [--reps 3] [--prompt-tokens 200] [--decode-tokens 128] [--methods ar,hybrid]
           decode:  [--reps 3] [--decode-tokens 128] [--methods ar,hybrid] [--compare BUILD_FOLDER]
+          engine:  [--reps 3] [--decode-tokens 128] [--methods ar,hybrid]
         """;
 
     public required string Mode { get; init; }
@@ -54,7 +56,7 @@ internal sealed record BenchArgs
 
     public static BenchArgs Parse(string[] args)
     {
-        if (args.Length == 0 || args[0] is not ("load" or "figures" or "decode")) throw new ArgumentException("the first argument must be load, figures or decode");
+        if (args.Length == 0 || args[0] is not ("load" or "figures" or "decode" or "engine")) throw new ArgumentException("the first argument must be load, figures, decode or engine");
         var a = new BenchArgs { Mode = args[0], Model = ModelLocator.FindBundled() ?? "" };
         for (int i = 1; i < args.Length; i++)
         {
