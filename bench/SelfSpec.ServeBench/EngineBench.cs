@@ -15,8 +15,10 @@ internal static class EngineBench
     public static Task<int> RunAsync(BenchArgs a)
     {
         Console.WriteLine($"engine: {a.Reps} repetitions, {a.DecodeTokens} tokens, {a.Threads} threads, in process, alternating (only one model decodes at a time)");
-        using var solo = LanguageModel.Load(a.Model, new ModelLoadOptions { Threads = a.Threads });
-        using var batched = LanguageModel.Load(a.Model, new ModelLoadOptions { Threads = a.Threads, Parallel = 4 });
+        // No remembered answers: the same prompt repeats, and the plain loop's hybrid would copy its previous answer
+        // (the scheduler's drafts by lookup in the sequence only).
+        using var solo = LanguageModel.Load(a.Model, new ModelLoadOptions { Threads = a.Threads, RememberedAnswers = 0 });
+        using var batched = LanguageModel.Load(a.Model, new ModelLoadOptions { Threads = a.Threads, Parallel = 4, RememberedAnswers = 0 });
         int[] prompt = solo.Tokenize(Story);
         foreach (string method in a.Methods)
         {

@@ -78,11 +78,6 @@ public static class SelfSpecServer
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
-        // A stream's event is sent by the thread that flushes it instead of a thread-pool work item woken per token:
-        // on a machine whose cores the forward pass keeps busy, every wake-up stalls a kernel's workers
-        // (docs/architecture.md, serving: per-token cost of a stream). The handler leaves the transport's thread before
-        // anything slow (CompletionEndpoint), so inline scheduling never holds other connections' I/O.
-        builder.WebHost.UseSockets(s => s.UnsafePreferInlineScheduling = true);
         builder.WebHost.ConfigureKestrel(k =>
         {
             if (options.Host == "localhost") k.ListenLocalhost(options.Port);

@@ -18,9 +18,6 @@ internal sealed partial class CompletionEndpoint(ModelHost host, ServerMetrics m
         var cancellation = context.RequestAborted;
         if (!host.IsReady) throw new ApiException(503, "the model is still loading; retry shortly", type: "server_error", code: "model_loading") { RetryAfterSeconds = 1 };
         var body = await RequestBody.ReadAsync(context.Request, host.Options.MaxBodyBytes, cancellation).ConfigureAwait(false);
-        // Off the transport's thread (Kestrel schedules inline, SelfSpecServer.Build) before parsing and tokenizing,
-        // which for a long prompt take a while.
-        await Task.Yield();
         var request = RequestParser.Parse(body, chat);
         if (request.Model != null && !host.Names(request.Model))
             throw new ApiException(404, $"the model '{request.Model}' does not exist; this server serves '{host.ModelId}'" +

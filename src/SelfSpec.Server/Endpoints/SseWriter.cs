@@ -4,8 +4,7 @@ namespace SelfSpec.Server.Endpoints;
 
 /// <summary>
 /// Server-sent events as OpenAI sends them: unnamed <c>data:</c> events, each flushed at once, ending with <c>data: [DONE]</c>.
-/// An event is copied into the response's pipe whole and flushed once: one flush per token, with Kestrel's sends made
-/// on the flushing thread (docs/architecture.md, serving: per-token cost of a stream).
+/// An event is copied into the response's pipe whole and flushed once (one write and one flush per token).
 /// </summary>
 internal sealed class SseWriter(HttpResponse response, CancellationToken cancellation)
 {
