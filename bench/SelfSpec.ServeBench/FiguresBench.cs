@@ -32,7 +32,9 @@ internal static class FiguresBench
         // partly on code not yet optimized by the JIT), the server's is warm. Each is timed while the others are idle.
         using var lm = LanguageModel.Load(a.Model, threads: a.Threads);
         Console.WriteLine($"figures: {a.Reps} repetitions, {a.Threads} threads, model {a.Model}; CLI and server interleaved (separate processes)");
-        await using var server = await ServerProcess.StartAsync("--model", a.Model, "--threads", a.Threads.ToString(CultureInfo.InvariantCulture));
+        // No remembered answers: a fresh `generate` has none to draft from, and the decode figure repeats one prompt, whose
+        // earlier answer a one-at-a-time server's hybrid would otherwise copy (same work on both sides).
+        await using var server = await ServerProcess.StartAsync("--model", a.Model, "--threads", a.Threads.ToString(CultureInfo.InvariantCulture), "--remembered-answers", "0");
         using var http = new HttpClient { BaseAddress = server.Address, Timeout = TimeSpan.FromMinutes(10) };
         await Exchange.SendAsync(http, new RequestSpec(false, "Hello", 4, true)); // warm-up (JIT, first session)
 

@@ -8,7 +8,13 @@ using SelfSpec.ServeBench;
 try
 {
     var a = BenchArgs.Parse(args);
-    return a.Mode == "load" ? await LoadBench.RunAsync(a) : await FiguresBench.RunAsync(a);
+    return a.Mode switch
+    {
+        "load" => await LoadBench.RunAsync(a),
+        "decode" => await DecodeBench.RunAsync(a),
+        "engine" => await EngineBench.RunAsync(a),
+        _ => await FiguresBench.RunAsync(a),
+    };
 }
 catch (InvalidOperationException e)
 {
@@ -25,9 +31,11 @@ catch (ArgumentException e)
 internal sealed record BenchArgs
 {
     public const string Usage = """
-        usage: SelfSpec.ServeBench load|figures [--model PATH] [--threads N] [--method M]
+        usage: SelfSpec.ServeBench load|figures|decode|engine [--model PATH] [--threads N] [--method M]
           load:    [--clients 8] [--requests 5] [--max-tokens 32] [--max-queue 4] [--parallel 4] [--rounds 2]
           figures: [--reps 3] [--prompt-tokens 200] [--decode-tokens 128] [--methods ar,hybrid]
+          decode:  [--reps 3] [--decode-tokens 128] [--methods ar,hybrid] [--compare BUILD_FOLDER]
+          engine:  [--reps 3] [--decode-tokens 128] [--methods ar,hybrid]
         """;
 
     public required string Mode { get; init; }
@@ -44,10 +52,12 @@ internal sealed record BenchArgs
     public int PromptTokens { get; init; } = 200;
     public int DecodeTokens { get; init; } = 128;
     public string[] Methods { get; init; } = ["ar", "hybrid"];
+    /// <summary>decode: another build's output folder whose servers run beside this build's (A/B).</summary>
+    public string? Compare { get; init; }
 
     public static BenchArgs Parse(string[] args)
     {
-        if (args.Length == 0 || args[0] is not ("load" or "figures")) throw new ArgumentException("the first argument must be load or figures");
+        if (args.Length == 0 || args[0] is not ("load" or "figures" or "decode" or "engine")) throw new ArgumentException("the first argument must be load, figures, decode or engine");
         var a = new BenchArgs { Mode = args[0], Model = ModelLocator.FindBundled() ?? "" };
         for (int i = 1; i < args.Length; i++)
         {
@@ -70,6 +80,7 @@ internal sealed record BenchArgs
                 "--prompt-tokens" => a with { PromptTokens = Int() },
                 "--decode-tokens" => a with { DecodeTokens = Int() },
                 "--methods" => a with { Methods = v.Split(',') },
+                "--compare" => a with { Compare = Directory.Exists(v) ? v : throw new ArgumentException($"--compare: no folder {v}") },
                 _ => throw new ArgumentException($"unknown option {name}"),
             };
         }

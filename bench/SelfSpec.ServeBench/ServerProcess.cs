@@ -21,18 +21,23 @@ internal sealed partial class ServerProcess : IAsyncDisposable
     public Uri Address { get; }
     public int Pid => _process.Id;
 
-    public static ProcessStartInfo Cli(params string[] args)
+    public static ProcessStartInfo Cli(params string[] args) => CliIn(AppContext.BaseDirectory, args);
+
+    /// <summary>The CLI of another build (its output folder), for A/B runs of two versions side by side.</summary>
+    public static ProcessStartInfo CliIn(string folder, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "SelfSpec.Cli.dll"));
+        psi.ArgumentList.Add(Path.Combine(folder, "SelfSpec.Cli.dll"));
         foreach (string a in args) psi.ArgumentList.Add(a);
         psi.Environment.Remove("SELFSPEC_API_KEY");
         return psi;
     }
 
-    public static async Task<ServerProcess> StartAsync(params string[] serveArgs)
+    public static Task<ServerProcess> StartAsync(params string[] serveArgs) => StartInAsync(AppContext.BaseDirectory, serveArgs);
+
+    public static async Task<ServerProcess> StartInAsync(string folder, params string[] serveArgs)
     {
-        var process = Process.Start(Cli(["serve", "--port", "0", .. serveArgs]))!;
+        var process = Process.Start(CliIn(folder, ["serve", "--port", "0", .. serveArgs]))!;
         _ = process.StandardOutput.ReadToEndAsync();
         var deadline = DateTime.UtcNow.AddMinutes(3);
         Uri? address = null;

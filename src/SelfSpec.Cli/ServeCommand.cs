@@ -30,10 +30,15 @@ internal static class ServeCommand
         var parallel = new Option<int>("--parallel") { Description = "requests decoded together, sharing every forward pass (0 = one at a time)", DefaultValueFactory = _ => 4 };
         var method = new Option<string>("--method") { Description = "decoding method when a request names none: ar, specbound, hybrid, static, lookup", DefaultValueFactory = _ => "hybrid" };
         method.AcceptOnlyFromAmong([.. DecodingMethodNames.All]);
+        var remembered = new Option<int>("--remembered-answers")
+        {
+            Description = "latest answers kept as drafts for later requests (lookup and hybrid, one at a time); 0 = none, as a fresh `generate` starts",
+            DefaultValueFactory = _ => new ModelLoadOptions().RememberedAnswers,
+        };
 
         var cmd = new Command("serve", "serve the model over an OpenAI-compatible HTTP API")
         {
-            model, host, port, apiKey, alias, ctx, maxQueue, parallel, cacheMb, threads, sidecar, method,
+            model, host, port, apiKey, alias, ctx, maxQueue, parallel, cacheMb, threads, sidecar, method, remembered,
         };
         cmd.SetAction(r => ExitCodes.Guard(() =>
         {
@@ -50,8 +55,11 @@ internal static class ServeCommand
                 CacheMegabytes = r.GetValue(cacheMb),
                 Threads = r.GetValue(threads),
                 DefaultMethod = DecodingMethodNames.Parse(r.GetValue(method)!),
-                LoadOptions = ModelLoadOptions.FromCommandLine(r.GetValue(threads), r.GetValue(sidecar)),
+                LoadOptions = ModelLoadOptions.FromCommandLine(r.GetValue(threads), r.GetValue(sidecar)) with { RememberedAnswers = r.GetValue(remembered) },
             };
+            // Checked here, before the server starts, rather than by the load behind a listening server.
+            if (options.LoadOptions.RememberedAnswers is < 0 or > 4096)
+                throw new InvalidRequestException($"remembered answers {options.LoadOptions.RememberedAnswers} must be between 0 and 4096");
             if (!File.Exists(options.ModelPath)) throw new InvalidRequestException($"model file {options.ModelPath} does not exist");
             return Run(options);
         }));

@@ -2,7 +2,10 @@ using Microsoft.AspNetCore.Http;
 
 namespace SelfSpec.Server.Endpoints;
 
-/// <summary>Server-sent events as OpenAI sends them: unnamed <c>data:</c> events, each flushed at once, ending with <c>data: [DONE]</c>.</summary>
+/// <summary>
+/// Server-sent events as OpenAI sends them: unnamed <c>data:</c> events, each flushed at once, ending with <c>data: [DONE]</c>.
+/// An event is copied into the response's pipe whole and flushed once (one write and one flush per token).
+/// </summary>
 internal sealed class SseWriter(HttpResponse response, CancellationToken cancellation)
 {
     private static readonly byte[] Prefix = "data: "u8.ToArray();
@@ -21,15 +24,18 @@ internal sealed class SseWriter(HttpResponse response, CancellationToken cancell
 
     public async Task WriteAsync(byte[] json)
     {
-        await response.Body.WriteAsync(Prefix, cancellation).ConfigureAwait(false);
-        await response.Body.WriteAsync(json, cancellation).ConfigureAwait(false);
-        await response.Body.WriteAsync(Suffix, cancellation).ConfigureAwait(false);
-        await response.Body.FlushAsync(cancellation).ConfigureAwait(false);
+        var writer = response.BodyWriter;
+        int length = Prefix.Length + json.Length + Suffix.Length;
+        var span = writer.GetSpan(length);
+        Prefix.CopyTo(span);
+        json.CopyTo(span[Prefix.Length..]);
+        Suffix.CopyTo(span[(Prefix.Length + json.Length)..]);
+        writer.Advance(length);
+        await writer.FlushAsync(cancellation).ConfigureAwait(false);
     }
 
     public async Task DoneAsync()
     {
-        await response.Body.WriteAsync(Done, cancellation).ConfigureAwait(false);
-        await response.Body.FlushAsync(cancellation).ConfigureAwait(false);
+        await response.BodyWriter.WriteAsync(Done, cancellation).ConfigureAwait(false);
     }
 }

@@ -65,6 +65,7 @@ public sealed partial class ServeCommandTests
     [InlineData("--model", "/nonexistent/model.gguf")]
     [InlineData("--host", "example.com", "--port", "0")]
     [InlineData("--port", "70000")]
+    [InlineData("--remembered-answers", "-1")]
     public async Task BadSetupsExitWithCode2(params string[] args)
     {
         var all = new List<string> { "serve" };
