@@ -35,15 +35,12 @@ internal sealed class BatchedSequence : IGenerationProgress
     private readonly int[] _copy;
     private readonly bool[] _oneHot;
     private readonly List<int> _tokens;
-    private readonly List<int> _output;
-    private readonly LogSoftmax? _logSoftmax; // when the options ask for log-probabilities
-    private readonly List<TokenLogprobs> _logprobs = [];
-    private FinishReason _finish = FinishReason.Length;
+    private readonly TokenCommitter _commit; // plain decoding's checks for every committed token
     private int _prefilled;           // prompt positions computed
     private int _firstRow, _rows;     // this sequence's rows in the current pass
     private int _ngram;               // n-gram length of this round's lookup copy
 
-    public BatchedSequence(Transformer model, DecodeCosts costs, DecodeRequest request)
+    public BatchedSequence(Transformer model, DecodeCosts costs, DecodeRequest request, DraftRates? rates = null)
     {
         _m = model;
         _r = request;
@@ -61,22 +58,21 @@ internal sealed class BatchedSequence : IGenerationProgress
         _maxRows = _minNgram > 0 ? Math.Min(model.MaxBatch, _spec.MaxDrafts + 1) : 1;
         _sampler = new Sampler(_options.Sampling, model.Config.VocabSize);
         _verifier = new Verifier(_sampler, _spec.Acceptance, model.Config.VocabSize);
-        _bound = new PriceBound(_layers, _spec.Tau, costs);
+        _bound = new PriceBound(_layers, _spec.Tau, costs, learned: rates);
         _stats = new DecodeStats { Method = _options.Method, PromptTokens = request.Prompt.Length, PrefillTokens = request.Prompt.Length - request.Reused };
         _copy = new int[_maxRows];
         _oneHot = new bool[_maxRows];
         _tokens = new List<int>(request.Prompt.Length + _options.MaxTokens + _maxRows);
         _tokens.AddRange(request.Prompt);
-        _output = new List<int>(_options.MaxTokens);
-        if (_options.TopLogprobs != null) _logSoftmax = new LogSoftmax(model.Config.VocabSize);
+        _commit = new TokenCommitter(request, _tokens, model.Config.VocabSize);
         _prefilled = request.Reused;
         _cache.Truncate(request.Reused);
     }
 
-    public IReadOnlyList<int> Output => _output;
-    public IReadOnlyList<TokenLogprobs> Logprobs => _logprobs;
+    public IReadOnlyList<int> Output => _commit.Output;
+    public IReadOnlyList<TokenLogprobs> Logprobs => _commit.Logprobs;
     public IReadOnlyList<int> Tokens => _tokens;
-    public FinishReason Finish => _finish;
+    public FinishReason Finish => _commit.Finish;
     /// <summary>Whether the prompt is still being computed.</summary>
     public bool Prefilling => _prefilled < _r.Prompt.Length;
     /// <summary>The most rows a decoding round of this sequence brings (1 + drafts).</summary>
@@ -103,7 +99,7 @@ internal sealed class BatchedSequence : IGenerationProgress
         }
         int p = _tokens.Count - 1; // position of the last committed token
         Debug.Assert(_cache.Length == p);
-        int rowLimit = Math.Min(Math.Min(_maxRows, budget), Math.Min(_r.Limit - p, _options.MaxTokens - _output.Count));
+        int rowLimit = Math.Min(Math.Min(_maxRows, budget), Math.Min(_r.Limit - p, _commit.Remaining));
         int drafts = rowLimit > 1 ? Draft(rowLimit - 1, otherRows, otherHeadRows) : 0;
         pass.Add(_tokens[p], p, _cache, logits: true);
         for (int i = 0; i < drafts; i++)
@@ -148,7 +144,7 @@ internal sealed class BatchedSequence : IGenerationProgress
             var firstRow = pass.Logits(_firstRow + _rows - 1, 1);
             int first = _sampler.Sample(firstRow, CollectionsMarshal.AsSpan(_tokens));
             _stats.SamplingSeconds += Stopwatch.GetElapsedTime(t0).TotalSeconds;
-            return Emit(first, firstRow);
+            return _commit.Commit(first, firstRow);
         }
         int drafts = _rows - 1, p = _tokens.Count - 1 - drafts;
         long t1 = Stopwatch.GetTimestamp();
@@ -171,30 +167,13 @@ internal sealed class BatchedSequence : IGenerationProgress
             if (_stats.Accepted > 0) _stats.AcceptedBySource["lookup"] = _stats.Accepted;
         }
         for (int i = 0; i < accepted; i++)
-            if (!Emit(committed[i], pass.Logits(_firstRow + i, 1))) return false;
-        return Emit(next, pass.Logits(_firstRow + accepted, 1));
-    }
-
-    /// <summary>
-    /// Commits one token with plain decoding's checks, in its order; <paramref name="row"/> is the full model's logits
-    /// that decided it (its log-probabilities, when asked for, come from them). Returns false when generation ends.
-    /// </summary>
-    private bool Emit(int token, ReadOnlySpan<float> row)
-    {
-        if (_options.StopAtEndOfGeneration && _r.IsEndOfGeneration(token)) { _finish = FinishReason.EndOfGeneration; return false; }
-        if (_logSoftmax != null) _logprobs.Add(_logSoftmax.Of(row, token, _options.TopLogprobs!.Value));
-        _output.Add(token);
-        _tokens.Add(token);
-        if (_r.OnToken != null && !_r.OnToken(token)) { _finish = FinishReason.Cancelled; return false; }
-        if (_output.Count >= _options.MaxTokens) { _finish = FinishReason.Length; return false; }
-        // Plain decoding has computed every position before this token; it stops when that fills the cache.
-        if (_tokens.Count - 1 >= _r.Limit) { _finish = FinishReason.ContextFull; return false; }
-        return true;
+            if (!_commit.Commit(committed[i], pass.Logits(_firstRow + i, 1))) return false;
+        return _commit.Commit(next, pass.Logits(_firstRow + accepted, 1));
     }
 
     public DecodeStats CompleteStats()
     {
-        _stats.GeneratedTokens = _output.Count;
+        _stats.GeneratedTokens = _commit.Output.Count;
         if (_maxRows > 1)
         {
             _stats.Rho = Math.Round(_costs.Rho(1), 4);

@@ -10,8 +10,8 @@ namespace SelfSpec.Decoding;
 /// <remarks>
 /// The loop owns <paramref name="tokens"/> (the prompt, then the committed tokens; a speculative loop appends its
 /// round's drafts there and removes them before committing). The committer appends each committed token to it and to
-/// <see cref="Output"/>. Batched decoding (<c>Batching.BatchedSequence</c>) can use it the same way: construct it
-/// with the sequence's request and token list and call <see cref="Commit"/> for the accepted drafts and the next token.
+/// <see cref="Output"/>. The three loops (<c>Autoregressive</c>, <c>SelfSpeculative</c> and the scheduler's
+/// <c>Batching.BatchedSequence</c>) all commit through it: the accepted drafts, then the next token.
 /// </remarks>
 /// <param name="request">the generation: options, end-of-generation test, OnToken, context limit</param>
 /// <param name="tokens">the loop's sequence (the prompt, then committed tokens)</param>
