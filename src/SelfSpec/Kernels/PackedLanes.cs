@@ -24,8 +24,17 @@ internal unsafe interface ILaneTileKernel
     static abstract float LaneReference(byte* tile, int blocks, int lane, byte* a);
 }
 
+/// <summary>A packed matrix made empty and filled rows at a time, so loading never stages a whole tensor.</summary>
+internal interface IRowPacker
+{
+    PackedMatrix Matrix { get; }
+
+    /// <summary>Repacks file rows [first, first + count) from <paramref name="rows"/> (exactly those rows' bytes).</summary>
+    void PackRows(ReadOnlySpan<byte> rows, int first, int count);
+}
+
 /// <summary>A matrix stored as ceil(OutDim / 16) tiles of 16 interleaved rows, each Blocks super-blocks of K.BlockBytes.</summary>
-internal abstract unsafe class PackedLaneMatrix<K> : PackedMatrix where K : ILaneTileKernel
+internal abstract unsafe class PackedLaneMatrix<K> : PackedMatrix, IRowPacker where K : ILaneTileKernel
 {
     public const int TileRows = 16;
 
@@ -38,6 +47,9 @@ internal abstract unsafe class PackedLaneMatrix<K> : PackedMatrix where K : ILan
     public long TileBytes => (long)Blocks * K.BlockBytes;
     public override long ByteSize => TileBytes * Tiles;
     public byte* Data => _rows.Data;
+    public PackedMatrix Matrix => this;
+
+    public abstract void PackRows(ReadOnlySpan<byte> rows, int first, int count);
 
     /// <summary>The tile kernels need AVX-512BW; elsewhere the type row has no packer and the file-layout kernels serve.</summary>
     public static bool Supported => Avx512BW.IsSupported;

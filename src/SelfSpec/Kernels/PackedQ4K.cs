@@ -51,7 +51,7 @@ internal sealed unsafe class PackedQ4KMatrix : PackedLaneMatrix<PackedQ4KKernel>
     }
 
     /// <summary>Repacks file rows [first, first + count) from <paramref name="rows"/> (exactly those rows' bytes).</summary>
-    public void PackRows(ReadOnlySpan<byte> rows, int first, int count)
+    public override void PackRows(ReadOnlySpan<byte> rows, int first, int count)
     {
         int nb = Blocks, fileRowBytes = nb * BlockQ4_K.Size;
         if (first < 0 || count < 0 || first + count > OutDim || rows.Length < (long)fileRowBytes * count)
