@@ -74,7 +74,7 @@ internal static unsafe class TensorTypes
                 Type = GgmlType.Q5_0, BlockSize = QK, BlockBytes = BlockQ5_0.Size,
                 Dequantize = &Q5Legacy.DequantizeQ5_0, Quantize = &Q5Legacy.QuantizeQ5_0, QuantizeReference = &Q5Legacy.QuantizeQ5_0,
                 Activation = GgmlType.Q8_0, Dot = &Q5Legacy.DotQ5_0, DotReference = &Q5Legacy.DotQ5_0Reference,
-                Pack = PackedQ5_0Matrix.Supported ? &PackQ5_0 : null,
+                Pack = PackedQ5_0Matrix.Supported ? &PackQ5_0 : null, CreatePacked = PackedQ5_0Matrix.Supported ? &CreateQ5_0 : null,
             },
             new()
             {
@@ -189,6 +189,8 @@ internal static unsafe class TensorTypes
     private static PackedMatrix? PackQ4_K(ReadOnlySpan<byte> bytes, int inDim, int outDim) => PackedQ4KMatrix.Pack(bytes, inDim, outDim);
 
     private static PackedMatrix? PackQ6_K(ReadOnlySpan<byte> bytes, int inDim, int outDim) => PackedQ6KMatrix.Pack(bytes, inDim, outDim);
+
+    private static IRowPacker CreateQ5_0(int inDim, int outDim) => PackedQ5_0Matrix.Create(inDim, outDim);
 
     private static IRowPacker CreateQ4_K(int inDim, int outDim) => PackedQ4KMatrix.Create(inDim, outDim);
 
