@@ -56,6 +56,14 @@ internal static unsafe class PackedKActivations
     }
 }
 
+/// <summary>A lane-per-row K-quant matrix (Q4_K, Q6_K): super-blocks of 256 against these activation rows.</summary>
+internal abstract class PackedQ8KLaneMatrix<K>(int inDim, int outDim) : PackedLaneMatrix<K>(inDim, outDim, 256) where K : ILaneTileKernel
+{
+    public sealed override string ActivationFormat => PackedKActivations.Format;
+    public sealed override int ActivationRowBytes => PackedKActivations.RowBytes(InDim);
+    public sealed override void QuantizeActivations(ReadOnlySpan<float> x, int n, Span<byte> dst) => PackedKActivations.Quantize(x, n, InDim, dst);
+}
+
 /// <summary>Pinned bytes whose first row starts on a 64-byte boundary, for the packed matrices' aligned loads.</summary>
 internal sealed unsafe class AlignedRows
 {

@@ -7,6 +7,7 @@
 // tile computes the whole tile into scratch and keeps its own lanes: every lane is independent, so the bits are
 // the same), how a batch is cut into row tiles (TileSizes.Next) and how the reference walks are written once.
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
 namespace SelfSpec.Kernels;
@@ -50,6 +51,27 @@ internal abstract unsafe class PackedLaneMatrix<K> : PackedMatrix, IRowPacker wh
     public PackedMatrix Matrix => this;
 
     public abstract void PackRows(ReadOnlySpan<byte> rows, int first, int count);
+
+    /// <summary>The row-length check of every lane type's factory.</summary>
+    protected static void CheckShape(int inDim, int outDim, int blockElements, string type)
+    {
+        if (inDim <= 0 || inDim % blockElements != 0) throw new ArgumentException($"row length {inDim} is not a whole number of {type} blocks");
+        if (outDim <= 0) throw new ArgumentException($"row count {outDim}");
+    }
+
+    /// <summary>The argument check of <see cref="PackRows"/>: rows [first, first + count) in range and their bytes present.</summary>
+    protected void CheckRows(ReadOnlySpan<byte> rows, int first, int count, int fileRowBytes)
+    {
+        if (first < 0 || count < 0 || first + count > OutDim || rows.Length < (long)fileRowBytes * count)
+            throw new ArgumentException($"rows [{first}, {first + count}) of {OutDim} need {(long)fileRowBytes * count} bytes, got {rows.Length}");
+    }
+
+    /// <summary>Fills <paramref name="m"/> from all of its rows' file bytes.</summary>
+    protected static M Filled<M>(M m, ReadOnlySpan<byte> rows) where M : PackedLaneMatrix<K>
+    {
+        m.PackRows(rows, 0, m.OutDim);
+        return m;
+    }
 
     /// <summary>The tile kernels need AVX-512BW; elsewhere the type row has no packer and the file-layout kernels serve.</summary>
     public static bool Supported => Avx512BW.IsSupported;
@@ -131,6 +153,17 @@ internal static unsafe class PackedLanes
                 }
             }
         }
+    }
+
+    /// <summary>Writes a tile kernel's T.Count accumulators (16 outputs each) yStride apart.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store<T>(Vector512<float> acc0, Vector512<float> acc1,
+        Vector512<float> acc2, Vector512<float> acc3, float* y, int yStride) where T : struct, ITileSize
+    {
+        acc0.Store(y);
+        if (T.Count > 1) acc1.Store(y + yStride);
+        if (T.Count > 2) acc2.Store(y + 2 * yStride);
+        if (T.Count > 3) acc3.Store(y + 3 * yStride);
     }
 
     /// <summary>One tile for n (1-4) activation rows: the SIMD kernel where AVX-512BW is, else the lane reference.</summary>

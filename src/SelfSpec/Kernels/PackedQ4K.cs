@@ -25,37 +25,25 @@ using SelfSpec.Quantization;
 namespace SelfSpec.Kernels;
 
 /// <summary>A Q4_K matrix in the lane-per-row packed layout.</summary>
-internal sealed unsafe class PackedQ4KMatrix : PackedLaneMatrix<PackedQ4KKernel>
+internal sealed unsafe class PackedQ4KMatrix : PackedQ8KLaneMatrix<PackedQ4KKernel>
 {
-    public override string ActivationFormat => PackedKActivations.Format;
-    public override int ActivationRowBytes => PackedKActivations.RowBytes(InDim);
-
-    public override void QuantizeActivations(ReadOnlySpan<float> x, int n, Span<byte> dst) => PackedKActivations.Quantize(x, n, InDim, dst);
-
-    private PackedQ4KMatrix(int inDim, int outDim) : base(inDim, outDim, 256) { }
+    private PackedQ4KMatrix(int inDim, int outDim) : base(inDim, outDim) { }
 
     /// <summary>An empty matrix; fill it with <see cref="PackRows"/>.</summary>
     public static PackedQ4KMatrix Create(int inDim, int outDim)
     {
-        if (inDim <= 0 || inDim % 256 != 0) throw new ArgumentException($"row length {inDim} is not a whole number of Q4_K blocks");
-        if (outDim <= 0) throw new ArgumentException($"row count {outDim}");
+        CheckShape(inDim, outDim, 256, "Q4_K");
         return new PackedQ4KMatrix(inDim, outDim);
     }
 
     /// <summary>Repacks <paramref name="outDim"/> rows of the file's Q4_K blocks.</summary>
-    public static PackedQ4KMatrix Pack(ReadOnlySpan<byte> rows, int inDim, int outDim)
-    {
-        var p = Create(inDim, outDim);
-        p.PackRows(rows, 0, outDim);
-        return p;
-    }
+    public static PackedQ4KMatrix Pack(ReadOnlySpan<byte> rows, int inDim, int outDim) => Filled(Create(inDim, outDim), rows);
 
     /// <summary>Repacks file rows [first, first + count) from <paramref name="rows"/> (exactly those rows' bytes).</summary>
     public override void PackRows(ReadOnlySpan<byte> rows, int first, int count)
     {
         int nb = Blocks, fileRowBytes = nb * BlockQ4_K.Size;
-        if (first < 0 || count < 0 || first + count > OutDim || rows.Length < (long)fileRowBytes * count)
-            throw new ArgumentException($"rows [{first}, {first + count}) of {OutDim} need {(long)fileRowBytes * count} bytes, got {rows.Length}");
+        CheckRows(rows, first, count, fileRowBytes);
         byte* q = stackalloc byte[256];
         fixed (byte* src0 = rows)
         {
@@ -172,10 +160,7 @@ internal unsafe struct PackedQ4KKernel : ILaneTileKernel
             if (T.Count > 2) acc2 = Combine(i2, mn0, mn1, mn2, mn3, d, dmin, ya + 2 * aStride, acc2);
             if (T.Count > 3) acc3 = Combine(i3, mn0, mn1, mn2, mn3, d, dmin, ya + 3 * aStride, acc3);
         }
-        acc0.Store(y);
-        if (T.Count > 1) acc1.Store(y + yStride);
-        if (T.Count > 2) acc2.Store(y + 2 * yStride);
-        if (T.Count > 3) acc3.Store(y + 3 * yStride);
+        PackedLanes.Store<T>(acc0, acc1, acc2, acc3, y, yStride);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -37,24 +37,17 @@ internal sealed unsafe class PackedQ5_0Matrix : PackedLaneMatrix<PackedQ5_0Kerne
     /// <summary>An empty matrix; fill it with <see cref="PackRows"/>.</summary>
     public static PackedQ5_0Matrix Create(int inDim, int outDim)
     {
-        if (inDim <= 0 || inDim % 32 != 0) throw new ArgumentException($"row length {inDim} is not a whole number of Q5_0 blocks");
-        if (outDim <= 0) throw new ArgumentException($"row count {outDim}");
+        CheckShape(inDim, outDim, 32, "Q5_0");
         return new PackedQ5_0Matrix(inDim, outDim);
     }
 
     /// <summary>Repacks <paramref name="outDim"/> rows of the file's Q5_0 blocks.</summary>
-    public static PackedQ5_0Matrix Pack(ReadOnlySpan<byte> rows, int inDim, int outDim)
-    {
-        var p = Create(inDim, outDim);
-        p.PackRows(rows, 0, outDim);
-        return p;
-    }
+    public static PackedQ5_0Matrix Pack(ReadOnlySpan<byte> rows, int inDim, int outDim) => Filled(Create(inDim, outDim), rows);
 
     public override void PackRows(ReadOnlySpan<byte> rows, int first, int count)
     {
         int nb = Blocks, fileRowBytes = nb * BlockQ5_0.Size;
-        if (first < 0 || count < 0 || first + count > OutDim || rows.Length < (long)fileRowBytes * count)
-            throw new ArgumentException($"rows [{first}, {first + count}) of {OutDim} need {(long)fileRowBytes * count} bytes, got {rows.Length}");
+        CheckRows(rows, first, count, fileRowBytes);
         fixed (byte* src0 = rows)
         {
             for (int r = 0; r < count; r++)
@@ -139,10 +132,7 @@ internal unsafe struct PackedQ5_0Kernel : ILaneTileKernel
             if (T.Count > 2) acc2 = Step(l0, h0, l1, h1, l2, h2, l3, h3, dw, ya + 2 * aStride, acc2);
             if (T.Count > 3) acc3 = Step(l0, h0, l1, h1, l2, h2, l3, h3, dw, ya + 3 * aStride, acc3);
         }
-        acc0.Store(y);
-        if (T.Count > 1) acc1.Store(y + yStride);
-        if (T.Count > 2) acc2.Store(y + 2 * yStride);
-        if (T.Count > 3) acc3.Store(y + 3 * yStride);
+        PackedLanes.Store<T>(acc0, acc1, acc2, acc3, y, yStride);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
