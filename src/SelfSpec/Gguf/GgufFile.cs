@@ -382,11 +382,21 @@ public sealed unsafe class GgufFile : IDisposable
     public void ReadTensor(GgufTensorInfo tensor, Span<byte> destination)
     {
         if (tensor.ByteSize > destination.Length) throw new ArgumentException($"destination holds {destination.Length} bytes, tensor '{tensor.Name}' has {tensor.ByteSize}");
+        ReadTensorRange(tensor, 0, destination[..(int)tensor.ByteSize]);
+    }
+
+    /// <summary>
+    /// Reads bytes [start, start + destination.Length) of a tensor from the file (not the mapping), so a large
+    /// tensor can be repacked in pieces through one small buffer.
+    /// </summary>
+    public void ReadTensorRange(GgufTensorInfo tensor, long start, Span<byte> destination)
+    {
+        if (start < 0 || start + destination.Length > tensor.ByteSize)
+            throw new ArgumentException($"bytes [{start}, {start + destination.Length}) lie outside tensor '{tensor.Name}' of {tensor.ByteSize}");
         ObjectDisposedException.ThrowIf(_data == null, this);
-        destination = destination[..(int)tensor.ByteSize];
         GgufFile part = Part(tensor);
         using var handle = File.OpenHandle(part.Path, FileMode.Open, FileAccess.Read, FileShare.Read);
-        long offset = part.DataOffset + tensor.Offset;
+        long offset = part.DataOffset + tensor.Offset + start;
         while (destination.Length > 0)
         {
             int read = RandomAccess.Read(handle, destination, offset);

@@ -1,19 +1,22 @@
-// PackedQ4K: a Q4_K matrix (most of every Q4_K_M file) repacked once at load for 512-bit integer dot products
-// against PackedKActivations rows, with its kernels and scalar reference; used where AVX-512BW is.
+// PackedQ4K: a Q4_K matrix (most of every Q4_K_M file) repacked once at load so that one SIMD lane is one output
+// row (docs/architecture.md 3, packed layouts), with its tile kernel and scalar reference; used where AVX-512BW is.
 //
-// Why: the file's 144-byte super-blocks keep 8 six-bit scales and mins in 12 packed bytes and pair low and high
-// nibbles with activations 32 values apart, so the file-layout kernel spends its time unpacking scales and works
-// 256 bits at a time. Here one super-block (256 values) is
-//   qs[128]: byte p (0..63) holds value p (low nibble) and 64 + p (high nibble); byte 64 + p values 128 + p and
-//            192 + p, so each of the four nibble planes is 64 consecutive values, one aligned 512-bit operand;
-// and, after all of a row's qs, 16 bytes a super-block (the 8 scales, then the 8 mins, unpacked), then 2 floats
-// (d, dmin: the file's halves, widened exactly). 152 bytes a super-block against the file's 144.
-// Per super-block and activation row the step is 4 x (vpmaddubsw, vpmaddwd by the scales spread over their 16
-// lanes), one vpmaddwd of the mins with the activation's 16-value sums, two exact integer sums, and then the
-// float combination d*da*isum - dmin*da*summ exactly as ggml's scalar Q4_K dot (VecDotReference.Q4_K) does it.
-// The integer sums are exact, so every result is bit for bit the file-layout reference's: packing changes no
-// output, and batch invariance holds because each output depends only on its two rows (architecture.md 2.1).
-// Without AVX-512BW the type row has no packer (the file-layout kernels serve); Rows then runs the reference.
+// Why: per output row the file's 144-byte super-blocks need their 6-bit scales unpacked, their nibble planes
+// paired with activations 32 values apart and, at the end of every super-block, a horizontal sum; on one decoded
+// row that bookkeeping costs more than the multiplies. Here 16 rows are interleaved, so a sub-block's integer dot
+// for 16 rows is 8 vpmaddubsw against broadcast activation bytes, its scale applies to 16 rows in one vpmaddwd and
+// nothing is summed across lanes. One super-block of a 16-row tile (2432 bytes, 152 a row against the file's 144):
+//   qs at 0:      32 vectors of 64 bytes; vector 4j + c, lane i, byte e: low nibble value 32j + 4c + e of row i,
+//                 high nibble value 32j + 16 + 4c + e (sub-block j = 0..7, chunk c = 0..3, e = 0..3);
+//   scales 2048:  4 x 32 bytes; pair p, lane i: bytes 2i, 2i + 1 = scale of sub-blocks 2p, 2p + 1 of row i;
+//   mins 2176:    the same for the mins;
+//   d 2304, dmin 2368: 16 floats each (the file's halves, widened exactly).
+// Per sub-block and activation row: 8 vpmaddubsw (pair sums at most 2 * 15 * 128) added as int16 (at most
+// 16 * 15 * 128 = 30720: no overflow), one vpmaddwd by the scale in both halves of the lane; the mins term is 4
+// vpmaddwd of (min 2p, min 2p + 1) with the activation's 32-value sums. Both sums are exact, and the float
+// combination is ggml's, per lane and super-block in order: s += (da * d) * isum - (da * dmin) * summ
+// (VecDotReference.Q4_K). So every output is bit for bit the file-layout reference's, on every path, batch,
+// neighbour and column split (architecture.md 2.1).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -21,215 +24,171 @@ using SelfSpec.Quantization;
 
 namespace SelfSpec.Kernels;
 
-/// <summary>A Q4_K matrix in the packed layout: OutDim rows of Blocks super-blocks.</summary>
-internal sealed unsafe class PackedQ4KMatrix : PackedMatrix
+/// <summary>A Q4_K matrix in the lane-per-row packed layout.</summary>
+internal sealed unsafe class PackedQ4KMatrix : PackedQ8KLaneMatrix<PackedQ4KKernel>
 {
-    private readonly AlignedRows _rows;
+    private PackedQ4KMatrix(int inDim, int outDim) : base(inDim, outDim) { }
 
-    public override int InDim { get; }
-    public override int OutDim { get; }
-    public int Blocks { get; }
-    /// <summary>qs (Blocks x 128), scales and mins (Blocks x 16), d and dmin (Blocks x 2 floats); a multiple of 64.</summary>
-    public int RowBytes { get; }
-    public override long ByteSize => (long)RowBytes * OutDim;
-    public override string ActivationFormat => PackedKActivations.Format;
-    public override int ActivationRowBytes => PackedKActivations.RowBytes(InDim);
-    public byte* Data => _rows.Data;
-
-    public static bool Supported => Avx512BW.IsSupported;
-
-    public override void QuantizeActivations(ReadOnlySpan<float> x, int n, Span<byte> dst) => PackedKActivations.Quantize(x, n, InDim, dst);
-
-    public override void Rows(ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd) =>
-        PackedQ4KMatMul.Rows(this, activations, batch, output, colStart, colEnd);
-
-    private PackedQ4KMatrix(int inDim, int outDim)
+    /// <summary>An empty matrix; fill it with <see cref="PackRows"/>.</summary>
+    public static PackedQ4KMatrix Create(int inDim, int outDim)
     {
-        InDim = inDim;
-        OutDim = outDim;
-        Blocks = inDim / 256;
-        RowBytes = (Blocks * 152 + 63) / 64 * 64;
-        _rows = new AlignedRows((long)RowBytes * outDim);
+        CheckShape(inDim, outDim, 256, "Q4_K");
+        return new PackedQ4KMatrix(inDim, outDim);
     }
 
     /// <summary>Repacks <paramref name="outDim"/> rows of the file's Q4_K blocks.</summary>
-    public static PackedQ4KMatrix Pack(ReadOnlySpan<byte> rows, int inDim, int outDim)
+    public static PackedQ4KMatrix Pack(ReadOnlySpan<byte> rows, int inDim, int outDim) => Filled(Create(inDim, outDim), rows);
+
+    /// <summary>Repacks file rows [first, first + count) from <paramref name="rows"/> (exactly those rows' bytes).</summary>
+    public override void PackRows(ReadOnlySpan<byte> rows, int first, int count)
     {
-        if (inDim <= 0 || inDim % 256 != 0) throw new ArgumentException($"row length {inDim} is not a whole number of Q4_K blocks");
-        int nb = inDim / 256, fileRowBytes = nb * BlockQ4_K.Size;
-        if (rows.Length < (long)fileRowBytes * outDim) throw new ArgumentException("too few bytes for the matrix");
-        var p = new PackedQ4KMatrix(inDim, outDim);
+        int nb = Blocks, fileRowBytes = nb * BlockQ4_K.Size;
+        CheckRows(rows, first, count, fileRowBytes);
         byte* q = stackalloc byte[256];
         fixed (byte* src0 = rows)
         {
-            for (int r = 0; r < outDim; r++)
+            for (int r = 0; r < count; r++)
             {
-                byte* dst = p.Data + (long)r * p.RowBytes;
-                byte* side = dst + nb * 128;
-                float* scales = (float*)(side + nb * 16);
-                new Span<byte>(dst, p.RowBytes).Clear();
                 for (int b = 0; b < nb; b++)
                 {
                     byte* block = src0 + (long)r * fileRowBytes + b * BlockQ4_K.Size;
-                    // The file's order: 32-byte chunk c holds values 64c..64c+31 (low nibbles) and 64c+32.. (high).
+                    byte* dst = BlockOf(first + r, b, out int lane);
+                    // The file's order: 32-byte chunk k holds values 64k..64k+31 (low nibbles) and 64k+32.. (high).
                     for (int e = 0; e < 256; e++)
                         q[e] = (byte)((block[16 + 32 * (e / 64) + e % 32] >> (4 * (e / 32 % 2))) & 0xF);
-                    byte* qs = dst + b * 128;
-                    for (int i = 0; i < 64; i++)
-                    {
-                        qs[i] = (byte)(q[i] | (q[64 + i] << 4));
-                        qs[64 + i] = (byte)(q[128 + i] | (q[192 + i] << 4));
-                    }
                     for (int j = 0; j < 8; j++)
                     {
+                        for (int c = 0; c < 4; c++)
+                            for (int e = 0; e < 4; e++)
+                                dst[64 * (4 * j + c) + 4 * lane + e] = (byte)(q[32 * j + 4 * c + e] | (q[32 * j + 16 + 4 * c + e] << 4));
                         KScales.Get(j, block + 4, out int sc, out int m);
-                        side[16 * b + j] = (byte)sc;
-                        side[16 * b + 8 + j] = (byte)m;
+                        dst[PackedQ4KKernel.Scales + 32 * (j / 2) + 2 * lane + j % 2] = (byte)sc;
+                        dst[PackedQ4KKernel.Mins + 32 * (j / 2) + 2 * lane + j % 2] = (byte)m;
                     }
-                    scales[2 * b] = Dequantize.F16(block);
-                    scales[2 * b + 1] = Dequantize.F16(block + 2);
+                    ((float*)(dst + PackedQ4KKernel.D))[lane] = Dequantize.F16(block);
+                    ((float*)(dst + PackedQ4KKernel.DMin))[lane] = Dequantize.F16(block + 2);
                 }
             }
         }
-        return p;
     }
 }
 
-internal static unsafe class PackedQ4KMatMul
+internal unsafe struct PackedQ4KKernel : ILaneTileKernel
 {
+    public const int Scales = 2048, Mins = 2176, D = 2304, DMin = 2368, Size = 2432;
     private const int AB = PackedKActivations.BlockBytes;
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Rows(PackedQ4KMatrix w, ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd)
-    {
-        w.CheckProduct(activations, batch, output, colStart, colEnd);
-        int outDim = w.OutDim, blocks = w.Blocks, wb = w.RowBytes, ab = PackedKActivations.RowBytes(w.InDim);
-        byte* pw0 = w.Data;
-        fixed (byte* pa0 = activations)
-        fixed (float* py = output)
-        {
-            for (int o = colStart; o < colEnd; o++)
-            {
-                byte* pw = pw0 + (long)o * wb;
-                if (!Avx512BW.IsSupported)
-                {
-                    for (int b = 0; b < batch; b++)
-                        py[(long)b * outDim + o] = DotReference(pw, pa0 + (long)b * ab, blocks);
-                    continue;
-                }
-                // Every batch size streams: one weight row is unpacked once for up to 4 activation rows.
-                RowStream.Run<Streamer>(pw, pa0, ab, batch, blocks, py + o, outDim);
-            }
-        }
-    }
+    public static int BlockBytes => Size;
 
-    public static void RowsReference(PackedQ4KMatrix w, ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd)
+    /// <summary>ggml's scalar Q4_K formula for one lane: per super-block d*da*sum(sc*q*y) - dmin*da*sum(m*bsum).</summary>
+    public static float LaneReference(byte* tile, int blocks, int lane, byte* a)
     {
-        w.CheckProduct(activations, batch, output, colStart, colEnd);
-        int ab = PackedKActivations.RowBytes(w.InDim);
-        fixed (byte* pa0 = activations)
-        {
-            for (int o = colStart; o < colEnd; o++)
-                for (int b = 0; b < batch; b++)
-                    output[b * w.OutDim + o] = DotReference(w.Data + (long)o * w.RowBytes, pa0 + (long)b * ab, w.Blocks);
-        }
-    }
-
-    /// <summary>ggml's scalar Q4_K formula on the packed layout: per super-block d*da*sum(sc*q*y) - dmin*da*sum(m*bsum).</summary>
-    public static float DotReference(byte* w, byte* a, int blocks)
-    {
-        byte* side = w + blocks * 128;
-        float* scales = (float*)(side + blocks * 16);
         float s = 0;
         for (int b = 0; b < blocks; b++)
         {
-            byte* qs = w + 128 * b;
-            byte* ab = a + AB * b;
+            byte* sb = tile + (long)b * Size;
+            byte* ab = a + (long)b * AB;
             sbyte* y = (sbyte*)ab;
-            short* bsums = (short*)(ab + PackedKActivations.SumsOffset);
+            short* sums32 = (short*)(ab + PackedKActivations.Sums32Offset);
             int isum = 0, summ = 0;
-            for (int e = 0; e < 256; e++)
+            for (int j = 0; j < 8; j++)
             {
-                int q = (qs[64 * (e / 128) + e % 64] >> (4 * (e / 64 % 2))) & 0xF;
-                isum += side[16 * b + e / 32] * q * y[e];
+                int dot = 0;
+                for (int c = 0; c < 4; c++)
+                    for (int e = 0; e < 4; e++)
+                    {
+                        byte v = sb[64 * (4 * j + c) + 4 * lane + e];
+                        dot += (v & 0xF) * y[32 * j + 4 * c + e] + (v >> 4) * y[32 * j + 16 + 4 * c + e];
+                    }
+                isum += sb[Scales + 32 * (j / 2) + 2 * lane + j % 2] * dot;
+                summ += sb[Mins + 32 * (j / 2) + 2 * lane + j % 2] * sums32[j];
             }
-            for (int j = 0; j < 8; j++) summ += side[16 * b + 8 + j] * (bsums[2 * j] + bsums[2 * j + 1]);
             float da = *(float*)(ab + PackedKActivations.ScaleOffset);
-            s += da * scales[2 * b] * isum - da * scales[2 * b + 1] * summ;
+            s += da * ((float*)(sb + D))[lane] * isum - da * ((float*)(sb + DMin))[lane] * summ;
         }
         return s;
     }
 
-    public static float Dot(byte* w, byte* a, int blocks) =>
-        Avx512BW.IsSupported ? Streamer.Stream<TileOf1>(w, a, 0, blocks, null, 0) : DotReference(w, a, blocks);
-
-    private struct Streamer : IRowStreamKernel
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Tile<T>(byte* tile, int blocks, byte* a, int aStride, float* y, int yStride) where T : struct, ITileSize
     {
-        /// <summary>
-        /// One weight row against T.Count (1-4) activation rows: each super-block is unpacked once for all of them.
-        /// Writes every row's output (T.Count outputs yStride apart) and returns the first.
-        /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public static float Stream<T>(byte* w, byte* pa, int aStride, int blocks, float* y, int yStride) where T : struct, ITileSize
+        Vector512<float> acc0 = Vector512<float>.Zero, acc1 = acc0, acc2 = acc0, acc3 = acc0;
+        var m4 = Vector512.Create((byte)0x0F);
+        // Within each 32-bit lane, the first (second) 16-bit scale in both halves.
+        var first = Vector512.Create(Vector128.Create((byte)0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13));
+        var second = Vector512.Create(Vector128.Create((byte)2, 3, 2, 3, 6, 7, 6, 7, 10, 11, 10, 11, 14, 15, 14, 15));
+        for (int b = 0; b < blocks; b++)
         {
-            byte* pb = pa + aStride, pc = pb + aStride, pd = pc + aStride;
-            byte* side = w + blocks * 128;
-            float* scales = (float*)(side + blocks * 16);
-            float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-            for (int b = 0; b < blocks; b++)
+            byte* sb = tile + (long)b * Size;
+            byte* ya = a + (long)b * AB;
+            Vector512<int> i0 = Vector512<int>.Zero, i1 = i0, i2 = i0, i3 = i0;
+            for (int p = 0; p < 4; p++)
             {
-                var v0 = Vector512.Load(w + 128 * b);
-                var v1 = Vector512.Load(w + 128 * b + 64);
-                var m4 = Vector512.Create((byte)0x0F);
-                var q0 = v0 & m4;
-                var q1 = Vector512.ShiftRightLogical(v0.AsUInt16(), 4).AsByte() & m4;
-                var q2 = v1 & m4;
-                var q3 = Vector512.ShiftRightLogical(v1.AsUInt16(), 4).AsByte() & m4;
-                // Scales (lanes 0-7) and mins (8-15) widened to 16 bits; each plane of 64 values spans 2 sub-blocks,
-                // whose 16 pair-sum lanes each take their sub-block's scale.
-                Vector512<short> sm = Avx2.ConvertToVector256Int16(Vector128.Load(side + 16 * b)).ToVector512Unsafe();
-                var sc0 = Avx512BW.PermuteVar32x16(sm, Vector512.Create(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, (short)1));
-                var sc1 = Avx512BW.PermuteVar32x16(sm, Vector512.Create(2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, (short)3));
-                var sc2 = Avx512BW.PermuteVar32x16(sm, Vector512.Create(4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, (short)5));
-                var sc3 = Avx512BW.PermuteVar32x16(sm, Vector512.Create(6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, (short)7));
-                // Each min twice, beside the two 16-value sums of its sub-block.
-                var mins = Avx512BW.PermuteVar32x16(sm, Vector512.Create(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, (short)0)).GetLower();
-                float d = scales[2 * b], dmin = scales[2 * b + 1];
-                int off = AB * b;
-                s0 = Step(q0, q1, q2, q3, sc0, sc1, sc2, sc3, mins, d, dmin, pa + off, s0);
-                if (T.Count > 1) s1 = Step(q0, q1, q2, q3, sc0, sc1, sc2, sc3, mins, d, dmin, pb + off, s1);
-                if (T.Count > 2) s2 = Step(q0, q1, q2, q3, sc0, sc1, sc2, sc3, mins, d, dmin, pc + off, s2);
-                if (T.Count > 3) s3 = Step(q0, q1, q2, q3, sc0, sc1, sc2, sc3, mins, d, dmin, pd + off, s3);
+                Vector512<byte> sc = Avx512BW.ConvertToVector512Int16(Vector256.Load(sb + Scales + 32 * p)).AsByte();
+                for (int h = 0; h < 2; h++)
+                {
+                    int j = 2 * p + h;
+                    var scj = Avx512BW.Shuffle(sc, h == 0 ? first : second).AsInt16();
+                    byte* qs = sb + 256 * j;
+                    var v0 = Vector512.Load(qs);
+                    var v1 = Vector512.Load(qs + 64);
+                    var v2 = Vector512.Load(qs + 128);
+                    var v3 = Vector512.Load(qs + 192);
+                    var l0 = v0 & m4;
+                    var h0 = Vector512.ShiftRightLogical(v0.AsUInt16(), 4).AsByte() & m4;
+                    var l1 = v1 & m4;
+                    var h1 = Vector512.ShiftRightLogical(v1.AsUInt16(), 4).AsByte() & m4;
+                    var l2 = v2 & m4;
+                    var h2 = Vector512.ShiftRightLogical(v2.AsUInt16(), 4).AsByte() & m4;
+                    var l3 = v3 & m4;
+                    var h3 = Vector512.ShiftRightLogical(v3.AsUInt16(), 4).AsByte() & m4;
+                    int off = 32 * j;
+                    i0 += SubBlock(l0, h0, l1, h1, l2, h2, l3, h3, scj, ya + off);
+                    if (T.Count > 1) i1 += SubBlock(l0, h0, l1, h1, l2, h2, l3, h3, scj, ya + aStride + off);
+                    if (T.Count > 2) i2 += SubBlock(l0, h0, l1, h1, l2, h2, l3, h3, scj, ya + 2 * aStride + off);
+                    if (T.Count > 3) i3 += SubBlock(l0, h0, l1, h1, l2, h2, l3, h3, scj, ya + 3 * aStride + off);
+                }
             }
-            if (T.Count > 1)
-            {
-                y[0] = s0;
-                y[yStride] = s1;
-            }
-            if (T.Count > 2) y[2 * yStride] = s2;
-            if (T.Count > 3) y[3 * yStride] = s3;
-            return s0;
+            var mn0 = Avx512BW.ConvertToVector512Int16(Vector256.Load(sb + Mins));
+            var mn1 = Avx512BW.ConvertToVector512Int16(Vector256.Load(sb + Mins + 32));
+            var mn2 = Avx512BW.ConvertToVector512Int16(Vector256.Load(sb + Mins + 64));
+            var mn3 = Avx512BW.ConvertToVector512Int16(Vector256.Load(sb + Mins + 96));
+            var d = Vector512.Load((float*)(sb + D));
+            var dmin = Vector512.Load((float*)(sb + DMin));
+            acc0 = Combine(i0, mn0, mn1, mn2, mn3, d, dmin, ya, acc0);
+            if (T.Count > 1) acc1 = Combine(i1, mn0, mn1, mn2, mn3, d, dmin, ya + aStride, acc1);
+            if (T.Count > 2) acc2 = Combine(i2, mn0, mn1, mn2, mn3, d, dmin, ya + 2 * aStride, acc2);
+            if (T.Count > 3) acc3 = Combine(i3, mn0, mn1, mn2, mn3, d, dmin, ya + 3 * aStride, acc3);
         }
+        PackedLanes.Store<T>(acc0, acc1, acc2, acc3, y, yStride);
     }
 
-    /// <summary>One super-block of one activation row: the exact integer sums, then ggml's float combination.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Step(Vector512<byte> q0, Vector512<byte> q1, Vector512<byte> q2, Vector512<byte> q3,
-        Vector512<short> sc0, Vector512<short> sc1, Vector512<short> sc2, Vector512<short> sc3, Vector256<short> mins,
-        float d, float dmin, byte* a, float s)
+    private static Vector512<sbyte> Broadcast(byte* p) => Vector512.Create(*(int*)p).AsSByte();
+
+    /// <summary>One sub-block (32 values) of 16 rows against one activation row: scale * exact dot, per lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> SubBlock(Vector512<byte> l0, Vector512<byte> h0, Vector512<byte> l1, Vector512<byte> h1,
+        Vector512<byte> l2, Vector512<byte> h2, Vector512<byte> l3, Vector512<byte> h3, Vector512<short> sc, byte* y)
     {
-        // Pair sums of vpmaddubsw are at most 2 * 15 * 128 (no saturation); times a scale below 64 they stay far inside int32.
-        Vector512<int> p = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q0, Vector512.Load((sbyte*)a)), sc0)
-            + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q1, Vector512.Load((sbyte*)(a + 64))), sc1)
-            + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q2, Vector512.Load((sbyte*)(a + 128))), sc2)
-            + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q3, Vector512.Load((sbyte*)(a + 192))), sc3);
-        Vector256<int> m = Avx2.MultiplyAddAdjacent(mins, Vector256.Load((short*)(a + PackedKActivations.SumsOffset)));
-        // Both sums in one reduction (integers: exact in any order): [p pairs | m pairs] per 128-bit half, then the halves.
-        Vector256<int> h = Avx2.HorizontalAdd(p.GetLower() + p.GetUpper(), m);
-        Vector128<int> q = h.GetLower() + h.GetUpper();
-        Vector128<int> r = Ssse3.HorizontalAdd(q, q);
-        int isum = r.ToScalar(), summ = r.GetElement(1);
-        float da = *(float*)(a + PackedKActivations.ScaleOffset);
-        return s + (da * d * isum - da * dmin * summ);
+        Vector512<short> x = (Avx512BW.MultiplyAddAdjacent(l0, Broadcast(y)) + Avx512BW.MultiplyAddAdjacent(h0, Broadcast(y + 16)))
+            + (Avx512BW.MultiplyAddAdjacent(l1, Broadcast(y + 4)) + Avx512BW.MultiplyAddAdjacent(h1, Broadcast(y + 20)))
+            + ((Avx512BW.MultiplyAddAdjacent(l2, Broadcast(y + 8)) + Avx512BW.MultiplyAddAdjacent(h2, Broadcast(y + 24)))
+            + (Avx512BW.MultiplyAddAdjacent(l3, Broadcast(y + 12)) + Avx512BW.MultiplyAddAdjacent(h3, Broadcast(y + 28))));
+        return Avx512BW.MultiplyAddAdjacent(x, sc);
+    }
+
+    /// <summary>The mins term and ggml's float combination for one super-block of one activation row, per lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Combine(Vector512<int> isum, Vector512<short> mn0, Vector512<short> mn1, Vector512<short> mn2,
+        Vector512<short> mn3, Vector512<float> d, Vector512<float> dmin, byte* ya, Vector512<float> acc)
+    {
+        byte* s32 = ya + PackedKActivations.Sums32Offset;
+        Vector512<int> summ = (Avx512BW.MultiplyAddAdjacent(mn0, Vector512.Create(*(int*)s32).AsInt16())
+            + Avx512BW.MultiplyAddAdjacent(mn1, Vector512.Create(*(int*)(s32 + 4)).AsInt16()))
+            + (Avx512BW.MultiplyAddAdjacent(mn2, Vector512.Create(*(int*)(s32 + 8)).AsInt16())
+            + Avx512BW.MultiplyAddAdjacent(mn3, Vector512.Create(*(int*)(s32 + 12)).AsInt16()));
+        var da = Vector512.Create(*(float*)(ya + PackedKActivations.ScaleOffset));
+        return acc + ((da * d) * Avx512F.ConvertToVector512Single(isum) - (da * dmin) * Avx512F.ConvertToVector512Single(summ));
     }
 }

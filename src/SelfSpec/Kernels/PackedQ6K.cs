@@ -1,18 +1,20 @@
 // PackedQ6K: a Q6_K matrix (the output head and part of attn_v / ffn_down in every Q4_K_M file) repacked once at
-// load for 512-bit integer dot products against PackedKActivations rows; used where AVX-512BW is.
+// load so that one SIMD lane is one output row (docs/architecture.md 3, packed layouts), with its tile kernel and
+// scalar reference; used where AVX-512BW is.
 //
-// Why: in the file's 210-byte super-blocks the low and high bits of a value sit in planes 32 values apart and the
-// blocks are not aligned, so the file-layout kernel pays split loads and many shuffles. Here one super-block is
-//   ql[128]: byte p (0..63) holds the low 4 bits of value p (low nibble) and of 64 + p (high nibble); byte 64 + p
-//            those of 128 + p and 192 + p;
-//   qh[64]:  byte p holds the high 2 bits of values p, 64 + p, 128 + p, 192 + p (bits 0-1, 2-3, 4-5, 6-7);
-// so each value plane of 64 is one aligned 512-bit operand, and after all of a row's bits, 16 signed scales a
-// super-block, then its d as a float (the file's half, widened exactly): 212 bytes a super-block against 210.
-// Per super-block and activation row: 4 x (vpmaddubsw of the unsigned 6-bit values, vpmaddwd by the scales
-// spread over their 8 lanes), the -32 offset as one vpmaddwd of the scales with the activation's 16-value sums,
-// exact integer sums, then d*da*(sum - 32 offset) exactly as ggml's scalar Q6_K dot (VecDotReference.Q6_K).
-// So every result is bit for bit the file-layout reference's and depends only on its two rows (architecture.md 2.1).
-// Without AVX-512BW the type row has no packer (the file-layout kernels serve); Rows then runs the reference.
+// Why: as for PackedQ4K, a file-layout row needs its low and high bit planes gathered from places 32 values apart
+// and a horizontal sum every super-block. Here 16 rows are interleaved; one super-block of a 16-row tile (3392
+// bytes, 212 a row against the file's 210) is, for each group g = 0..15 of 16 values (one scale):
+//   at 192g:       lane i, byte e: low 4 bits of value 16g + e (low nibble) and 16g + 4 + e (high nibble) of row i;
+//   at 192g + 64:  the same for values 16g + 8 + e and 16g + 12 + e;
+//   at 192g + 128: lane i, byte e: the high 2 bits of values 16g + e, + 4, + 8, + 12 (bits 0-1, 2-3, 4-5, 6-7);
+// then scales at 3072: 8 x 32 bytes, pair k, lane i: bytes 2i, 2i + 1 = the signed scales of groups 2k, 2k + 1 of
+// row i; then d at 3328: 16 floats (the file's halves, widened exactly).
+// Per group and activation row: 4 vpmaddubsw of the unsigned 6-bit values (pair sums at most 2 * 63 * 128), added
+// two by two as int16 (at most 32256: no overflow), 2 vpmaddwd by the group's scale; the -32 offset is 8 vpmaddwd
+// of the scale pairs with the activation's 16-value sums, times 32. The sum is exact and the float step ggml's
+// (VecDotReference.Q6_K), per lane and super-block in order: s += (da * d) * isum. So every output is bit for bit
+// the file-layout reference's, on every path, batch, neighbour and column split (architecture.md 2.1).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -20,56 +22,35 @@ using SelfSpec.Quantization;
 
 namespace SelfSpec.Kernels;
 
-/// <summary>A Q6_K matrix in the packed layout: OutDim rows of Blocks super-blocks.</summary>
-internal sealed unsafe class PackedQ6KMatrix : PackedMatrix
+/// <summary>A Q6_K matrix in the lane-per-row packed layout.</summary>
+internal sealed unsafe class PackedQ6KMatrix : PackedQ8KLaneMatrix<PackedQ6KKernel>
 {
-    private readonly AlignedRows _rows;
+    private PackedQ6KMatrix(int inDim, int outDim) : base(inDim, outDim) { }
 
-    public override int InDim { get; }
-    public override int OutDim { get; }
-    public int Blocks { get; }
-    /// <summary>bits (Blocks x 192), scales (Blocks x 16), d (Blocks floats); a multiple of 64.</summary>
-    public int RowBytes { get; }
-    public override long ByteSize => (long)RowBytes * OutDim;
-    public override string ActivationFormat => PackedKActivations.Format;
-    public override int ActivationRowBytes => PackedKActivations.RowBytes(InDim);
-    public byte* Data => _rows.Data;
-
-    public static bool Supported => Avx512BW.IsSupported;
-
-    public override void QuantizeActivations(ReadOnlySpan<float> x, int n, Span<byte> dst) => PackedKActivations.Quantize(x, n, InDim, dst);
-
-    public override void Rows(ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd) =>
-        PackedQ6KMatMul.Rows(this, activations, batch, output, colStart, colEnd);
-
-    private PackedQ6KMatrix(int inDim, int outDim)
+    /// <summary>An empty matrix; fill it with <see cref="PackRows"/>.</summary>
+    public static PackedQ6KMatrix Create(int inDim, int outDim)
     {
-        InDim = inDim;
-        OutDim = outDim;
-        Blocks = inDim / 256;
-        RowBytes = (Blocks * 212 + 63) / 64 * 64;
-        _rows = new AlignedRows((long)RowBytes * outDim);
+        CheckShape(inDim, outDim, 256, "Q6_K");
+        return new PackedQ6KMatrix(inDim, outDim);
     }
 
     /// <summary>Repacks <paramref name="outDim"/> rows of the file's Q6_K blocks.</summary>
-    public static PackedQ6KMatrix Pack(ReadOnlySpan<byte> rows, int inDim, int outDim)
+    public static PackedQ6KMatrix Pack(ReadOnlySpan<byte> rows, int inDim, int outDim) => Filled(Create(inDim, outDim), rows);
+
+    /// <summary>Repacks file rows [first, first + count) from <paramref name="rows"/> (exactly those rows' bytes).</summary>
+    public override void PackRows(ReadOnlySpan<byte> rows, int first, int count)
     {
-        if (inDim <= 0 || inDim % 256 != 0) throw new ArgumentException($"row length {inDim} is not a whole number of Q6_K blocks");
-        int nb = inDim / 256, fileRowBytes = nb * BlockQ6_K.Size;
-        if (rows.Length < (long)fileRowBytes * outDim) throw new ArgumentException("too few bytes for the matrix");
-        var p = new PackedQ6KMatrix(inDim, outDim);
+        int nb = Blocks, fileRowBytes = nb * BlockQ6_K.Size;
+        CheckRows(rows, first, count, fileRowBytes);
         byte* q = stackalloc byte[256];
         fixed (byte* src0 = rows)
         {
-            for (int r = 0; r < outDim; r++)
+            for (int r = 0; r < count; r++)
             {
-                byte* dst = p.Data + (long)r * p.RowBytes;
-                sbyte* scales = (sbyte*)(dst + nb * 192);
-                float* d = (float*)(dst + nb * 208);
-                new Span<byte>(dst, p.RowBytes).Clear();
                 for (int b = 0; b < nb; b++)
                 {
                     byte* w = src0 + (long)r * fileRowBytes + b * BlockQ6_K.Size;
+                    byte* dst = BlockOf(first + r, b, out int lane);
                     // The file's order (ggml's dequantize_row_q6_K): per half of 128 values, quarter k of 32 takes
                     // its low bits from ql (bytes 0-31 or 32-63 of the half, low or high nibble), its high bits from
                     // bits 2k, 2k+1 of qh.
@@ -81,153 +62,125 @@ internal sealed unsafe class PackedQ6KMatrix : PackedMatrix
                         int hi = (w[128 + 32 * half + l] >> (2 * quarter)) & 3;
                         q[e] = (byte)(lo | (hi << 4));
                     }
-                    byte* bits = dst + b * 192;
-                    for (int i = 0; i < 64; i++)
+                    for (int g = 0; g < 16; g++)
                     {
-                        bits[i] = (byte)((q[i] & 0xF) | ((q[64 + i] & 0xF) << 4));
-                        bits[64 + i] = (byte)((q[128 + i] & 0xF) | ((q[192 + i] & 0xF) << 4));
-                        bits[128 + i] = (byte)((q[i] >> 4) | ((q[64 + i] >> 4) << 2) | ((q[128 + i] >> 4) << 4) | ((q[192 + i] >> 4) << 6));
+                        byte* v = q + 16 * g;
+                        for (int e = 0; e < 4; e++)
+                        {
+                            dst[192 * g + 4 * lane + e] = (byte)((v[e] & 0xF) | ((v[4 + e] & 0xF) << 4));
+                            dst[192 * g + 64 + 4 * lane + e] = (byte)((v[8 + e] & 0xF) | ((v[12 + e] & 0xF) << 4));
+                            dst[192 * g + 128 + 4 * lane + e] = (byte)((v[e] >> 4) | ((v[4 + e] >> 4) << 2) | ((v[8 + e] >> 4) << 4) | ((v[12 + e] >> 4) << 6));
+                        }
+                        dst[PackedQ6KKernel.Scales + 32 * (g / 2) + 2 * lane + g % 2] = w[192 + g];
                     }
-                    for (int g = 0; g < 16; g++) scales[16 * b + g] = ((sbyte*)(w + 192))[g];
-                    d[b] = Dequantize.F16(w + 208);
+                    ((float*)(dst + PackedQ6KKernel.D))[lane] = Dequantize.F16(w + 208);
                 }
             }
         }
-        return p;
     }
 }
 
-internal static unsafe class PackedQ6KMatMul
+internal unsafe struct PackedQ6KKernel : ILaneTileKernel
 {
+    public const int Scales = 3072, D = 3328, Size = 3392;
     private const int AB = PackedKActivations.BlockBytes;
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Rows(PackedQ6KMatrix w, ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd)
-    {
-        w.CheckProduct(activations, batch, output, colStart, colEnd);
-        int outDim = w.OutDim, blocks = w.Blocks, wb = w.RowBytes, ab = PackedKActivations.RowBytes(w.InDim);
-        byte* pw0 = w.Data;
-        fixed (byte* pa0 = activations)
-        fixed (float* py = output)
-        {
-            for (int o = colStart; o < colEnd; o++)
-            {
-                byte* pw = pw0 + (long)o * wb;
-                if (!Avx512BW.IsSupported)
-                {
-                    for (int b = 0; b < batch; b++)
-                        py[(long)b * outDim + o] = DotReference(pw, pa0 + (long)b * ab, blocks);
-                    continue;
-                }
-                RowStream.Run<Streamer>(pw, pa0, ab, batch, blocks, py + o, outDim);
-            }
-        }
-    }
+    public static int BlockBytes => Size;
 
-    public static void RowsReference(PackedQ6KMatrix w, ReadOnlySpan<byte> activations, int batch, Span<float> output, int colStart, int colEnd)
+    /// <summary>ggml's scalar Q6_K formula for one lane: per super-block d*da*sum(sc*(q-32)*y).</summary>
+    public static float LaneReference(byte* tile, int blocks, int lane, byte* a)
     {
-        w.CheckProduct(activations, batch, output, colStart, colEnd);
-        int ab = PackedKActivations.RowBytes(w.InDim);
-        fixed (byte* pa0 = activations)
-        {
-            for (int o = colStart; o < colEnd; o++)
-                for (int b = 0; b < batch; b++)
-                    output[b * w.OutDim + o] = DotReference(w.Data + (long)o * w.RowBytes, pa0 + (long)b * ab, w.Blocks);
-        }
-    }
-
-    /// <summary>ggml's scalar Q6_K formula on the packed layout: per super-block d*da*sum(sc*(q-32)*y).</summary>
-    public static float DotReference(byte* w, byte* a, int blocks)
-    {
-        sbyte* scales = (sbyte*)(w + blocks * 192);
-        float* d = (float*)(w + blocks * 208);
         float s = 0;
         for (int b = 0; b < blocks; b++)
         {
-            byte* bits = w + 192 * b;
-            sbyte* y = (sbyte*)(a + AB * b);
+            byte* sb = tile + (long)b * Size;
+            sbyte* y = (sbyte*)(a + (long)b * AB);
             int isum = 0;
-            for (int e = 0; e < 256; e++)
+            for (int g = 0; g < 16; g++)
             {
-                int plane = e / 64, p = e % 64;
-                int lo = (bits[64 * (plane / 2) + p] >> (4 * (plane % 2))) & 0xF;
-                int hi = (bits[128 + p] >> (2 * plane)) & 3;
-                isum += scales[16 * b + e / 16] * ((lo | (hi << 4)) - 32) * y[e];
+                int dot = 0;
+                for (int part = 0; part < 4; part++)
+                    for (int e = 0; e < 4; e++)
+                    {
+                        int nib = (sb[192 * g + 64 * (part / 2) + 4 * lane + e] >> (4 * (part % 2))) & 0xF;
+                        int hi = (sb[192 * g + 128 + 4 * lane + e] >> (2 * part)) & 3;
+                        dot += ((nib | (hi << 4)) - 32) * y[16 * g + 4 * part + e];
+                    }
+                isum += ((sbyte*)sb)[Scales + 32 * (g / 2) + 2 * lane + g % 2] * dot;
             }
-            float da = *(float*)(a + AB * b + PackedKActivations.ScaleOffset);
-            s += da * d[b] * isum;
+            float da = *(float*)(a + (long)b * AB + PackedKActivations.ScaleOffset);
+            s += da * ((float*)(sb + D))[lane] * isum;
         }
         return s;
     }
 
-    public static float Dot(byte* w, byte* a, int blocks) =>
-        Avx512BW.IsSupported ? Streamer.Stream<TileOf1>(w, a, 0, blocks, null, 0) : DotReference(w, a, blocks);
-
-    private struct Streamer : IRowStreamKernel
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Tile<T>(byte* tile, int blocks, byte* a, int aStride, float* y, int yStride) where T : struct, ITileSize
     {
-        /// <summary>
-        /// One weight row against T.Count (1-4) activation rows: each super-block is unpacked once for all of them.
-        /// Writes every row's output (T.Count outputs yStride apart) and returns the first.
-        /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public static float Stream<T>(byte* w, byte* pa, int aStride, int blocks, float* y, int yStride) where T : struct, ITileSize
+        Vector512<float> acc0 = Vector512<float>.Zero, acc1 = acc0, acc2 = acc0, acc3 = acc0;
+        var m4 = Vector512.Create((byte)0x0F);
+        var m30 = Vector512.Create((byte)0x30);
+        var first = Vector512.Create(Vector128.Create((byte)0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13));
+        var second = Vector512.Create(Vector128.Create((byte)2, 3, 2, 3, 6, 7, 6, 7, 10, 11, 10, 11, 14, 15, 14, 15));
+        for (int b = 0; b < blocks; b++)
         {
-            byte* pb = pa + aStride, pc = pb + aStride, pd = pc + aStride;
-            sbyte* scales = (sbyte*)(w + blocks * 192);
-            float* dd = (float*)(w + blocks * 208);
-            float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-            for (int b = 0; b < blocks; b++)
+            byte* sb = tile + (long)b * Size;
+            byte* ya = a + (long)b * AB;
+            Vector512<int> i0 = Vector512<int>.Zero, i1 = i0, i2 = i0, i3 = i0, o0 = i0, o1 = i0, o2 = i0, o3 = i0;
+            for (int k = 0; k < 8; k++)
             {
-                byte* bits = w + 192 * b;
-                var v0 = Vector512.Load(bits);
-                var v1 = Vector512.Load(bits + 64);
-                var h = Vector512.Load(bits + 128);
-                var m4 = Vector512.Create((byte)0x0F);
-                var m2 = Vector512.Create((byte)0x03);
-                // High bits are 0..3, so 16-bit shifts by 4 do not carry into the next byte.
-                var q0 = (v0 & m4) | Vector512.ShiftLeft((h & m2).AsUInt16(), 4).AsByte();
-                var q1 = (Vector512.ShiftRightLogical(v0.AsUInt16(), 4).AsByte() & m4) | Vector512.ShiftLeft((Vector512.ShiftRightLogical(h.AsUInt16(), 2).AsByte() & m2).AsUInt16(), 4).AsByte();
-                var q2 = (v1 & m4) | Vector512.ShiftLeft((Vector512.ShiftRightLogical(h.AsUInt16(), 4).AsByte() & m2).AsUInt16(), 4).AsByte();
-                var q3 = (Vector512.ShiftRightLogical(v1.AsUInt16(), 4).AsByte() & m4) | Vector512.ShiftLeft((Vector512.ShiftRightLogical(h.AsUInt16(), 6).AsByte() & m2).AsUInt16(), 4).AsByte();
-                // The 16 scales sign-extended to 16 bits; a plane of 64 values covers 4 groups of 16, 8 pair-sum lanes each.
-                Vector256<short> sc = Avx2.ConvertToVector256Int16(Vector128.Load(scales + 16 * b));
-                Vector512<short> sc512 = sc.ToVector512Unsafe();
-                var sc0 = Avx512BW.PermuteVar32x16(sc512, Vector512.Create(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, (short)3));
-                var sc1 = Avx512BW.PermuteVar32x16(sc512, Vector512.Create(4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, (short)7));
-                var sc2 = Avx512BW.PermuteVar32x16(sc512, Vector512.Create(8, 8, 8, 8, 8, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 9, 10, 10, 10, 10, 10, 10, 10, 10, 11, 11, 11, 11, 11, 11, 11, (short)11));
-                var sc3 = Avx512BW.PermuteVar32x16(sc512, Vector512.Create(12, 12, 12, 12, 12, 12, 12, 12, 13, 13, 13, 13, 13, 13, 13, 13, 14, 14, 14, 14, 14, 14, 14, 14, 15, 15, 15, 15, 15, 15, 15, (short)15));
-                float d = dd[b];
-                int off = AB * b;
-                s0 = Step(q0, q1, q2, q3, sc0, sc1, sc2, sc3, sc, d, pa + off, s0);
-                if (T.Count > 1) s1 = Step(q0, q1, q2, q3, sc0, sc1, sc2, sc3, sc, d, pb + off, s1);
-                if (T.Count > 2) s2 = Step(q0, q1, q2, q3, sc0, sc1, sc2, sc3, sc, d, pc + off, s2);
-                if (T.Count > 3) s3 = Step(q0, q1, q2, q3, sc0, sc1, sc2, sc3, sc, d, pd + off, s3);
+                Vector512<short> sc = Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(sb + Scales + 32 * k)));
+                // The -32 offset: the two groups' scales times their 16-value activation sums (bsums 2k, 2k + 1).
+                byte* bs = ya + PackedKActivations.SumsOffset + 4 * k;
+                o0 += Avx512BW.MultiplyAddAdjacent(sc, Vector512.Create(*(int*)bs).AsInt16());
+                if (T.Count > 1) o1 += Avx512BW.MultiplyAddAdjacent(sc, Vector512.Create(*(int*)(bs + aStride)).AsInt16());
+                if (T.Count > 2) o2 += Avx512BW.MultiplyAddAdjacent(sc, Vector512.Create(*(int*)(bs + 2 * aStride)).AsInt16());
+                if (T.Count > 3) o3 += Avx512BW.MultiplyAddAdjacent(sc, Vector512.Create(*(int*)(bs + 3 * aStride)).AsInt16());
+                for (int h = 0; h < 2; h++)
+                {
+                    int g = 2 * k + h;
+                    var scg = Avx512BW.Shuffle(sc.AsByte(), h == 0 ? first : second).AsInt16();
+                    byte* bits = sb + 192 * g;
+                    var l0 = Vector512.Load(bits);
+                    var l1 = Vector512.Load(bits + 64);
+                    var hb = Vector512.Load(bits + 128);
+                    // 16-bit shifts: what crosses into the neighbouring byte is masked off.
+                    var q0 = (l0 & m4) | (Vector512.ShiftLeft(hb.AsUInt16(), 4).AsByte() & m30);
+                    var q1 = (Vector512.ShiftRightLogical(l0.AsUInt16(), 4).AsByte() & m4) | (Vector512.ShiftLeft(hb.AsUInt16(), 2).AsByte() & m30);
+                    var q2 = (l1 & m4) | (hb & m30);
+                    var q3 = (Vector512.ShiftRightLogical(l1.AsUInt16(), 4).AsByte() & m4) | (Vector512.ShiftRightLogical(hb.AsUInt16(), 2).AsByte() & m30);
+                    int off = 16 * g;
+                    i0 += Group(q0, q1, q2, q3, scg, ya + off);
+                    if (T.Count > 1) i1 += Group(q0, q1, q2, q3, scg, ya + aStride + off);
+                    if (T.Count > 2) i2 += Group(q0, q1, q2, q3, scg, ya + 2 * aStride + off);
+                    if (T.Count > 3) i3 += Group(q0, q1, q2, q3, scg, ya + 3 * aStride + off);
+                }
             }
-            if (T.Count > 1)
-            {
-                y[0] = s0;
-                y[yStride] = s1;
-            }
-            if (T.Count > 2) y[2 * yStride] = s2;
-            if (T.Count > 3) y[3 * yStride] = s3;
-            return s0;
+            var d = Vector512.Load((float*)(sb + D));
+            acc0 = Combine(i0, o0, d, ya, acc0);
+            if (T.Count > 1) acc1 = Combine(i1, o1, d, ya + aStride, acc1);
+            if (T.Count > 2) acc2 = Combine(i2, o2, d, ya + 2 * aStride, acc2);
+            if (T.Count > 3) acc3 = Combine(i3, o3, d, ya + 3 * aStride, acc3);
         }
+        PackedLanes.Store<T>(acc0, acc1, acc2, acc3, y, yStride);
     }
 
-    /// <summary>One super-block of one activation row: exact integer sums, then ggml's float combination.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Step(Vector512<byte> q0, Vector512<byte> q1, Vector512<byte> q2, Vector512<byte> q3,
-        Vector512<short> sc0, Vector512<short> sc1, Vector512<short> sc2, Vector512<short> sc3, Vector256<short> sc,
-        float d, byte* a, float s)
+    private static Vector512<sbyte> Broadcast(byte* p) => Vector512.Create(*(int*)p).AsSByte();
+
+    /// <summary>One group (16 values) of 16 rows against one activation row: scale * exact dot of the unsigned values, per lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> Group(Vector512<byte> q0, Vector512<byte> q1, Vector512<byte> q2, Vector512<byte> q3, Vector512<short> sc, byte* y)
     {
-        // vpmaddubsw pair sums are at most 2 * 63 * 128 = 16128 (no saturation); times a scale of at most 128 they fit int32.
-        Vector512<int> p = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q0, Vector512.Load((sbyte*)a)), sc0)
-            + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q1, Vector512.Load((sbyte*)(a + 64))), sc1)
-            + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q2, Vector512.Load((sbyte*)(a + 128))), sc2)
-            + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q3, Vector512.Load((sbyte*)(a + 192))), sc3);
-        Vector256<int> offset = Avx2.MultiplyAddAdjacent(sc, Vector256.Load((short*)(a + PackedKActivations.SumsOffset)));
-        int total = Vector256.Sum(p.GetLower() + p.GetUpper() - Vector256.ShiftLeft(offset, 5)); // integers: exact in any order
-        float da = *(float*)(a + PackedKActivations.ScaleOffset);
-        return s + da * d * total;
+        Vector512<short> x01 = Avx512BW.MultiplyAddAdjacent(q0, Broadcast(y)) + Avx512BW.MultiplyAddAdjacent(q1, Broadcast(y + 4));
+        Vector512<short> x23 = Avx512BW.MultiplyAddAdjacent(q2, Broadcast(y + 8)) + Avx512BW.MultiplyAddAdjacent(q3, Broadcast(y + 12));
+        return Avx512BW.MultiplyAddAdjacent(x01, sc) + Avx512BW.MultiplyAddAdjacent(x23, sc);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Combine(Vector512<int> isum, Vector512<int> offset, Vector512<float> d, byte* ya, Vector512<float> acc)
+    {
+        var da = Vector512.Create(*(float*)(ya + PackedKActivations.ScaleOffset));
+        return acc + (da * d) * Avx512F.ConvertToVector512Single(isum - Vector512.ShiftLeft(offset, 5));
     }
 }

@@ -53,6 +53,12 @@ internal sealed unsafe class TensorTypeInfo
     /// </summary>
     public delegate*<ReadOnlySpan<byte>, int, int, PackedMatrix?> Pack { get; init; }
 
+    /// <summary>
+    /// (in, out) -> an empty packed matrix that is filled rows at a time (<see cref="IRowPacker"/>), so the loader
+    /// streams a tensor through a small buffer instead of staging it whole. Null: only <see cref="Pack"/> exists.
+    /// </summary>
+    public delegate*<int, int, IRowPacker> CreatePacked { get; init; }
+
     /// <summary>ggml's name for the type ("q4_K").</summary>
     public string Name => GgmlTypeInfo.Name(Type);
 

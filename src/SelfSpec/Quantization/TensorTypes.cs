@@ -74,7 +74,7 @@ internal static unsafe class TensorTypes
                 Type = GgmlType.Q5_0, BlockSize = QK, BlockBytes = BlockQ5_0.Size,
                 Dequantize = &Q5Legacy.DequantizeQ5_0, Quantize = &Q5Legacy.QuantizeQ5_0, QuantizeReference = &Q5Legacy.QuantizeQ5_0,
                 Activation = GgmlType.Q8_0, Dot = &Q5Legacy.DotQ5_0, DotReference = &Q5Legacy.DotQ5_0Reference,
-                Pack = PackedQ5_0Matrix.Supported ? &PackQ5_0 : null,
+                Pack = PackedQ5_0Matrix.Supported ? &PackQ5_0 : null, CreatePacked = PackedQ5_0Matrix.Supported ? &CreateQ5_0 : null,
             },
             new()
             {
@@ -112,7 +112,7 @@ internal static unsafe class TensorTypes
                 Type = GgmlType.Q4_K, BlockSize = QK_K, BlockBytes = BlockQ4_K.Size,
                 Dequantize = &Dequantize.Q4_KRow, Quantize = &Quantize.Q4_KRow, QuantizeReference = &Quantize.Q4_KRow,
                 Activation = GgmlType.Q8_K, Dot = &VecDotKQuants.Q4_K, DotReference = &VecDotReference.Q4_K,
-                Pack = PackedQ4KMatrix.Supported ? &PackQ4_K : null,
+                Pack = PackedQ4KMatrix.Supported ? &PackQ4_K : null, CreatePacked = PackedQ4KMatrix.Supported ? &CreateQ4_K : null,
             },
             new()
             {
@@ -125,7 +125,7 @@ internal static unsafe class TensorTypes
                 Type = GgmlType.Q6_K, BlockSize = QK_K, BlockBytes = BlockQ6_K.Size,
                 Dequantize = &Dequantize.Q6_KRow, Quantize = &Quantize.Q6_KRow, QuantizeReference = &Quantize.Q6_KRow,
                 Activation = GgmlType.Q8_K, Dot = &VecDotKQuants.Q6_K, DotReference = &VecDotReference.Q6_K,
-                Pack = PackedQ6KMatrix.Supported ? &PackQ6_K : null,
+                Pack = PackedQ6KMatrix.Supported ? &PackQ6_K : null, CreatePacked = PackedQ6KMatrix.Supported ? &CreateQ6_K : null,
             },
             new()
             {
@@ -189,5 +189,11 @@ internal static unsafe class TensorTypes
     private static PackedMatrix? PackQ4_K(ReadOnlySpan<byte> bytes, int inDim, int outDim) => PackedQ4KMatrix.Pack(bytes, inDim, outDim);
 
     private static PackedMatrix? PackQ6_K(ReadOnlySpan<byte> bytes, int inDim, int outDim) => PackedQ6KMatrix.Pack(bytes, inDim, outDim);
+
+    private static IRowPacker CreateQ5_0(int inDim, int outDim) => PackedQ5_0Matrix.Create(inDim, outDim);
+
+    private static IRowPacker CreateQ4_K(int inDim, int outDim) => PackedQ4KMatrix.Create(inDim, outDim);
+
+    private static IRowPacker CreateQ6_K(int inDim, int outDim) => PackedQ6KMatrix.Create(inDim, outDim);
 #pragma warning restore CA1859
 }

@@ -30,10 +30,36 @@ public sealed unsafe class PackedKQuantTests
     private static void RowsReference(PackedMatrix m, byte[] a, int batch, float[] y) =>
         (m switch
         {
-            PackedQ4KMatrix q4 => (Action)(() => PackedQ4KMatMul.RowsReference(q4, a, batch, y, 0, m.OutDim)),
-            PackedQ6KMatrix q6 => () => PackedQ6KMatMul.RowsReference(q6, a, batch, y, 0, m.OutDim),
+            PackedQ4KMatrix q4 => (Action)(() => q4.RowsReference(a, batch, y, 0, m.OutDim)),
+            PackedQ6KMatrix q6 => () => q6.RowsReference(a, batch, y, 0, m.OutDim),
             _ => throw new ArgumentException(m.GetType().Name),
         })();
+
+    /// <summary>Packing in row chunks (as the loader does, so no whole tensor is staged) gives the same bytes as packing at once.</summary>
+    [Theory]
+    [InlineData(GgmlType.Q4_K)]
+    [InlineData(GgmlType.Q6_K)]
+    public void PackingInRowChunksEqualsPackingAtOnce(GgmlType t)
+    {
+        const int inDim = 512, outDim = 45;
+        byte[] file = FileRows(t, inDim, outDim, new Random(77 + (int)t));
+        int wb = (int)GgmlTypeInfo.RowBytes(t, inDim);
+        PackedMatrix whole = Pack(t, file, inDim, outDim);
+        PackedMatrix chunked = t == GgmlType.Q4_K ? PackedQ4KMatrix.Create(inDim, outDim) : PackedQ6KMatrix.Create(inDim, outDim);
+        foreach (var (first, count) in new[] { (0, 7), (7, 16), (23, 1), (24, 21) })
+        {
+            var rows = file.AsSpan(first * wb, count * wb);
+            if (chunked is PackedQ4KMatrix q4) q4.PackRows(rows, first, count);
+            else ((PackedQ6KMatrix)chunked).PackRows(rows, first, count);
+        }
+        var x = QuantTestData.Floats(new Random(5), 3 * inDim);
+        byte[] a = Activations(whole, x, 3);
+        float[] y1 = new float[3 * outDim], y2 = new float[3 * outDim];
+        whole.Rows(a, 3, y1, 0, outDim);
+        chunked.Rows(a, 3, y2, 0, outDim);
+        AssertBits(y1, y2, $"{t} chunked");
+        Assert.Throws<ArgumentException>(() => PackedQ4KMatrix.Create(inDim, 4).PackRows(new byte[10 * wb], 2, 3));
+    }
 
     private static byte[] Activations(PackedMatrix m, float[] x, int batch)
     {

@@ -1,6 +1,6 @@
-// PackedQ5_0: the repacked layout computes the file's Q5_0 x Q8_0 dot products (within float rounding: the lanes
-// add blocks in another order), its fast kernels agree with its scalar reference, and every output is bit for bit
-// the one-row result whatever the batch size, the neighbours and the column split (architecture.md 2.1).
+// PackedQ5_0: the lane-per-row layout computes the file's Q5_0 x Q8_0 dot products bit for bit (exact integer sums,
+// ggml's float step per block in order), its fast kernel equals its scalar reference, and every output is bit for
+// bit the one-row result whatever the batch size, the neighbours and the column split (architecture.md 2.1).
 using SelfSpec.Kernels;
 using SelfSpec.Quantization;
 using SelfSpec.Tests.Quantization;
@@ -35,10 +35,10 @@ public sealed unsafe class PackedQ5_0Tests
         return y;
     }
 
-    private static void AssertClose(float[] expected, float[] actual, string what)
+    private static void AssertBits(float[] expected, float[] actual, string what)
     {
         for (int i = 0; i < expected.Length; i++)
-            Assert.True(Math.Abs(actual[i] - expected[i]) <= 1e-4 * (Math.Abs(expected[i]) + 1), $"{what} [{i}]: {actual[i]} vs {expected[i]}");
+            Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]), $"{what} [{i}]: {actual[i]} vs {expected[i]}");
     }
 
     /// <summary>
@@ -50,7 +50,7 @@ public sealed unsafe class PackedQ5_0Tests
     public void PackedKernelsMatchTheFileLayoutReference(int inDim)
     {
         const int outDim = 13;
-        foreach (int batch in new[] { 1, 5 })
+        foreach (int batch in new[] { 1, 3, 5, 8 })
         {
             var rng = new Random(inDim + 17 * batch);
             var (file, packed) = Setup(inDim, outDim, rng);
@@ -58,12 +58,12 @@ public sealed unsafe class PackedQ5_0Tests
             float[] expected = FileReference(file, x, inDim, outDim, batch);
             byte[] a = Activations(packed, x, batch);
             var reference = new float[batch * outDim];
-            PackedQ5_0MatMul.RowsReference(packed, a, batch, reference, 0, outDim);
+            packed.RowsReference(a, batch, reference, 0, outDim);
             var fast = new float[batch * outDim];
-            PackedQ5_0MatMul.Rows(packed, a, batch, fast, 0, outDim);
-            AssertClose(expected, reference, $"{inDim} batch {batch} packed reference");
-            AssertClose(expected, fast, $"{inDim} batch {batch} fast vs file reference");
-            AssertClose(reference, fast, $"{inDim} batch {batch} fast vs packed reference");
+            packed.Rows(a, batch, fast, 0, outDim);
+            AssertBits(expected, reference, $"{inDim} batch {batch} packed reference");
+            AssertBits(expected, fast, $"{inDim} batch {batch} fast vs file reference");
+            AssertBits(reference, fast, $"{inDim} batch {batch} fast vs packed reference");
             Assert.Contains(expected, v => Math.Abs(v) > 1e-3);
         }
     }
@@ -71,7 +71,7 @@ public sealed unsafe class PackedQ5_0Tests
     [Fact]
     public void BatchNeighboursAndSplitInvariantBitwise()
     {
-        const int inDim = 896, outDim = 37; // 7 groups a row; 9.25 tiles of 4 columns
+        const int inDim = 896, outDim = 37; // 28 blocks a row; 2 whole tiles of 16 rows and a part
         var rng = new Random(41);
         var (_, packed) = Setup(inDim, outDim, rng);
         int ab = packed.ActivationRowBytes;
@@ -120,8 +120,25 @@ public sealed unsafe class PackedQ5_0Tests
         float[] expected = FileReference(file, x, inDim, outDim, 1);
         var fast = new float[outDim];
         packed.Rows(Activations(packed, x, 1), 1, fast, 0, outDim);
-        AssertClose(expected, fast, "extremes");
+        AssertBits(expected, fast, "extremes");
         Assert.True(Math.Abs(expected[0]) > 1 && Math.Abs(expected[1]) > 1);
+    }
+
+    /// <summary>Packing in row chunks (as the loader does) gives the same products as packing at once.</summary>
+    [Fact]
+    public void PackingInRowChunksEqualsPackingAtOnce()
+    {
+        const int inDim = 160, outDim = 45;
+        var (file, whole) = Setup(inDim, outDim, new Random(8));
+        int wb = (int)GgmlTypeInfo.RowBytes(GgmlType.Q5_0, inDim);
+        var chunked = PackedQ5_0Matrix.Create(inDim, outDim);
+        foreach (var (first, count) in new[] { (0, 7), (7, 16), (23, 1), (24, 21) })
+            chunked.PackRows(file.AsSpan(first * wb, count * wb), first, count);
+        byte[] a = Activations(whole, QuantTestData.Floats(new Random(9), 3 * inDim), 3);
+        float[] y1 = new float[3 * outDim], y2 = new float[3 * outDim];
+        whole.Rows(a, 3, y1, 0, outDim);
+        chunked.Rows(a, 3, y2, 0, outDim);
+        AssertBits(y1, y2, "chunked");
     }
 
     [Fact]

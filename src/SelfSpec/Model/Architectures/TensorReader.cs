@@ -1,4 +1,5 @@
 using SelfSpec.Gguf;
+using SelfSpec.Kernels;
 using SelfSpec.Quantization;
 
 namespace SelfSpec.Model.Architectures;
@@ -19,6 +20,7 @@ internal sealed class TensorReader(GgufFile file, bool pack)
         var m = WeightMatrix.FromTensor(file, name, inDim, outDim);
         if (!pack || !WeightMatrix.Packable(m.Type)) return m;
         var t = file.GetTensor(name);
+        if (TryPackInChunks(t, m, 0) is { } chunked) return chunked;
         // Read, not mapped: the mapped pages of a matrix used only packed never become resident. A plain array, not
         // a pooled one: the shared pool would keep the largest (the output head, hundreds of MB) for the process's
         // life; ModelWeights.Load hands these back to the system once every matrix is packed.
@@ -38,9 +40,36 @@ internal sealed class TensorReader(GgufFile file, bool pack)
         var part = new WeightMatrix(whole.Data + (long)first * whole.RowBytes, whole.Type, inDim, count);
         if (!pack || !WeightMatrix.Packable(part.Type)) return part;
         var t = file.GetTensor(name);
+        if (TryPackInChunks(t, part, first) is { } chunked) return chunked;
         byte[] bytes = GC.AllocateUninitializedArray<byte>(checked((int)t.ByteSize));
         file.ReadTensor(t, bytes);
         return part.WithPacked(bytes.AsSpan(checked(first * whole.RowBytes), checked(count * whole.RowBytes)));
+    }
+
+    private const int ChunkBytes = 4 << 20;
+    private byte[]? _chunk;
+
+    /// <summary>
+    /// <paramref name="m"/> (rows from <paramref name="firstRow"/> of tensor <paramref name="t"/>) with a packed copy
+    /// filled through one reused 4 MB buffer, for types that pack rows at a time: no whole-tensor staging array, so
+    /// loading peaks near what it ends at (architecture.md 2.3). Null where the type packs only whole.
+    /// </summary>
+    private unsafe WeightMatrix? TryPackInChunks(GgufTensorInfo t, WeightMatrix m, int firstRow)
+    {
+        var create = TensorTypes.Get(m.Type).CreatePacked;
+        if (create == null) return null;
+        IRowPacker packer = create(m.InDim, m.OutDim);
+        int rowsPerChunk = Math.Max(1, ChunkBytes / m.RowBytes);
+        _chunk ??= GC.AllocateUninitializedArray<byte>(Math.Max(ChunkBytes, m.RowBytes));
+        if (_chunk.Length < m.RowBytes) _chunk = GC.AllocateUninitializedArray<byte>(m.RowBytes);
+        for (int r = 0; r < m.OutDim; r += rowsPerChunk)
+        {
+            int n = Math.Min(rowsPerChunk, m.OutDim - r);
+            var span = _chunk.AsSpan(0, n * m.RowBytes);
+            file.ReadTensorRange(t, (long)(firstRow + r) * m.RowBytes, span);
+            packer.PackRows(span, r, n);
+        }
+        return new WeightMatrix(m.Data, m.Type, m.InDim, m.OutDim, packer.Matrix);
     }
 
     public float[]? OptionalVector(string name, int length) => Has(name) ? Vector(name, length) : null;
