@@ -25,7 +25,7 @@ using SelfSpec.Quantization;
 namespace SelfSpec.Kernels;
 
 /// <summary>A Q8_0 matrix in the packed layout: ceil(OutDim / 16) tiles of 16 rows, Blocks blocks each.</summary>
-internal sealed unsafe class PackedQ8_0Matrix : LanePackedMatrix<PackedQ8_0MatMul.Kernel>
+internal sealed unsafe class PackedQ8_0Matrix : LanePackedMatrix<PackedQ8_0MatMul.Kernel>, IRowPacker
 {
     public const int TileRows = LaneTiles.TileRows;
     /// <summary>One block of a tile: 512 bytes of values, 16 float scales.</summary>
@@ -42,19 +42,39 @@ internal sealed unsafe class PackedQ8_0Matrix : LanePackedMatrix<PackedQ8_0MatMu
 
     private PackedQ8_0Matrix(int inDim, int outDim) : base(inDim, outDim, BlockBytes) { }
 
-    public static PackedQ8_0Matrix Pack(ReadOnlySpan<byte> rows, int inDim, int outDim)
+    /// <summary>An empty packed matrix that the loader fills rows at a time (<see cref="IRowPacker"/>), so no whole-tensor staging array is held.</summary>
+    public static PackedQ8_0Matrix Create(int inDim, int outDim)
     {
         if (inDim % 32 != 0) throw new ArgumentException($"row length {inDim} is not a whole number of blocks");
-        int nb = inDim / 32, fileRowBytes = nb * BlockQ8_0.Size;
-        if (rows.Length < (long)fileRowBytes * outDim) throw new ArgumentException("too few bytes for the matrix");
-        var p = new PackedQ8_0Matrix(inDim, outDim);
+        return new PackedQ8_0Matrix(inDim, outDim);
+    }
+
+    public static PackedQ8_0Matrix Pack(ReadOnlySpan<byte> rows, int inDim, int outDim)
+    {
+        var p = Create(inDim, outDim);
+        if (rows.Length < (long)p.FileRowBytes * outDim) throw new ArgumentException("too few bytes for the matrix");
+        p.PackRows(rows, 0, outDim);
+        return p;
+    }
+
+    private int FileRowBytes => Blocks * BlockQ8_0.Size;
+
+    public PackedMatrix Matrix => this;
+
+    /// <summary>Repacks file rows [first, first + count) from <paramref name="rows"/> (exactly those rows' bytes).</summary>
+    public void PackRows(ReadOnlySpan<byte> rows, int first, int count)
+    {
+        int nb = Blocks, fileRowBytes = FileRowBytes;
+        if (first < 0 || count < 0 || first + count > OutDim) throw new ArgumentOutOfRangeException(nameof(first), $"rows {first}..{first + count} outside the matrix's {OutDim}");
+        if (rows.Length < (long)fileRowBytes * count) throw new ArgumentException("too few bytes for the rows");
         fixed (byte* src0 = rows)
         {
-            for (int r = 0; r < outDim; r++)
+            for (int i = 0; i < count; i++)
             {
-                byte* src = src0 + (long)r * fileRowBytes;
+                int r = first + i;
+                byte* src = src0 + (long)i * fileRowBytes;
                 int lane = r % TileRows;
-                byte* tile = p.Data + (long)(r / TileRows) * p.TileBytes;
+                byte* tile = Data + (long)(r / TileRows) * TileBytes;
                 for (int b = 0; b < nb; b++)
                 {
                     byte* block = src + b * BlockQ8_0.Size;
@@ -64,7 +84,6 @@ internal sealed unsafe class PackedQ8_0Matrix : LanePackedMatrix<PackedQ8_0MatMu
                 }
             }
         }
-        return p;
     }
 }
 

@@ -88,6 +88,7 @@ internal static unsafe class TensorTypes
                 Dequantize = &Dequantize.Q8_0Row, Quantize = &Quantize.Q8_0Row, QuantizeReference = &Quantize.Q8_0RowReference,
                 Activation = GgmlType.Q8_0, Dot = &VecDotLegacy.Q8_0, DotReference = &VecDotReference.Q8_0,
                 Tile = tiles ? &VecDotLegacy.Q8_0Tile : null, Pack = PackedQ8_0Matrix.Supported ? &PackQ8_0 : null,
+                CreatePacked = PackedQ8_0Matrix.Supported ? &CreateQ8_0 : null,
             },
             new()
             {
@@ -183,6 +184,8 @@ internal static unsafe class TensorTypes
     private static PackedMatrix? PackQ4_1(ReadOnlySpan<byte> bytes, int inDim, int outDim) => PackedQ4Matrix.TryPack(GgmlType.Q4_1, bytes, inDim, outDim);
 
     private static PackedMatrix? PackQ8_0(ReadOnlySpan<byte> bytes, int inDim, int outDim) => PackedQ8_0Matrix.Pack(bytes, inDim, outDim);
+
+    private static IRowPacker CreateQ8_0(int inDim, int outDim) => PackedQ8_0Matrix.Create(inDim, outDim);
 
     private static PackedMatrix? PackQ5_0(ReadOnlySpan<byte> bytes, int inDim, int outDim) => PackedQ5_0Matrix.Pack(bytes, inDim, outDim);
 

@@ -173,4 +173,27 @@ public sealed unsafe class PackedQ8_0Tests
             Assert.True(Math.Abs(fast[o] - expected) <= 4 * 6e-8 * magnitude, $"[{o}]: {fast[o]} vs {expected} worked out by hand");
         }
     }
+
+    /// <summary>Packing in row chunks (as the loader does, so no whole-tensor copy is held) gives the same bits as packing at once.</summary>
+    [Fact]
+    public void PackingInRowChunksEqualsPackingAtOnce()
+    {
+        const int inDim = 96, outDim = 45, batch = 3;
+        var (file, whole, _, a) = Setup(inDim, outDim, batch, seed: 41);
+        int wb = (int)GgmlTypeInfo.RowBytes(GgmlType.Q8_0, inDim);
+        var chunked = PackedQ8_0Matrix.Create(inDim, outDim);
+        foreach (var (first, count) in new[] { (0, 7), (7, 16), (23, 1), (24, 21) })
+            chunked.PackRows(file.AsSpan(first * wb, count * wb), first, count);
+        float[] y1 = new float[batch * outDim], y2 = new float[batch * outDim];
+        whole.Rows(a, batch, y1, 0, outDim);
+        chunked.Rows(a, batch, y2, 0, outDim);
+        for (int i = 0; i < y1.Length; i++)
+            Assert.True(BitConverter.SingleToInt32Bits(y1[i]) == BitConverter.SingleToInt32Bits(y2[i]), $"[{i}]");
+        Assert.Throws<ArgumentOutOfRangeException>(() => chunked.PackRows(file.AsSpan(0, 3 * wb), 43, 3));
+        Assert.Throws<ArgumentException>(() => chunked.PackRows(new byte[wb], 0, 2));
+    }
+
+    [Fact]
+    public void TypeRowPacksInChunksExactlyWhereTheKernelsRun() =>
+        Assert.Equal(PackedQ8_0Matrix.Supported, TensorTypes.Get(GgmlType.Q8_0).CreatePacked != null);
 }
