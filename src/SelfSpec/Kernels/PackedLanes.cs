@@ -59,13 +59,6 @@ internal abstract unsafe class PackedLaneMatrix<K> : PackedMatrix, IRowPacker wh
         if (outDim <= 0) throw new ArgumentException($"row count {outDim}");
     }
 
-    /// <summary>The argument check of <see cref="PackRows"/>: rows [first, first + count) in range and their bytes present.</summary>
-    protected void CheckRows(ReadOnlySpan<byte> rows, int first, int count, int fileRowBytes)
-    {
-        if (first < 0 || count < 0 || first + count > OutDim || rows.Length < (long)fileRowBytes * count)
-            throw new ArgumentException($"rows [{first}, {first + count}) of {OutDim} need {(long)fileRowBytes * count} bytes, got {rows.Length}");
-    }
-
     /// <summary>Fills <paramref name="m"/> from all of its rows' file bytes.</summary>
     protected static M Filled<M>(M m, ReadOnlySpan<byte> rows) where M : PackedLaneMatrix<K>
     {

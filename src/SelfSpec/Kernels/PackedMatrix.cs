@@ -11,6 +11,13 @@ internal abstract class PackedMatrix
     public abstract int OutDim { get; }
     /// <summary>Bytes held in memory by the packed copy.</summary>
     public abstract long ByteSize { get; }
+
+    /// <summary>The argument check of a row packer (<see cref="IRowPacker.PackRows"/>): rows [first, first + count) in range and their bytes present.</summary>
+    protected void CheckRows(ReadOnlySpan<byte> rows, int first, int count, int fileRowBytes)
+    {
+        if (first < 0 || count < 0 || first + count > OutDim || rows.Length < (long)fileRowBytes * count)
+            throw new ArgumentException($"rows [{first}, {first + count}) of {OutDim} need {(long)fileRowBytes * count} bytes, got {rows.Length}");
+    }
     /// <summary>Products whose matrices share this key can share one quantized copy of their input.</summary>
     public abstract string ActivationFormat { get; }
     public abstract int ActivationRowBytes { get; }

@@ -52,21 +52,17 @@ internal sealed unsafe class PackedQ8_0Matrix : LanePackedMatrix<PackedQ8_0MatMu
     public static PackedQ8_0Matrix Pack(ReadOnlySpan<byte> rows, int inDim, int outDim)
     {
         var p = Create(inDim, outDim);
-        if (rows.Length < (long)p.FileRowBytes * outDim) throw new ArgumentException("too few bytes for the matrix");
         p.PackRows(rows, 0, outDim);
         return p;
     }
-
-    private int FileRowBytes => Blocks * BlockQ8_0.Size;
 
     public PackedMatrix Matrix => this;
 
     /// <summary>Repacks file rows [first, first + count) from <paramref name="rows"/> (exactly those rows' bytes).</summary>
     public void PackRows(ReadOnlySpan<byte> rows, int first, int count)
     {
-        int nb = Blocks, fileRowBytes = FileRowBytes;
-        if (first < 0 || count < 0 || first + count > OutDim) throw new ArgumentOutOfRangeException(nameof(first), $"rows {first}..{first + count} outside the matrix's {OutDim}");
-        if (rows.Length < (long)fileRowBytes * count) throw new ArgumentException("too few bytes for the rows");
+        int nb = Blocks, fileRowBytes = nb * BlockQ8_0.Size;
+        CheckRows(rows, first, count, fileRowBytes);
         fixed (byte* src0 = rows)
         {
             for (int i = 0; i < count; i++)

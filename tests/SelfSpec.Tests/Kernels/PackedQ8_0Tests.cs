@@ -189,7 +189,7 @@ public sealed unsafe class PackedQ8_0Tests
         chunked.Rows(a, batch, y2, 0, outDim);
         for (int i = 0; i < y1.Length; i++)
             Assert.True(BitConverter.SingleToInt32Bits(y1[i]) == BitConverter.SingleToInt32Bits(y2[i]), $"[{i}]");
-        Assert.Throws<ArgumentOutOfRangeException>(() => chunked.PackRows(file.AsSpan(0, 3 * wb), 43, 3));
+        Assert.Throws<ArgumentException>(() => chunked.PackRows(file.AsSpan(0, 3 * wb), 43, 3));
         Assert.Throws<ArgumentException>(() => chunked.PackRows(new byte[wb], 0, 2));
     }
 
