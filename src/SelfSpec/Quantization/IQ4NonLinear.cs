@@ -57,7 +57,7 @@ internal static unsafe class IQ4NonLinear
     {
         for (int i = 0; i < n / 32; i++, x += 32, y += BlockIQ4_NL.Size)
         {
-            *(Half*)y = (Half)(SignedMax(x, 32) / KValues[0]);
+            *(Half*)y = (Half)(Quantize.SignedExtreme(x, 32) / KValues[0]);
             Indices(x, Dequantize.F16(y), y + 2);
         }
     }
@@ -70,7 +70,7 @@ internal static unsafe class IQ4NonLinear
             float maxScale = 0;
             for (int j = 0; j < 8; j++)
             {
-                scales[j] = SignedMax(x + 32 * j, 32) / KValues[0];
+                scales[j] = Quantize.SignedExtreme(x + 32 * j, 32) / KValues[0];
                 if (MathF.Abs(scales[j]) > MathF.Abs(maxScale)) maxScale = scales[j];
             }
 
@@ -90,22 +90,6 @@ internal static unsafe class IQ4NonLinear
 
             *(ushort*)(y + 2) = scalesH;
         }
-    }
-
-    /// <summary>The value of largest magnitude, with its sign (the first one on ties).</summary>
-    private static float SignedMax(float* x, int n)
-    {
-        float amax = 0, max = 0;
-        for (int j = 0; j < n; j++)
-        {
-            if (MathF.Abs(x[j]) > amax)
-            {
-                amax = MathF.Abs(x[j]);
-                max = x[j];
-            }
-        }
-
-        return max;
     }
 
     /// <summary>32 values to the indices of their nearest levels at scale d, packed as an IQ4_NL block's qs.</summary>

@@ -61,17 +61,7 @@ internal static unsafe class Q5Legacy
     {
         for (int i = 0; i < n / 32; i++, x += 32, y += BlockQ5_0.Size)
         {
-            float amax = 0, max = 0;
-            for (int j = 0; j < 32; j++)
-            {
-                if (amax < MathF.Abs(x[j]))
-                {
-                    amax = MathF.Abs(x[j]);
-                    max = x[j];
-                }
-            }
-
-            float d = max / -16;
+            float d = Quantize.SignedExtreme(x, 32) / -16;
             float id = d != 0 ? 1.0f / d : 0.0f;
             *(Half*)y = (Half)d;
             uint qh = 0;
@@ -92,13 +82,7 @@ internal static unsafe class Q5Legacy
     {
         for (int i = 0; i < n / 32; i++, x += 32, y += BlockQ5_1.Size)
         {
-            float min = float.MaxValue, max = -float.MaxValue;
-            for (int j = 0; j < 32; j++)
-            {
-                if (x[j] < min) min = x[j];
-                if (x[j] > max) max = x[j];
-            }
-
+            var (min, max) = Quantize.MinMax(x, 32);
             float d = (max - min) / 31;
             float id = d != 0 ? 1.0f / d : 0.0f;
             *(Half*)y = (Half)d;

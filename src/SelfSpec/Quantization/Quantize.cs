@@ -104,17 +104,7 @@ internal static unsafe class Quantize
     // quantize_row_q4_0_ref: the signed extreme maps to -8, the rest rounds by +8.5 and truncation.
     private static void Q4_0(float* x, byte* y)
     {
-        float amax = 0, max = 0;
-        for (int j = 0; j < 32; j++)
-        {
-            if (amax < MathF.Abs(x[j]))
-            {
-                amax = MathF.Abs(x[j]);
-                max = x[j];
-            }
-        }
-
-        float d = max / -8;
+        float d = SignedExtreme(x, 32) / -8;
         float id = d != 0 ? 1.0f / d : 0.0f;
         *(Half*)y = (Half)d;
         for (int j = 0; j < 16; j++)
@@ -128,13 +118,7 @@ internal static unsafe class Quantize
     // quantize_row_q4_1_ref: 16 levels between the block's min and max.
     private static void Q4_1(float* x, byte* y)
     {
-        float min = float.MaxValue, max = -float.MaxValue;
-        for (int j = 0; j < 32; j++)
-        {
-            if (x[j] < min) min = x[j];
-            if (x[j] > max) max = x[j];
-        }
-
+        var (min, max) = MinMax(x, 32);
         float d = (max - min) / 15;
         float id = d != 0 ? 1.0f / d : 0.0f;
         *(Half*)y = (Half)d;
@@ -213,7 +197,8 @@ internal static unsafe class Quantize
         }
     }
 
-    /// <summary>The first of <paramref name="count"/> values with the largest magnitude, sign kept (the K-quants' group extreme).</summary>
+    /// <summary>The first of <paramref name="count"/> values with the largest magnitude, sign kept: the extreme that the
+    /// symmetric types (Q4_0, Q5_0, IQ4_NL, the K-quants' groups) map to their most negative level.</summary>
     internal static float SignedExtreme(float* x, int count)
     {
         float amax = 0, max = 0;
@@ -226,6 +211,18 @@ internal static unsafe class Quantize
             }
         }
         return max;
+    }
+
+    /// <summary>The smallest and largest of <paramref name="count"/> values: the range the offset types (Q4_1, Q5_1) spread their levels over.</summary>
+    internal static (float Min, float Max) MinMax(float* x, int count)
+    {
+        float min = float.MaxValue, max = -float.MaxValue;
+        for (int j = 0; j < count; j++)
+        {
+            if (x[j] < min) min = x[j];
+            if (x[j] > max) max = x[j];
+        }
+        return (min, max);
     }
 
     // Q6_K: per 16-group signed scale (extreme -> -32), 8-bit scales relative to the largest.

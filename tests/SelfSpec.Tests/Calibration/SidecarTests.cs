@@ -223,7 +223,7 @@ public sealed class SidecarTests(ITestOutputHelper output) : IDisposable
         (double Statistic, double Critical, int Drafted, int Accepted) Run(AcceptanceRule rule)
         {
             var counts = new Dictionary<(int, int), int>();
-            int drafted = 0, accepted = 0, impossible = 0;
+            int drafted = 0, accepted = 0;
             for (int i = 0; i < runs; i++)
             {
                 var r = loaded.Generate(prompt, new GenerationOptions
@@ -234,25 +234,10 @@ public sealed class SidecarTests(ITestOutputHelper output) : IDisposable
                 drafted += r.Stats.Drafted;
                 accepted += r.Stats.Accepted;
                 var key = (r.OutputTokens[0], r.OutputTokens[1]);
-                if (!exact.ContainsKey(key)) impossible++;
                 counts[key] = counts.GetValueOrDefault(key) + 1;
             }
-            double statistic = 0, pooledExpected = 0, pooledObserved = 0;
-            int cells = 0;
-            foreach (var (key, p) in exact)
-            {
-                double expected = p * runs;
-                int observed = counts.GetValueOrDefault(key);
-                if (expected < 5) { pooledExpected += expected; pooledObserved += observed; continue; }
-                statistic += (observed - expected) * (observed - expected) / expected;
-                cells++;
-            }
-            if (pooledExpected > 0)
-            {
-                statistic += (pooledObserved - pooledExpected) * (pooledObserved - pooledExpected) / Math.Max(pooledExpected, 1);
-                cells++;
-            }
-            return (impossible > 0 ? double.PositiveInfinity : statistic, Tests.Decoding.LosslessSamplingTests.Critical(cells - 1), drafted, accepted);
+            var (statistic, critical) = Tests.Sampling.GoodnessOfFit.ChiSquare(exact, counts, runs);
+            return (statistic, critical, drafted, accepted);
         }
         var right = Run(AcceptanceRule.Speculative);
         var wrong = Run(AcceptanceRule.ResampleFromP);

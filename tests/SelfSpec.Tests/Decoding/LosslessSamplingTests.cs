@@ -2,6 +2,7 @@ using SelfSpec.Decoding;
 using SelfSpec.Quantization;
 using SelfSpec.Sampling;
 using SelfSpec.Tests.Model;
+using SelfSpec.Tests.Sampling;
 using Xunit.Abstractions;
 
 namespace SelfSpec.Tests.Decoding;
@@ -117,34 +118,16 @@ public sealed class LosslessSamplingTests(ITestOutputHelper output) : IDisposabl
         int stored = 0;
         var spec = DecodingHarness.Forced with { MaxDrafts = 3, Acceptance = rule };
         var counts = new Dictionary<(int, int, int), int>();
-        int impossible = 0;
         for (int run = 0; run < Runs; run++)
         {
             var r = DecodingHarness.Run(h, method, prompt, 3, spec, Sampling with { Seed = (ulong)(1000 + run) }, isEnd: _ => false, datastore: store);
             stored += r.Stats.DraftedBySource.GetValueOrDefault("datastore");
             Assert.Equal(3, r.OutputTokens.Length);
             var key = (r.OutputTokens[0], r.OutputTokens[1], r.OutputTokens[2]);
-            if (!exact.ContainsKey(key)) impossible++;
             counts[key] = counts.GetValueOrDefault(key) + 1;
         }
-        // Cells with fewer than 5 expected draws are pooled.
-        double statistic = 0, pooledExpected = 0, pooledObserved = 0;
-        int cells = 0;
-        foreach (var (key, p) in exact)
-        {
-            double expected = p * Runs;
-            int observed = counts.GetValueOrDefault(key);
-            if (expected < 5) { pooledExpected += expected; pooledObserved += observed; continue; }
-            statistic += (observed - expected) * (observed - expected) / expected;
-            cells++;
-        }
-        if (pooledExpected > 0)
-        {
-            statistic += (pooledObserved - pooledExpected) * (pooledObserved - pooledExpected) / Math.Max(pooledExpected, 1);
-            cells++;
-        }
-        // An outcome the model cannot produce is an infinitely bad fit.
-        return (impossible > 0 ? double.PositiveInfinity : statistic, Critical(cells - 1), stored);
+        var (statistic, critical) = GoodnessOfFit.ChiSquare(exact, counts, Runs);
+        return (statistic, critical, stored);
     }
 
     /// <summary>P(t1, t2, t3) by enumeration with the full model and the sampler's exact distribution.</summary>
@@ -165,13 +148,5 @@ public sealed class LosslessSamplingTests(ITestOutputHelper output) : IDisposabl
         sampler.Distribution(DecodingHarness.LastLogits(h, tokens), tokens, probs);
         for (int t = 0; t < probs.Length; t++)
             if (probs[t] > 0) yield return (t, probs[t]);
-    }
-
-    /// <summary>Chi-square critical value at p = 0.001 (Wilson-Hilferty).</summary>
-    internal static double Critical(int df)
-    {
-        const double z = 3.09;
-        double a = 2.0 / (9 * df);
-        return df * Math.Pow(1 - a + z * Math.Sqrt(a), 3);
     }
 }
