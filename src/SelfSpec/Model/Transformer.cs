@@ -163,6 +163,18 @@ internal sealed partial class Transformer
             if (_r.SlidingRope is var (slidingBase, slidingScale))
                 Rope.Angles(positions[i], _c.RopeDim, slidingBase, slidingScale, _ropeFactors,
                     _slidingCos.AsSpan(i * half, half), _slidingSin.AsSpan(i * half, half));
+            if (_c.RopeAttentionFactor != 1f)
+            {
+                // rope.scaling.attn_factor scales cos and sin, so every rotated value, on every rotating layer, as
+                // ggml's rope does (cos(theta) * mscale, one rounding); unrotated dimensions keep their values.
+                ScaleRow(_cos, i * half, half, _c.RopeAttentionFactor);
+                ScaleRow(_sin, i * half, half, _c.RopeAttentionFactor);
+                if (_r.SlidingRope != null)
+                {
+                    ScaleRow(_slidingCos, i * half, half, _c.RopeAttentionFactor);
+                    ScaleRow(_slidingSin, i * half, half, _c.RopeAttentionFactor);
+                }
+            }
         }
         try
         {
@@ -175,6 +187,9 @@ internal sealed partial class Transformer
             _caches.AsSpan(0, n).Clear();
         }
     }
+
+    private static void ScaleRow(float[] table, int start, int length, float factor) =>
+        System.Numerics.Tensors.TensorPrimitives.Multiply(table.AsSpan(start, length), factor, table.AsSpan(start, length));
 
     /// <summary>One layer: the attention block, then the feed-forward block, each timed through one <see cref="StageClock"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

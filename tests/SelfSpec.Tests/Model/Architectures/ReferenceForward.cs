@@ -9,7 +9,7 @@ namespace SelfSpec.Tests.Model.Architectures;
 /// A plain float forward pass over a whole token sequence, written from the textbook definitions, straight from
 /// the file's tensors (dequantized to float): the reference an architecture's recipe is checked against without
 /// llama.cpp. Follows the recipe fields it knows: Q/K/V biases, Q/K norms, post-norms, activation, RoPE layout,
-/// fused QKV and gate+up, rope-less layers, frequency factors (llama3, LongRoPE), per-layer RoPE bases, embedding and attention scale, soft-caps, sliding windows, tied head.
+/// fused QKV and gate+up, rope-less layers, frequency factors (llama3, LongRoPE) and LongRoPE's attention factor, per-layer RoPE bases, embedding and attention scale, soft-caps, sliding windows, tied head.
 /// </summary>
 internal sealed class ReferenceForward(GgufFile file, ModelConfig c)
 {
@@ -129,8 +129,9 @@ internal sealed class ReferenceForward(GgufFile file, ModelConfig c)
                 int a = head * hd + (c.RopeLayout == RopeLayout.Normal ? 2 * i : i);
                 int b = head * hd + (c.RopeLayout == RopeLayout.Normal ? 2 * i + 1 : i + half);
                 double x0 = row[a], x1 = row[b];
-                row[a] = (float)(x0 * Math.Cos(theta) - x1 * Math.Sin(theta));
-                row[b] = (float)(x0 * Math.Sin(theta) + x1 * Math.Cos(theta));
+                double m = c.RopeAttentionFactor;
+                row[a] = (float)(m * (x0 * Math.Cos(theta) - x1 * Math.Sin(theta)));
+                row[b] = (float)(m * (x0 * Math.Sin(theta) + x1 * Math.Cos(theta)));
             }
     }
 
