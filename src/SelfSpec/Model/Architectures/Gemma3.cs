@@ -18,7 +18,7 @@ internal sealed class Gemma3 : IArchitecture
         var m = new MetadataReader(file, Name);
         int embd = m.Int("embedding_length"), layers = m.Int("block_count"), heads = m.Int("attention.head_count");
         int headDim = m.Int("attention.key_length", embd / heads);
-        int window = m.OptionalInt("attention.sliding_window") ?? 0;
+        int window = m.OptionalCount("attention.sliding_window") ?? 0;   // 0: no sliding layers, as llama.cpp reads it
         return m.Common(RopeLayout.NeoX, new BlockRecipe
         {
             QueryKeyNorm = true,

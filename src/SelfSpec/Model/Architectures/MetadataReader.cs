@@ -20,6 +20,14 @@ internal sealed class MetadataReader(GgufFile file, string architecture)
         return (int)v;
     }
 
+    /// <summary>A count that may be 0 (a feature turned off); null when absent, else an error naming the key when negative.</summary>
+    public int? OptionalCount(string key) => file.GetIntegerOrNull($"{architecture}.{key}") switch
+    {
+        null => null,
+        long v when v >= 0 && v <= int.MaxValue => (int)v,
+        long v => throw new GgufFormatException($"model metadata {architecture}.{key} = {v} is out of range"),
+    };
+
     public int? OptionalInt(string key) =>
         file.GetIntegerOrNull($"{architecture}.{key}") is null ? null : Int(key);
 
@@ -95,6 +103,9 @@ internal sealed class MetadataReader(GgufFile file, string architecture)
     /// </summary>
     public ModelConfig Common(RopeLayout layout, BlockRecipe recipe)
     {
+        // Mixtral-style files are llama with experts (ffn_*_exps): refused here, not as a missing ffn_gate tensor.
+        if (file.GetIntegerOrNull($"{architecture}.expert_count") is > 0 and long experts)
+            throw new UnsupportedModelException($"mixture-of-experts models are not supported ({architecture}.expert_count = {experts})");
         int embd = Int("embedding_length");
         int heads = Int("attention.head_count");
         int kvHeads = Int("attention.head_count_kv", heads);

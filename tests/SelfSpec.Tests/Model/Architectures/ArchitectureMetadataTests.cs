@@ -138,6 +138,22 @@ public sealed class ArchitectureMetadataTests
     }
 
     [Fact]
+    public void Gemma3WithAZeroWindowHasNoSlidingLayers()
+    {
+        var c = Config("gemma3", 6, ("attention.sliding_window", 0u));
+        Assert.All(Enumerable.Range(0, 6), l => Assert.Equal(0, c.Recipe.Window(l)));
+        Assert.Null(c.Recipe.SlidingRope);
+    }
+
+    [Fact]
+    public void AMixtureOfExpertsFileIsRefusedAsSuch()
+    {
+        var e = Assert.Throws<UnsupportedModelException>(() => Config("llama", 2, ("expert_count", 8u)));
+        Assert.Contains("llama.expert_count", e.Message);
+        Assert.Equal(256, Config("llama", 2, ("expert_count", 0u)).EmbeddingDim);
+    }
+
+    [Fact]
     public void Gemma2SlidingLayersKeepTheModelsScalingWithTheirOwnBase()
     {
         var c = Config("gemma2", 2, ("rope.freq_base_swa", 5000f), ("rope.scaling.factor", 2f));
