@@ -31,6 +31,11 @@ public sealed record ModelConfig
     /// rope applies it to cos and sin; 1 for none (architecture.md 3).
     /// </summary>
     public float RopeAttentionFactor { get; init; } = 1f;
+    /// <summary>
+    /// YaRN's original context (rope.scaling.original_context_length, else the training context) when the file's
+    /// rope.scaling.type is yarn; 0 when the model does not use YaRN (architecture.md 3).
+    /// </summary>
+    public int YarnOriginalContext { get; init; }
     public required RopeLayout RopeLayout { get; init; }
     public required float RmsEpsilon { get; init; }
     public required int VocabSize { get; init; }

@@ -75,12 +75,14 @@ internal sealed class MetadataReader(GgufFile file, string architecture)
     }
 
     /// <summary>
-    /// RoPE scaling as llama.cpp reads it for every architecture: rope.scaling.type defaults to linear, and its
-    /// factor (rope.scaling.factor, else the older rope.scale_linear; 0 or absent for none) divides positions for
-    /// linear and longrope (whose factors are tensors) and not for none; rope.scaling.attn_factor (default 1)
-    /// multiplies the rotated values. YaRN is refused, as is any other type or a factor that is not positive.
+    /// RoPE scaling as llama.cpp reads it for every architecture: rope.scaling.type defaults to linear, and its factor
+    /// (rope.scaling.factor, else the older rope.scale_linear; 0 or absent for none) divides positions for linear,
+    /// longrope (whose factors are tensors) and yarn, never for none; yarn also blends angles over the original context
+    /// (rope.scaling.original_context_length, else the training context; see <see cref="YarnRope"/>).
+    /// rope.scaling.attn_factor (default 1) multiplies the rotated values. Another type, or a factor that is not a
+    /// positive number, is refused naming the key.
     /// </summary>
-    private (float Scale, float AttentionFactor) RopeScaling()
+    private (float Scale, float AttentionFactor, int YarnContext) RopeScaling()
     {
         string key = $"{architecture}.rope.scaling.type";
         string type = file.GetStringOrNull(key) ?? "linear";
@@ -91,10 +93,11 @@ internal sealed class MetadataReader(GgufFile file, string architecture)
         float scale = type switch
         {
             "none" => 1f,
-            "linear" or "longrope" => factor == 0f ? 1f : 1f / factor,
-            _ => throw new UnsupportedModelException($"unsupported RoPE scaling '{type}' ({key}; supported: none, linear, longrope)"),
+            "linear" or "longrope" or "yarn" => factor == 0f ? 1f : 1f / factor,
+            _ => throw new UnsupportedModelException($"unsupported RoPE scaling '{type}' ({key}; supported: none, linear, longrope, yarn)"),
         };
-        return (scale, OptionalPositiveFloat("rope.scaling.attn_factor") ?? 1f);
+        int yarnContext = type == "yarn" ? OptionalInt("rope.scaling.original_context_length") ?? Int("context_length", 2048) : 0;
+        return (scale, OptionalPositiveFloat("rope.scaling.attn_factor") ?? 1f, yarnContext);
     }
 
     /// <summary>
@@ -127,7 +130,7 @@ internal sealed class MetadataReader(GgufFile file, string architecture)
             ?? file.GetArrayOrNull("tokenizer.ggml.tokens")?.Count
             ?? throw new UnsupportedModelException("model metadata has no vocabulary"));
 
-        var (scale, attentionFactor) = RopeScaling();
+        var (scale, attentionFactor, yarnContext) = RopeScaling();
         float eps = OptionalFloat("attention.layer_norm_rms_epsilon") ?? 1e-5f;
         float freqBase = OptionalFloat("rope.freq_base") ?? 10000f;
         if (!(eps > 0f) || !(freqBase > 0f)) throw new GgufFormatException($"model metadata has invalid RMS epsilon {eps} or RoPE base {freqBase}");
@@ -146,6 +149,7 @@ internal sealed class MetadataReader(GgufFile file, string architecture)
             RopeFreqBase = freqBase,
             RopeFreqScale = scale,
             RopeAttentionFactor = attentionFactor,
+            YarnOriginalContext = yarnContext,
             RopeLayout = layout,
             RmsEpsilon = eps,
             VocabSize = vocab,

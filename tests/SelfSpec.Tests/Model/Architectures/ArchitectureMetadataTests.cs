@@ -126,11 +126,20 @@ public sealed class ArchitectureMetadataTests
     }
 
     [Fact]
+    public void YarnTakesTheOriginalContextElseTheTrainingOne()
+    {
+        var c = Config("qwen3", 2, ("rope.scaling.type", "yarn"), ("rope.scaling.factor", 4f), ("rope.scaling.original_context_length", 64u));
+        Assert.Equal((0.25f, 64), (c.RopeFreqScale, c.YarnOriginalContext));
+        Assert.Equal(256, Config("qwen3", 2, ("rope.scaling.type", "yarn"), ("rope.scaling.factor", 4f)).YarnOriginalContext);
+        Assert.Equal(0, Config("qwen3", 2, ("rope.scaling.type", "linear"), ("rope.scaling.factor", 4f)).YarnOriginalContext);
+    }
+
+    [Fact]
     public void UnsupportedOrMalformedRopeScalingIsRefusedNamingTheKey()
     {
-        var yarn = Assert.Throws<UnsupportedModelException>(() => Config("qwen3", 2, ("rope.scaling.type", "yarn"), ("rope.scaling.factor", 4f)));
-        Assert.Contains("qwen3.rope.scaling.type", yarn.Message);
-        Assert.Contains("yarn", yarn.Message);
+        var dynamic = Assert.Throws<UnsupportedModelException>(() => Config("qwen3", 2, ("rope.scaling.type", "dynamic"), ("rope.scaling.factor", 4f)));
+        Assert.Contains("qwen3.rope.scaling.type", dynamic.Message);
+        Assert.Contains("dynamic", dynamic.Message);
         var negative = Assert.Throws<GgufFormatException>(() => Config("llama", 2, ("rope.scaling.factor", -2f)));
         Assert.Contains("llama.rope.scaling.factor", negative.Message);
         var swaBase = Assert.Throws<GgufFormatException>(() => Config("gemma2", 2, ("rope.freq_base_swa", 0f)));

@@ -59,7 +59,7 @@ public sealed class ArchitectureOracleTests(ITestOutputHelper output)
 
     /// <summary>
     /// Greedy continuations of the variants that carry real files' extra metadata (LongRoPE's attention factor, a
-    /// per-layer sliding pattern), F32 so that rounding alone separates the engines: 48 tokens after a 24-token prompt
+    /// per-layer sliding pattern, YaRN), F32 so that rounding alone separates the engines: 48 tokens after a 24-token prompt
     /// (past the window of 8), against llama.cpp with and without flash attention. A wrong factor or pattern parts
     /// within a few tokens; rounding may part a near tie later, so each must agree with llama.cpp at least as far as
     /// llama.cpp's two attention paths agree with each other.
@@ -67,6 +67,7 @@ public sealed class ArchitectureOracleTests(ITestOutputHelper output)
     [Theory]
     [InlineData("phi3-attn-factor")]
     [InlineData("gemma3-pattern-array")]
+    [InlineData("qwen3-yarn")]
     public void GreedyContinuationsAgreeWithLlamaCpp(string variant)
     {
         const int maxTokens = 48;

@@ -74,6 +74,14 @@ internal static class ArchitectureVariants
                 }
             },
         }),
+        // Qwen3 converted for a long context: YaRN, factor 4 over an original context of 64 (so the slow pairs interpolate).
+        ["qwen3-yarn"] = new("qwen3", new TinyModels.Shape(), new TinyModels.Extras
+        {
+            HeadDim = 128,
+            HeadNorms = ["attn_q_norm", "attn_k_norm"],
+            Metadata = (w, a) => w.Add($"{a}.rope.scaling.type", "yarn").Add($"{a}.rope.scaling.factor", 4f)
+                .Add($"{a}.rope.scaling.original_context_length", 64u),
+        }),
         // Gemma 3 as newer conversions write it: attention.sliding_window_pattern as one bool per layer (true: sliding),
         // here the five-local-one-global pattern of the real models.
         ["gemma3-pattern-array"] = new("gemma3", new TinyModels.Shape(Layers: 6, Tied: true), new TinyModels.Extras
