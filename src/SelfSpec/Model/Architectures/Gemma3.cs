@@ -6,8 +6,9 @@ namespace SelfSpec.Model.Architectures;
 /// gemma3 (Gemma 3 text): gemma2's blocks without attention soft-capping, plus per-head Q and K norms. When the
 /// file gives attention.sliding_window, the sliding layers (attention.sliding_window_pattern: a period, default 6,
 /// so five local to one global, or one bool per layer) attend to a window and rotate with their own RoPE
-/// (rope.freq_base_swa, default 10000, unscaled); the global layers use rope.freq_base and the file's RoPE scaling. The final soft-cap applies only when the file names one.
-/// Queries are scaled by 1/sqrt(head size), except the 62-layer 27B model's 1/sqrt(width / heads), as llama.cpp does.
+/// (rope.freq_base_swa, default 10000, unscaled); the global layers use rope.freq_base and the file's RoPE scaling.
+/// The final soft-cap applies only when the file names one. Queries are scaled by 1/sqrt(head size), except the
+/// 62-layer 27B model's 1/sqrt(width / heads), as llama.cpp does.
 /// </summary>
 internal sealed class Gemma3 : IArchitecture
 {
