@@ -1,4 +1,5 @@
 using System.CommandLine;
+using SelfSpec.Tokenization;
 
 namespace SelfSpec.Cli;
 
@@ -22,6 +23,15 @@ internal static class CommonOptions
         if (lm.SidecarWarning != null) Console.Error.WriteLine($"selfspec: warning: {lm.SidecarWarning}");
         return lm;
     }
+
+    /// <summary>--no-thinking: Qwen3's enable_thinking=false (<see cref="ChatTemplateOptions.EnableThinking"/>).</summary>
+    public static Option<bool> NoThinking() => new("--no-thinking")
+    {
+        Description = "ask a template with thinking tags (Qwen3) for replies without reasoning (its enable_thinking=false); others ignore it",
+    };
+
+    public static ChatTemplateOptions TemplateOptions(ParseResult r, Option<bool> noThinking) =>
+        new() { EnableThinking = !r.GetValue(noThinking) };
 
     public static Option<int> Threads() => new("--threads", "-t")
     {

@@ -18,6 +18,7 @@ internal static class GenerateCommand
         var prompt = new Option<string?>("--prompt", "-p") { Description = "prompt text (raw: special tokens such as <|im_start|> are parsed)" };
         var promptFile = new Option<string?>("--prompt-file") { Description = "read the prompt from a file" };
         var chat = new Option<bool>("--chat") { Description = "wrap the prompt as a user message in the model's chat template" };
+        var noThinking = CommonOptions.NoThinking();
         var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "tokens to generate at most", DefaultValueFactory = _ => 256 };
         var method = new Option<string>("--method") { Description = "decoding method: ar, specbound, hybrid, static, lookup", DefaultValueFactory = _ => "hybrid" };
         var spec = SpeculationFlags.Create();
@@ -32,7 +33,7 @@ internal static class GenerateCommand
 
         var cmd = new Command("generate", "generate a continuation of a prompt")
         {
-            model, prompt, promptFile, chat, maxTokens, method, temperature, topK, topP, minP, repeatPenalty, seed, threads, json, sidecar,
+            model, prompt, promptFile, chat, noThinking, maxTokens, method, temperature, topK, topP, minP, repeatPenalty, seed, threads, json, sidecar,
         };
         spec.AddTo(cmd);
         cmd.SetAction(r => ExitCodes.Guard(() =>
@@ -60,11 +61,13 @@ internal static class GenerateCommand
                 },
             };
             options.Validate();
+            if (r.GetValue(noThinking) && !r.GetValue(chat))
+                throw new InvalidRequestException("--no-thinking applies to the chat template: give --chat too");
             string path = ModelLocator.Resolve(r.GetValue(model));
             using var lm = CommonOptions.Load(path, r.GetValue(threads), r.GetValue(sidecar));
             options = options with { Speculation = spec.Read(r, lm.SpeculationDefaults) };
             lm.Validate(options);
-            int[] tokens = r.GetValue(chat) ? lm.TokenizeChat([new ChatMessage("user", text)]) : lm.Tokenize(text);
+            int[] tokens = r.GetValue(chat) ? lm.TokenizeChat([new ChatMessage("user", text)], CommonOptions.TemplateOptions(r, noThinking)) : lm.Tokenize(text);
             return r.GetValue(json) ? RunJson(lm, tokens, options) : RunStreaming(lm, tokens, options);
         }));
         return cmd;

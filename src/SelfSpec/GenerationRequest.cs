@@ -28,8 +28,9 @@ public sealed record GenerationRequest
     /// <param name="maxTokens">the output limit the caller asked for (past the context: refused), or null for
     /// <paramref name="options"/>' limit cut to what the context leaves</param>
     /// <param name="contextLength">the most prompt + output tokens (default and at most: the model's context)</param>
+    /// <param name="templateOptions">the chat template's extra variables (Qwen3's thinking switch); null for its defaults</param>
     public static GenerationRequest ForChat(LanguageModel model, IReadOnlyList<ChatMessage> messages, GenerationOptions options,
-        int? maxTokens = null, int? contextLength = null)
+        int? maxTokens = null, int? contextLength = null, ChatTemplateOptions? templateOptions = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(messages);
@@ -40,7 +41,7 @@ public sealed record GenerationRequest
         int[] prompt;
         try
         {
-            prompt = model.TokenizeChat(messages);
+            prompt = model.TokenizeChat(messages, templateOptions);
         }
         catch (InvalidRequestException e)
         {

@@ -204,8 +204,9 @@ public sealed class LanguageModel : IDisposable
     public int[] Tokenize(string text) => Tokenizer.Encode(text, addSpecial: true, parseSpecial: true);
 
     /// <summary>Applies the model's chat template (with the generation prompt) and tokenizes the result.</summary>
-    public int[] TokenizeChat(IReadOnlyList<ChatMessage> messages) =>
-        Tokenizer.Encode(ChatTemplate.Apply(messages, addGenerationPrompt: true), addSpecial: true, parseSpecial: true);
+    /// <param name="options">the template's extra variables, such as Qwen3's thinking switch; null for its defaults</param>
+    public int[] TokenizeChat(IReadOnlyList<ChatMessage> messages, ChatTemplateOptions? options = null) =>
+        Tokenizer.Encode(ChatTemplate.Apply(messages, addGenerationPrompt: true, options), addSpecial: true, parseSpecial: true);
 
     /// <summary>A new sequence on this model: its own cache, sharing the weights. Sessions may run from several threads.</summary>
     public ModelSession CreateSession() => new(this);

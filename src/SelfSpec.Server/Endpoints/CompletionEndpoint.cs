@@ -53,7 +53,7 @@ internal sealed partial class CompletionEndpoint(ModelHost host, ServerMetrics m
         try
         {
             int context = host.ContextLength;
-            prepared = request.IsChat ? GenerationRequest.ForChat(model, request.Messages, options, request.MaxTokens, context)
+            prepared = request.IsChat ? GenerationRequest.ForChat(model, request.Messages, options, request.MaxTokens, context, request.TemplateOptions)
                 : request.PromptTokens != null ? GenerationRequest.ForTokens(model, request.PromptTokens, options, request.MaxTokens, context)
                 : GenerationRequest.ForText(model, request.Prompt!, options, request.MaxTokens, context);
         }

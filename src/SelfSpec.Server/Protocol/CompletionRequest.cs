@@ -11,6 +11,8 @@ internal sealed record CompletionRequest
     public required bool IsChat { get; init; }
     public string? Model { get; init; }
     public IReadOnlyList<ChatMessage> Messages { get; init; } = [];
+    /// <summary>Chat: the template's extra variables (chat_template_kwargs).</summary>
+    public ChatTemplateOptions TemplateOptions { get; init; } = ChatTemplateOptions.Default;
     /// <summary>The raw prompt text of a text completion, or null when it came as token ids.</summary>
     public string? Prompt { get; init; }
     public int[]? PromptTokens { get; init; }

@@ -56,11 +56,13 @@ internal static class RequestParser
             Seed = Long(root, "seed") is long seed ? unchecked((ulong)seed) : SamplingOptions.Greedy.Seed,
         };
         var (method, speculation) = SelfSpecObject(root);
+        var templateOptions = chat ? TemplateOptions(root) : ChatTemplateOptions.Default;
         return new CompletionRequest
         {
             IsChat = chat,
             Model = String(root, "model"),
             Messages = chat ? Messages(root) : [],
+            TemplateOptions = templateOptions,
             Prompt = chat ? null : PromptText(root),
             PromptTokens = chat ? null : PromptIds(root),
             MaxTokens = maxCompletion ?? maxTokens,
@@ -99,6 +101,18 @@ internal static class RequestParser
         foreach (string penalty in new[] { "presence_penalty", "frequency_penalty" })
             if (Range(root, penalty, -2, 2) is float p && p != 0)
                 throw ApiException.BadRequest($"{penalty} is not supported by this server (repeat_penalty is)", penalty, "unsupported_parameter");
+    }
+
+    /// <summary>
+    /// Chat: <c>chat_template_kwargs</c>, the extra variables of the model's chat template (as llama.cpp's server and
+    /// vLLM take them): <c>enable_thinking</c> (Qwen3) is read; other keys change nothing, as a template that does not
+    /// read a variable renders the same.
+    /// </summary>
+    private static ChatTemplateOptions TemplateOptions(JsonElement root)
+    {
+        if (Field(root, "chat_template_kwargs") is not { } kwargs) return ChatTemplateOptions.Default;
+        if (kwargs.ValueKind != JsonValueKind.Object) throw Type("chat_template_kwargs", "an object");
+        return new ChatTemplateOptions { EnableThinking = Bool(kwargs, "enable_thinking", "chat_template_kwargs.enable_thinking") ?? true };
     }
 
     /// <summary>Chat: <c>logprobs: true</c> asks for them, <c>top_logprobs</c> (which needs it) for alternatives.</summary>

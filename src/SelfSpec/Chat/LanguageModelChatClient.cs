@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using Microsoft.Extensions.AI;
 using SelfSpec.Decoding;
 using SelfSpec.Sampling;
+using SelfSpec.Tokenization;
 using AiChatMessage = Microsoft.Extensions.AI.ChatMessage;
 using TemplateMessage = SelfSpec.Tokenization.ChatMessage;
 
@@ -10,7 +11,8 @@ namespace SelfSpec.Chat;
 /// <summary>
 /// Microsoft.Extensions.AI's <see cref="IChatClient"/> over a loaded model: the messages go through the model's chat
 /// template, the reply is generated with the client's <see cref="GenerationOptions"/> overridden by the request's
-/// <see cref="ChatOptions"/> (max output tokens, temperature, top-p, top-k, seed, stop sequences). Requests take the same
+/// <see cref="ChatOptions"/> (max output tokens, temperature, top-p, top-k, seed, stop sequences; the additional property
+/// <c>enable_thinking</c>, a bool, is the chat template's thinking switch, <see cref="ChatTemplateOptions"/>). Requests take the same
 /// path as the server's chat route: <see cref="GenerationRequest.ForChat"/> builds and checks them, a
 /// <see cref="SessionPool"/> chooses their session, so a conversation that continues an earlier call's reuses its cache.
 /// The model is not owned: disposing the client leaves it open.
@@ -90,6 +92,16 @@ public sealed class LanguageModelChatClient : IChatClient
     /// <summary>Nothing to release: the model belongs to the caller.</summary>
     public void Dispose() { }
 
+    /// <summary>The chat template's variables a request asks for: <c>enable_thinking</c> (a bool) among its additional properties.</summary>
+    /// <exception cref="InvalidRequestException">enable_thinking is not a bool</exception>
+    public static ChatTemplateOptions TemplateOptionsFor(ChatOptions? options) =>
+        options?.AdditionalProperties?.TryGetValue("enable_thinking", out object? value) == true
+            ? new ChatTemplateOptions
+            {
+                EnableThinking = value as bool? ?? throw new InvalidRequestException($"enable_thinking must be a bool, not {value?.GetType().Name ?? "null"}", "options"),
+            }
+            : ChatTemplateOptions.Default;
+
     /// <summary>The generation settings a request runs with: the client's, overridden by the request's options.</summary>
     public GenerationOptions OptionsFor(ChatOptions? options)
     {
@@ -113,7 +125,8 @@ public sealed class LanguageModelChatClient : IChatClient
         [EnumeratorCancellation] CancellationToken cancellation)
     {
         ArgumentNullException.ThrowIfNull(messages);
-        var request = GenerationRequest.ForChat(_model, Template(messages, options?.Instructions), OptionsFor(options), options?.MaxOutputTokens);
+        var request = GenerationRequest.ForChat(_model, Template(messages, options?.Instructions), OptionsFor(options), options?.MaxOutputTokens,
+            templateOptions: TemplateOptionsFor(options));
         await foreach (var u in _sessions.GenerateAsync(request, cancellation).ConfigureAwait(false)) yield return u;
     }
 

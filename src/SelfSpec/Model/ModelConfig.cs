@@ -25,6 +25,17 @@ public sealed record ModelConfig
     public required float RopeFreqBase { get; init; }
     /// <summary>Position multiplier (1 / linear scaling factor).</summary>
     public required float RopeFreqScale { get; init; }
+    /// <summary>
+    /// Multiplies every rotated query and key value (rope.scaling.attn_factor: LongRoPE's attention scaling in
+    /// Phi-3.5 / Phi-4-mini files), so attention scores over the rotated dimensions grow by its square, as ggml's
+    /// rope applies it to cos and sin; 1 for none (architecture.md 3).
+    /// </summary>
+    public float RopeAttentionFactor { get; init; } = 1f;
+    /// <summary>
+    /// YaRN's original context (rope.scaling.original_context_length, else the training context) when the file's
+    /// rope.scaling.type is yarn; 0 when the model does not use YaRN (architecture.md 3).
+    /// </summary>
+    public int YarnOriginalContext { get; init; }
     public required RopeLayout RopeLayout { get; init; }
     public required float RmsEpsilon { get; init; }
     public required int VocabSize { get; init; }

@@ -44,6 +44,7 @@ internal sealed partial class Transformer
     private readonly float[] _up;          // (batch x ff)
     private readonly float[] _proj;        // (batch x embd) output of attn_output / ffn_down before the residual add
     private readonly float[] _cos, _sin;   // (batch x ropeDim/2)
+    private readonly YarnRope? _yarn;      // the model's tables under YaRN scaling; null for plain, linear or LongRoPE
     private readonly float[] _slidingCos, _slidingSin; // (batch x ropeDim/2) for sliding layers with their own RoPE; else _cos, _sin
     private readonly Half[] _half;         // (qDim) scratch of the query's half-precision rounding
     private readonly Half[] _keyHalf, _valueHalf; // (kvDim) one position's keys and values as the cache stores them
@@ -67,6 +68,7 @@ internal sealed partial class Transformer
         _pool = pool;
         MaxBatch = maxBatch;
         _attentionScale = _r.AttentionScale ?? 1f / MathF.Sqrt(_c.HeadDim);
+        _yarn = _c.YarnOriginalContext > 0 ? new YarnRope(_c.RopeDim, _c.RopeFreqBase, _c.RopeFreqScale, _c.YarnOriginalContext, _c.RopeAttentionFactor) : null;
         // LongRoPE picks its factors by the context the model runs with, as llama.cpp does.
         _ropeFactors = _r.LongRopeFromContext > 0 && maxContext > _r.LongRopeFromContext && weights.LongRopeFrequencyFactors != null
             ? weights.LongRopeFrequencyFactors : weights.RopeFrequencyFactors;
@@ -158,11 +160,28 @@ internal sealed partial class Transformer
         {
             if ((uint)positions[i] >= (uint)_caches[i].Capacity)
                 throw new InvalidRequestException($"position {positions[i]} is past the context size {_caches[i].Capacity}");
-            Rope.Angles(positions[i], _c.RopeDim, _c.RopeFreqBase, _c.RopeFreqScale, _ropeFactors,
+            if (_yarn != null) _yarn.Angles(positions[i], _ropeFactors, _cos.AsSpan(i * half, half), _sin.AsSpan(i * half, half));
+            else Rope.Angles(positions[i], _c.RopeDim, _c.RopeFreqBase, _c.RopeFreqScale, _ropeFactors,
                 _cos.AsSpan(i * half, half), _sin.AsSpan(i * half, half));
             if (_r.SlidingRope is var (slidingBase, slidingScale))
                 Rope.Angles(positions[i], _c.RopeDim, slidingBase, slidingScale, _ropeFactors,
                     _slidingCos.AsSpan(i * half, half), _slidingSin.AsSpan(i * half, half));
+            if (_c.RopeAttentionFactor != 1f)
+            {
+                // rope.scaling.attn_factor scales cos and sin, so every rotated value, on every rotating layer, as
+                // ggml's rope does (cos(theta) * mscale, one rounding); unrotated dimensions keep their values.
+                // YaRN's tables carry it in their magnitude already.
+                if (_yarn == null)
+                {
+                    ScaleRow(_cos, i * half, half, _c.RopeAttentionFactor);
+                    ScaleRow(_sin, i * half, half, _c.RopeAttentionFactor);
+                }
+                if (_r.SlidingRope != null)
+                {
+                    ScaleRow(_slidingCos, i * half, half, _c.RopeAttentionFactor);
+                    ScaleRow(_slidingSin, i * half, half, _c.RopeAttentionFactor);
+                }
+            }
         }
         try
         {
@@ -175,6 +194,9 @@ internal sealed partial class Transformer
             _caches.AsSpan(0, n).Clear();
         }
     }
+
+    private static void ScaleRow(float[] table, int start, int length, float factor) =>
+        System.Numerics.Tensors.TensorPrimitives.Multiply(table.AsSpan(start, length), factor, table.AsSpan(start, length));
 
     /// <summary>One layer: the attention block, then the feed-forward block, each timed through one <see cref="StageClock"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -14,7 +14,9 @@ namespace SelfSpec.Tokenization;
 /// taken from the template text and inserted the same way, as the model's own Jinja template does.</para>
 /// <para>Another: a ChatML template with thinking tags (Qwen3) drops the <c>&lt;think&gt;...&lt;/think&gt;</c> part of
 /// assistant turns before the last user message and writes the reasoning of the turns after it in a
-/// <c>&lt;think&gt;</c> block, as Qwen3's Jinja template does (llama.cpp's built-in ChatML keeps the text as is).</para>
+/// <c>&lt;think&gt;</c> block, as Qwen3's Jinja template does (llama.cpp's built-in ChatML keeps the text as is); with
+/// <see cref="ChatTemplateOptions.EnableThinking"/> false the generation prompt ends with an empty think block, as
+/// the template renders <c>enable_thinking=false</c>.</para>
 /// </summary>
 public sealed partial class ChatTemplate
 {
@@ -95,9 +97,11 @@ public sealed partial class ChatTemplate
 
     /// <summary>The prompt for <paramref name="messages"/>; with <paramref name="addGenerationPrompt"/> it ends
     /// where the assistant's reply begins. Special tokens appear as text: encode with parseSpecial.</summary>
-    public string Apply(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true)
+    /// <param name="options">the template's extra variables (<see cref="ChatTemplateOptions"/>); null for its defaults</param>
+    public string Apply(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true, ChatTemplateOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(messages);
+        options ??= ChatTemplateOptions.Default;
         if (DefaultSystemPrompt != null && (messages.Count == 0 || messages[0].Role != "system"))
             messages = [new ChatMessage("system", DefaultSystemPrompt), .. messages];
         var sb = new StringBuilder();
@@ -106,6 +110,8 @@ public sealed partial class ChatTemplate
             case ChatMl when _thinking:
                 ApplyChatMlThinking(messages, sb);
                 if (addGenerationPrompt) sb.Append("<|im_start|>assistant\n");
+                // Qwen3's non-thinking mode: the reply starts after an empty reasoning block.
+                if (addGenerationPrompt && !options.EnableThinking) sb.Append("<think>\n\n</think>\n\n");
                 break;
             case ChatMl:
                 foreach (ChatMessage m in messages) sb.Append("<|im_start|>").Append(m.Role).Append('\n').Append(m.Content).Append("<|im_end|>\n");

@@ -51,6 +51,10 @@ internal sealed class PreTokenizer
             "tekken" => new PreTokenizer(new RegexStep(
                 @"[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"))
             { IgnoreMerges = true },
+            // Phi-4-mini (phi3), Llama 4: llama.cpp's rewrite of tiktoken's o200k pattern (upper-then-lower letter runs
+            // with an optional contraction, digits in threes).
+            "gpt-4o" or "llama4" => new PreTokenizer(new RegexStep(
+                @"[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+")),
             _ => throw new UnsupportedModelException($"tokenizer pre-tokenizer '{name}' (tokenizer.ggml.pre) is not supported"),
         };
         p.Name = name;

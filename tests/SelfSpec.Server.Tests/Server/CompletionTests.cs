@@ -11,6 +11,30 @@ public sealed class CompletionTests(ModelFixture fx)
     private const string Messages = """[{"role":"system","content":"Be brief."},{"role":"user","content":[{"type":"text","text":"What is 2+2?"}]}]""";
     private static readonly ChatMessage[] TemplateMessages = [new("system", "Be brief."), new("user", "What is 2+2?")];
 
+    /// <summary>
+    /// chat_template_kwargs.enable_thinking reaches the template (Qwen3's non-thinking mode); other keys are ignored,
+    /// and the bundled model's ChatML, which has no thinking tags, renders the same prompt either way.
+    /// </summary>
+    [Fact]
+    public async Task ChatTemplateKwargsReachTheTemplate()
+    {
+        var parsed = Protocol.RequestParser.Parse(Encoding.UTF8.GetBytes(
+            $$$"""{"messages":{{{Messages}}},"chat_template_kwargs":{"enable_thinking":false,"custom":1}}"""), chat: true);
+        Assert.False(parsed.TemplateOptions.EnableThinking);
+        Assert.True(Protocol.RequestParser.Parse(Encoding.UTF8.GetBytes($$"""{"messages":{{Messages}}}"""), chat: true).TemplateOptions.EnableThinking);
+
+        var noThinking = new ChatTemplateOptions { EnableThinking = false };
+        var expected = fx.Greedy(fx.Model.TokenizeChat(TemplateMessages, noThinking), 12);
+        Assert.Equal(fx.Model.TokenizeChat(TemplateMessages), expected.PromptTokens);
+        using var client = fx.Server.CreateClient();
+        using var response = await Http.PostAsync(client, "/v1/chat/completions",
+            $$$"""{"messages":{{{Messages}}},"max_tokens":12,"chat_template_kwargs":{"enable_thinking":false}}""");
+        Assert.Equal(200, (int)response.StatusCode);
+        var json = await Http.ReadJsonAsync(response);
+        Assert.Equal(expected.Text, json.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+        Assert.Equal(expected.PromptTokens.Length, json.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
+    }
+
     [Fact]
     public async Task ChatGreedyEqualsLibrary()
     {

@@ -47,6 +47,8 @@ public sealed class ErrorTests(ModelFixture fx)
     [InlineData(Chat, """{"messages":USER,"selfspec":{"w_max":0}}""", "selfspec")]
     [InlineData(Chat, """{"messages":USER,"selfspec":{"exit_layers":[99]}}""", "selfspec")]
     [InlineData(Chat, """{"messages":USER,"selfspec":{"turbo":true}}""", "selfspec.turbo")]
+    [InlineData(Chat, """{"messages":USER,"chat_template_kwargs":5}""", "chat_template_kwargs")]
+    [InlineData(Chat, """{"messages":USER,"chat_template_kwargs":{"enable_thinking":"no"}}""", "chat_template_kwargs.enable_thinking")]
     [InlineData(Text, "{}", "prompt")]
     [InlineData(Text, """{"prompt":5}""", "prompt")]
     [InlineData(Text, """{"prompt":["a","b"]}""", "prompt")]

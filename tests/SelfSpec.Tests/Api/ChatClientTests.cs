@@ -38,6 +38,35 @@ public sealed class ChatClientTests
         Assert.Equal(expected.PromptTokens.Length - 1, usage!.CachedInputTokenCount);
     }
 
+    /// <summary>The additional property enable_thinking reaches the chat template (Qwen3's, on a tiny model that carries it).</summary>
+    [Fact]
+    public async Task EnableThinkingReachesTheTemplate()
+    {
+        string dir = TinyModels.TempDirectory();
+        try
+        {
+            string path = TinyModels.Write(dir, SelfSpec.Quantization.GgmlType.Q8_0, seed: 5,
+                extras: new TinyModels.Extras { Metadata = (w, _) => w.Add("tokenizer.chat_template", Tokenization.ArchitectureChatTemplateTests.Qwen3) });
+            using var lm = LanguageModel.Load(path, threads: 1);
+            using var client = new LanguageModelChatClient(lm);
+            SelfSpec.Tokenization.ChatMessage[] template = [new("user", "What is 2+2?")];
+            int thinking = lm.TokenizeChat(template).Length;
+            int plain = lm.TokenizeChat(template, new SelfSpec.Tokenization.ChatTemplateOptions { EnableThinking = false }).Length;
+            Assert.True(plain > thinking);
+            async Task<long?> InputTokens(ChatOptions o) => (await client.GetResponseAsync([new(ChatRole.User, "What is 2+2?")], o)).Usage!.InputTokenCount;
+            Assert.Equal(thinking, await InputTokens(new ChatOptions { MaxOutputTokens = 1 }));
+            Assert.Equal(plain, await InputTokens(new ChatOptions { MaxOutputTokens = 1, AdditionalProperties = new() { ["enable_thinking"] = false } }));
+            Assert.Equal(thinking, await InputTokens(new ChatOptions { MaxOutputTokens = 1, AdditionalProperties = new() { ["enable_thinking"] = true } }));
+            var e = await Assert.ThrowsAsync<InvalidRequestException>(() =>
+                client.GetResponseAsync([new(ChatRole.User, "x")], new ChatOptions { AdditionalProperties = new() { ["enable_thinking"] = "no" } }));
+            Assert.Contains("enable_thinking", e.Message);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Fact]
     public async Task UnsupportedRolesAreRefused()
     {

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using SelfSpec.Gguf;
 using SelfSpec.Quantization;
+using SelfSpec.Tokenization;
 
 namespace SelfSpec.Tests.Cli;
 
@@ -61,6 +62,27 @@ public sealed class CliTests : IDisposable
         Assert.NotEmpty(expected.OutputTokens);
         Assert.Equal(lm.Tokenizer.Decode(expected.OutputTokens) + "\n", r.StdOut);
         Assert.Contains($"generated {expected.OutputTokens.Length} tokens", r.StdErr);
+    }
+
+    [Fact]
+    public void NoThinkingAsksQwen3sTemplateForItsNonThinkingMode()
+    {
+        string path = TinyModels.Write(_dir, GgmlType.Q8_0, seed: 5,
+            extras: new TinyModels.Extras { Metadata = (w, _) => w.Add("tokenizer.chat_template", SelfSpec.Tests.Tokenization.ArchitectureChatTemplateTests.Qwen3) });
+        int[] PromptTokens(params string[] flags)
+        {
+            var r = CliRunner.Run(["generate", "--model", path, "--chat", "--prompt", "What is 2+2?", "--max-tokens", "1", "--method", "ar", "--json", .. flags]);
+            Assert.True(r.ExitCode == 0, r.StdErr);
+            using var doc = JsonDocument.Parse(r.StdOut);
+            return [.. doc.RootElement.GetProperty("prompt_tokens").EnumerateArray().Select(e => e.GetInt32())];
+        }
+        using var lm = LanguageModel.Load(path, threads: 1);
+        ChatMessage[] messages = [new("user", "What is 2+2?")];
+        int[] thinking = lm.TokenizeChat(messages), plain = lm.TokenizeChat(messages, new ChatTemplateOptions { EnableThinking = false });
+        Assert.Equal(lm.Tokenize(lm.ChatTemplate.Apply(messages) + "<think>\n\n</think>\n\n"), plain);
+        Assert.Equal(thinking, PromptTokens());
+        Assert.Equal(plain, PromptTokens("--no-thinking"));
+        AssertBadInput(CliRunner.Run("generate", "--model", path, "--prompt", "x", "--no-thinking"), "--chat");
     }
 
     [Fact]

@@ -49,7 +49,7 @@ public sealed class ArchitectureChatTemplateTests
         "{%- for message in messages %}\n    {{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + '<|eot_id|>' }}\n{%- endfor %}\n" +
         "{%- if add_generation_prompt %}\n    {{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}\n{%- endif %}\n";
 
-    private const string Qwen3 =
+    internal const string Qwen3 =
         "{%- if messages[0].role == 'system' %}\n    {{- '<|im_start|>system\\n' + messages[0].content + '<|im_end|>\\n' }}\n{%- endif %}\n" +
         "{%- set ns = namespace(multi_step_tool=true, last_query_index=messages|length - 1) %}\n" +
         "{%- for message in messages[::-1] %}\n    {%- set index = (messages|length - 1) - loop.index0 %}\n" +
@@ -150,5 +150,28 @@ public sealed class ArchitectureChatTemplateTests
 
         // A template without thinking tags (the bundled SmolLM2's ChatML) keeps assistant text as written.
         Assert.Contains("<think>\nAdd them.\n</think>\n\n4", ChatTemplate.FromTemplateText("{{ '<|im_start|>' }}").Apply(earlier));
+    }
+
+    /// <summary>
+    /// Qwen3's non-thinking mode (enable_thinking=false in its Jinja template, last lines above): the generation prompt
+    /// ends with an empty think block; without the generation prompt, or on templates that do not read the variable,
+    /// the option changes nothing.
+    /// </summary>
+    [Fact]
+    public void Qwen3NonThinkingModeOpensTheReplyWithAnEmptyThinkBlock()
+    {
+        var noThinking = new ChatTemplateOptions { EnableThinking = false };
+        ChatTemplate t = ChatTemplate.FromTemplateText(Qwen3);
+        Assert.Equal("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n4<|im_end|>\n" +
+            "<|im_start|>user\nAnd 3+3?<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n", t.Apply(Conversations[2], options: noThinking));
+        Assert.Equal(t.Apply(Conversations[2]) + "<think>\n\n</think>\n\n", t.Apply(Conversations[2], true, noThinking));
+        Assert.Equal(t.Apply(Conversations[1], addGenerationPrompt: false), t.Apply(Conversations[1], addGenerationPrompt: false, noThinking));
+        Assert.Equal(t.Apply(Conversations[2]), t.Apply(Conversations[2], options: ChatTemplateOptions.Default));
+
+        foreach (string other in new[] { Gemma3, Phi3, Llama3, "{{ '<|im_start|>' }}" })
+        {
+            ChatTemplate o = ChatTemplate.FromTemplateText(other);
+            Assert.Equal(o.Apply(Conversations[1]), o.Apply(Conversations[1], options: noThinking));
+        }
     }
 }

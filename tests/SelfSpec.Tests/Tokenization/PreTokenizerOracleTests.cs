@@ -15,7 +15,7 @@ public sealed class PreTokenizerOracleTests(ITestOutputHelper log)
 {
     public static TheoryData<string> PreNames => new()
     {
-        "default", "gpt-2", "smollm", "starcoder", "refact", "llama-bpe", "llama3", "qwen2", "stablelm2", "tekken", "command-r", "olmo",
+        "default", "gpt-2", "smollm", "starcoder", "refact", "llama-bpe", "llama3", "qwen2", "stablelm2", "tekken", "command-r", "olmo", "gpt-4o", "llama4",
     };
 
     [Fact]

@@ -56,10 +56,10 @@ internal sealed record BlockRecipe
     public int SlidingWindow { get; init; }
 
     /// <summary>
-    /// Which layers slide: of every <c>SlidingWindowPeriod</c> layers, all but the last (gemma2: 2, so even layers;
-    /// gemma3: 6, five local to one global). 1 makes every layer slide.
+    /// Per layer (0-based), whether it attends to the window only (gemma2: even layers; gemma3: five local to one
+    /// global), read by <see cref="MetadataReader.SlidingLayers"/>; null when every layer does.
     /// </summary>
-    public int SlidingWindowPeriod { get; init; } = 1;
+    public IReadOnlyList<bool>? SlidingLayers { get; init; }
 
     /// <summary>
     /// RoPE base and position multiplier of sliding-window layers when they differ from the model's (gemma3: base
@@ -76,8 +76,7 @@ internal sealed record BlockRecipe
     public static readonly BlockRecipe Llama = new();
 
     /// <summary>The attention window of layer <paramref name="layer"/> (0-based): <see cref="SlidingWindow"/> on sliding layers, else 0 (all positions).</summary>
-    public int Window(int layer) =>
-        SlidingWindow > 0 && (SlidingWindowPeriod <= 1 || layer % SlidingWindowPeriod < SlidingWindowPeriod - 1) ? SlidingWindow : 0;
+    public int Window(int layer) => SlidingWindow > 0 && (SlidingLayers == null || SlidingLayers[layer]) ? SlidingWindow : 0;
 
     /// <summary>Whether layer <paramref name="layer"/> rotates with <see cref="SlidingRope"/>'s tables rather than the model's.</summary>
     public bool UsesSlidingRope(int layer) => SlidingRope != null && Window(layer) > 0;

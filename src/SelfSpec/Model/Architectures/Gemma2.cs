@@ -6,7 +6,8 @@ namespace SelfSpec.Model.Architectures;
 /// gemma2 (Gemma 2): embeddings scaled by sqrt(width), NeoX RoPE, norms before and after both blocks
 /// (post_attention_norm, post_ffw_norm), a GELU-gated feed-forward, attention scores and final logits soft-capped
 /// (attn_logit_softcapping, default 50; final_logit_softcapping, default 30), sliding-window attention on even
-/// layers (attention.sliding_window, default 4096; attention.sliding_window_pattern, default 2). The head is
+/// layers (attention.sliding_window, default 4096; attention.sliding_window_pattern: a period, default 2, or one
+/// bool per layer), rotating like the global layers unless the file names rope.freq_base_swa. The head is
 /// always the token embedding. Queries are scaled by 1/sqrt(head size), except the 46-layer 27B model's
 /// 1/sqrt(width / heads), as llama.cpp does.
 /// </summary>
@@ -19,7 +20,7 @@ internal sealed class Gemma2 : IArchitecture
         var m = new MetadataReader(file, Name);
         int embd = m.Int("embedding_length"), layers = m.Int("block_count"), heads = m.Int("attention.head_count");
         int headDim = m.Int("attention.key_length", embd / heads);
-        return m.Common(RopeLayout.NeoX, new BlockRecipe
+        var config = m.Common(RopeLayout.NeoX, new BlockRecipe
         {
             PostAttentionNorm = true,
             PostFeedForwardNorm = true,
@@ -29,9 +30,13 @@ internal sealed class Gemma2 : IArchitecture
             AttentionSoftCap = m.OptionalFloat("attn_logit_softcapping") ?? 50f,
             FinalLogitSoftCap = m.OptionalFloat("final_logit_softcapping") ?? 30f,
             SlidingWindow = m.Int("attention.sliding_window", 4096),
-            SlidingWindowPeriod = m.Int("attention.sliding_window_pattern", 2),
+            SlidingLayers = m.SlidingLayers(layers, 2),
             TiedOutput = true,
         });
+        // Sliding layers keep the model's RoPE scaling with their own base, as llama.cpp's gemma2 does.
+        return m.OptionalPositiveFloat("rope.freq_base_swa") is float swaBase
+            ? config with { Recipe = config.Recipe with { SlidingRope = (swaBase, config.RopeFreqScale) } }
+            : config;
     }
 
     public LayerWeights ReadLayer(TensorReader tensors, int layer, ModelConfig config) => tensors.StandardLayer(layer, config);

@@ -4,10 +4,11 @@ namespace SelfSpec.Model.Architectures;
 
 /// <summary>
 /// gemma3 (Gemma 3 text): gemma2's blocks without attention soft-capping, plus per-head Q and K norms. When the
-/// file gives attention.sliding_window, five of every six layers (attention.sliding_window_pattern) attend to a
-/// window and rotate with their own RoPE (rope.freq_base_swa, default 10000, unscaled); the global layers use
-/// rope.freq_base and the file's linear RoPE scaling. The final soft-cap applies only when the file names one.
-/// Queries are scaled by 1/sqrt(head size), except the 62-layer 27B model's 1/sqrt(width / heads), as llama.cpp does.
+/// file gives attention.sliding_window, the sliding layers (attention.sliding_window_pattern: a period, default 6,
+/// so five local to one global, or one bool per layer) attend to a window and rotate with their own RoPE
+/// (rope.freq_base_swa, default 10000, unscaled); the global layers use rope.freq_base and the file's RoPE scaling.
+/// The final soft-cap applies only when the file names one. Queries are scaled by 1/sqrt(head size), except the
+/// 62-layer 27B model's 1/sqrt(width / heads), as llama.cpp does.
 /// </summary>
 internal sealed class Gemma3 : IArchitecture
 {
@@ -18,7 +19,7 @@ internal sealed class Gemma3 : IArchitecture
         var m = new MetadataReader(file, Name);
         int embd = m.Int("embedding_length"), layers = m.Int("block_count"), heads = m.Int("attention.head_count");
         int headDim = m.Int("attention.key_length", embd / heads);
-        int window = m.OptionalInt("attention.sliding_window") ?? 0;
+        int window = m.OptionalCount("attention.sliding_window") ?? 0;   // 0: no sliding layers, as llama.cpp reads it
         return m.Common(RopeLayout.NeoX, new BlockRecipe
         {
             QueryKeyNorm = true,
@@ -29,8 +30,8 @@ internal sealed class Gemma3 : IArchitecture
             AttentionScale = 1f / MathF.Sqrt(layers == 62 ? embd / heads : headDim),
             FinalLogitSoftCap = m.OptionalFloat("final_logit_softcapping") ?? 0f,
             SlidingWindow = window,
-            SlidingWindowPeriod = window > 0 ? m.Int("attention.sliding_window_pattern", 6) : 1,
-            SlidingRope = window > 0 ? (m.OptionalFloat("rope.freq_base_swa") ?? 10000f, 1f) : null,
+            SlidingLayers = window > 0 ? m.SlidingLayers(layers, 6) : null,
+            SlidingRope = window > 0 ? (m.OptionalPositiveFloat("rope.freq_base_swa") ?? 10000f, 1f) : null,
         });
     }
 

@@ -7,8 +7,9 @@ namespace SelfSpec.Model.Architectures;
 /// rope.dimension_count is below the head size), Q, K and V fused into one attn_qkv matrix (separate ones also
 /// accepted), gate and up fused into ffn_up (gate rows first), and LongRoPE: per-pair frequency divisors
 /// rope_factors_short, or rope_factors_long when the model runs with a context past
-/// rope.scaling.original_context_length (default: the training context), as llama.cpp chooses. llama.cpp runs
-/// phi3 without its sliding window, and so does this.
+/// rope.scaling.original_context_length (default: the training context), as llama.cpp chooses, with LongRoPE's
+/// attention factor (rope.scaling.attn_factor, read for every architecture by <see cref="MetadataReader"/>) on the
+/// rotated values whichever set is used. llama.cpp runs phi3 without its sliding window, and so does this.
 /// </summary>
 internal sealed class Phi3 : IArchitecture
 {

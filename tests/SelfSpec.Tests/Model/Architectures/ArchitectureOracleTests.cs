@@ -1,3 +1,4 @@
+using SelfSpec.Decoding;
 using SelfSpec.Quantization;
 using SelfSpec.Tests.Oracle;
 using Xunit.Abstractions;
@@ -54,5 +55,52 @@ public sealed class ArchitectureOracleTests(ITestOutputHelper output)
         {
             Directory.Delete(dir, recursive: true);
         }
+    }
+
+    /// <summary>
+    /// Greedy continuations of the variants that carry real files' extra metadata (LongRoPE's attention factor, a
+    /// per-layer sliding pattern, YaRN), F32 so that rounding alone separates the engines: 48 tokens after a 24-token prompt
+    /// (past the window of 8), against llama.cpp with and without flash attention. A wrong factor or pattern parts
+    /// within a few tokens; rounding may part a near tie later, so each must agree with llama.cpp at least as far as
+    /// llama.cpp's two attention paths agree with each other.
+    /// </summary>
+    [Theory]
+    [InlineData("phi3-attn-factor")]
+    [InlineData("gemma3-pattern-array")]
+    [InlineData("qwen3-yarn")]
+    public void GreedyContinuationsAgreeWithLlamaCpp(string variant)
+    {
+        const int maxTokens = 48;
+        var c = ArchitectureVariants.All[variant];
+        string dir = TinyModels.TempDirectory();
+        try
+        {
+            string path = TinyModels.Write(dir, GgmlType.F32, seed: 7, shape: c.Shape, architecture: c.Architecture, extras: c.Extras);
+            var rng = new Random(13);
+            int[] prompt = [.. Enumerable.Range(0, 24).Select(_ => rng.Next(0, 256))];
+            // The tiny vocabulary's end token is as likely as any other: both engines run on past it.
+            using var lm = LanguageModel.Load(path, threads: 2);
+            int[] ours = lm.Generate(prompt, new GenerationOptions { Method = DecodingMethod.Autoregressive, MaxTokens = maxTokens, StopAtEndOfGeneration = false }).OutputTokens;
+            int[] flash, noFlash;
+            using (var oracle = new LlamaOracle(path, contextSize: 256))
+                flash = oracle.Greedy(prompt, maxTokens, _ => false);
+            using (var oracle = new LlamaOracle(path, contextSize: 256, flashAttention: false))
+                noFlash = oracle.Greedy(prompt, maxTokens, _ => false);
+            int p = CommonPrefix(ours, flash), pn = CommonPrefix(ours, noFlash), self = CommonPrefix(flash, noFlash);
+            output.WriteLine($"{variant}: common prefix with llama.cpp {p} (flash) and {pn} (no flash) of {maxTokens}; llama.cpp's two paths {self}");
+            Assert.Equal(maxTokens, ours.Length);
+            Assert.True(Math.Max(p, pn) >= self, $"{variant}: greedy output parts from llama.cpp at token {Math.Max(p, pn)}, llama.cpp's two paths agree to {self}");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private static int CommonPrefix(int[] a, int[] b)
+    {
+        int n = 0;
+        while (n < a.Length && n < b.Length && a[n] == b[n]) n++;
+        return n;
     }
 }

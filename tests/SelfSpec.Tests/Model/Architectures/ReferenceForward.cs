@@ -9,7 +9,7 @@ namespace SelfSpec.Tests.Model.Architectures;
 /// A plain float forward pass over a whole token sequence, written from the textbook definitions, straight from
 /// the file's tensors (dequantized to float): the reference an architecture's recipe is checked against without
 /// llama.cpp. Follows the recipe fields it knows: Q/K/V biases, Q/K norms, post-norms, activation, RoPE layout,
-/// fused QKV and gate+up, rope-less layers, frequency factors (llama3, LongRoPE), per-layer RoPE bases, embedding and attention scale, soft-caps, sliding windows, tied head.
+/// fused QKV and gate+up, rope-less layers, frequency factors (llama3, LongRoPE) and LongRoPE's attention factor, per-layer RoPE bases, embedding and attention scale, soft-caps, sliding windows, tied head.
 /// </summary>
 internal sealed class ReferenceForward(GgufFile file, ModelConfig c)
 {
@@ -54,8 +54,9 @@ internal sealed class ReferenceForward(GgufFile file, ModelConfig c)
                 if (_r.UsesRope(l))
                 {
                     var (ropeBase, ropeScale) = _r.UsesSlidingRope(l) ? _r.SlidingRope!.Value : (c.RopeFreqBase, c.RopeFreqScale);
-                    Rotate(q, t, factors, ropeBase, ropeScale);
-                    Rotate(k, t, factors, ropeBase, ropeScale);
+                    bool yarn = c.YarnOriginalContext > 0 && !_r.UsesSlidingRope(l);
+                    Rotate(q, t, factors, ropeBase, ropeScale, yarn);
+                    Rotate(k, t, factors, ropeBase, ropeScale, yarn);
                 }
                 (queries[t], keys[t], values[t]) = (q, k, val);
             }
@@ -119,18 +120,30 @@ internal sealed class ReferenceForward(GgufFile file, ModelConfig c)
         ? x / (1f + MathF.Exp(-x))
         : (float)(0.5 * x * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x))));
 
-    private void Rotate(float[] row, int position, float[]? factors, float ropeBase, float ropeScale)
+    /// <summary>
+    /// Rotates every head of a row. YaRN (from its paper): pair i's angle is the interpolated angle (times the scale)
+    /// blended with the original one by a ramp that is 1 (original) below the pair turning 32 times over the original
+    /// context and 0 (interpolated) above the pair turning once, linear between the two whole pair indices around
+    /// them; the rotated values grow by 1 + 0.1 ln(factor).
+    /// </summary>
+    private void Rotate(float[] row, int position, float[]? factors, float ropeBase, float ropeScale, bool yarn = false)
     {
         int hd = c.HeadDim, half = c.RopeDim / 2;
+        double Turning(double turns) => c.RopeDim * Math.Log(c.YarnOriginalContext / (turns * 2 * Math.PI)) / (2 * Math.Log(ropeBase));
+        double low = yarn ? Math.Max(0, Math.Floor(Turning(32))) : 0, high = yarn ? Math.Min(c.RopeDim - 1, Math.Ceiling(Turning(1))) : 0;
+        double magnitude = c.RopeAttentionFactor * (yarn ? 1 + 0.1 * Math.Log(1 / ropeScale) : 1);
         for (int head = 0; head < row.Length / hd; head++)
             for (int i = 0; i < half; i++)
             {
-                double theta = position * Math.Pow(ropeBase, -2.0 * i / c.RopeDim) / (factors?[i] ?? 1f) * ropeScale;
+                double original = position * Math.Pow(ropeBase, -2.0 * i / c.RopeDim) / (factors?[i] ?? 1f);
+                double mix = yarn ? 1 - Math.Clamp((i - low) / Math.Max(0.001, high - low), 0, 1) : 0;
+                double theta = original * ropeScale * (1 - mix) + original * mix;
                 int a = head * hd + (c.RopeLayout == RopeLayout.Normal ? 2 * i : i);
                 int b = head * hd + (c.RopeLayout == RopeLayout.Normal ? 2 * i + 1 : i + half);
                 double x0 = row[a], x1 = row[b];
-                row[a] = (float)(x0 * Math.Cos(theta) - x1 * Math.Sin(theta));
-                row[b] = (float)(x0 * Math.Sin(theta) + x1 * Math.Cos(theta));
+                double m = magnitude;
+                row[a] = (float)(m * (x0 * Math.Cos(theta) - x1 * Math.Sin(theta)));
+                row[b] = (float)(m * (x0 * Math.Sin(theta) + x1 * Math.Cos(theta)));
             }
     }
 
