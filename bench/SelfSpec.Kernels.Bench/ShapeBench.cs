@@ -13,6 +13,8 @@ namespace SelfSpec.Kernels.Bench;
 ///                             cache, logits of its last row; tg64: 64 single-token steps from an empty cache, logits
 ///                             each step, greedy), the forward curve (1, 2, 4, 8 rows with logits for every row,
 ///                             after a 64-token prompt), and resident memory against file + KV cache.
+///   shapes bandwidth [--threads N]
+///                             the streaming-read ceiling and each packed K-quant matrix's GB/s at one row (BandwidthBench).
 /// </summary>
 internal static class ShapeBench
 {
@@ -44,12 +46,17 @@ internal static class ShapeBench
             Measure(args[1], threads, reps);
             return 0;
         }
+        if (args.Length >= 1 && args[0] == "bandwidth")
+        {
+            BandwidthBench.Run(args.Length >= 3 && args[1] == "--threads" ? int.Parse(args[2], CultureInfo.InvariantCulture) : 2);
+            return 0;
+        }
         if (args.Length >= 1 && args[0] == "kernels")
         {
             KernelRatios();
             return 0;
         }
-        throw new InvalidRequestException("usage: SelfSpec.Bench shapes write DIR | shapes run FILE [--threads N] [--reps R] | shapes kernels");
+        throw new InvalidRequestException("usage: SelfSpec.Bench shapes write DIR | shapes run FILE [--threads N] [--reps R] | shapes kernels | shapes bandwidth [--threads N]");
     }
 
     private static void Measure(string path, int threads, int reps)

@@ -44,7 +44,6 @@ internal sealed unsafe class PackedQ4KMatrix : PackedQ8KLaneMatrix<PackedQ4KKern
     {
         int nb = Blocks, fileRowBytes = nb * BlockQ4_K.Size;
         CheckRows(rows, first, count, fileRowBytes);
-        byte* q = stackalloc byte[256];
         fixed (byte* src0 = rows)
         {
             for (int r = 0; r < count; r++)
@@ -53,14 +52,18 @@ internal sealed unsafe class PackedQ4KMatrix : PackedQ8KLaneMatrix<PackedQ4KKern
                 {
                     byte* block = src0 + (long)r * fileRowBytes + b * BlockQ4_K.Size;
                     byte* dst = BlockOf(first + r, b, out int lane);
-                    // The file's order: 32-byte chunk k holds values 64k..64k+31 (low nibbles) and 64k+32.. (high).
-                    for (int e = 0; e < 256; e++)
-                        q[e] = (byte)((block[16 + 32 * (e / 64) + e % 32] >> (4 * (e / 32 % 2))) & 0xF);
                     for (int j = 0; j < 8; j++)
                     {
+                        // The file's order: 32-byte chunk k holds values 64k..64k+31 in its low nibbles and 64k+32..
+                        // in its high ones, so sub-block j is the j % 2 nibbles of chunk j / 2; four values at a time.
+                        byte* chunk = block + 16 + 32 * (j / 2);
                         for (int c = 0; c < 4; c++)
-                            for (int e = 0; e < 4; e++)
-                                dst[64 * (4 * j + c) + 4 * lane + e] = (byte)(q[32 * j + 4 * c + e] | (q[32 * j + 16 + 4 * c + e] << 4));
+                        {
+                            uint lo = *(uint*)(chunk + 4 * c), hi = *(uint*)(chunk + 16 + 4 * c);
+                            *(uint*)(dst + 64 * (4 * j + c) + 4 * lane) = j % 2 == 0
+                                ? (lo & 0x0F0F0F0Fu) | ((hi & 0x0F0F0F0Fu) << 4)
+                                : ((lo >> 4) & 0x0F0F0F0Fu) | (hi & 0xF0F0F0F0u);
+                        }
                         KScales.Get(j, block + 4, out int sc, out int m);
                         dst[PackedQ4KKernel.Scales + 32 * (j / 2) + 2 * lane + j % 2] = (byte)sc;
                         dst[PackedQ4KKernel.Mins + 32 * (j / 2) + 2 * lane + j % 2] = (byte)m;
@@ -130,6 +133,10 @@ internal unsafe struct PackedQ4KKernel : ILaneTileKernel
                     int j = 2 * p + h;
                     var scj = Avx512BW.Shuffle(sc, h == 0 ? first : second).AsInt16();
                     byte* qs = sb + 256 * j;
+                    StreamPrefetch.Line(qs);
+                    StreamPrefetch.Line(qs + 64);
+                    StreamPrefetch.Line(qs + 128);
+                    StreamPrefetch.Line(qs + 192);
                     var v0 = Vector512.Load(qs);
                     var v1 = Vector512.Load(qs + 64);
                     var v2 = Vector512.Load(qs + 128);
@@ -149,6 +156,7 @@ internal unsafe struct PackedQ4KKernel : ILaneTileKernel
                     if (T.Count > 3) i3 += SubBlock(l0, h0, l1, h1, l2, h2, l3, h3, scj, ya + 3 * aStride + off);
                 }
             }
+            StreamPrefetch.Lines(sb + Scales, (Size - Scales) / 64);
             var mn0 = Avx512BW.ConvertToVector512Int16(Vector256.Load(sb + Mins));
             var mn1 = Avx512BW.ConvertToVector512Int16(Vector256.Load(sb + Mins + 32));
             var mn2 = Avx512BW.ConvertToVector512Int16(Vector256.Load(sb + Mins + 64));

@@ -67,6 +67,7 @@ internal static unsafe class PackedQ4MatMul
         for (int b = 0; b < nb; b++)
         {
             byte* wb = wt + b * TB;
+            StreamPrefetch.Lines(wb, TB / 64);
             Vector512<byte> v0 = Vector512.Load(wb), v1 = Vector512.Load(wb + 64), v2 = Vector512.Load(wb + 128), v3 = Vector512.Load(wb + 192);
             Vector512<byte> l0 = v0 & mask, l1 = v1 & mask, l2 = v2 & mask, l3 = v3 & mask;
             Vector512<byte> h0 = High(v0, mask), h1 = High(v1, mask), h2 = High(v2, mask), h3 = High(v3, mask);
@@ -153,6 +154,7 @@ internal static unsafe class PackedQ4MatMul
         for (int b = 0; b < nb; b++)
         {
             byte* wb = wt + b * TB + 32 * h;
+            if (h == 0) StreamPrefetch.Lines(wt + b * TB, TB / 64); // the second half reads the lines the first brought in
             Vector256<byte> v0 = Vector256.Load(wb), v1 = Vector256.Load(wb + 64), v2 = Vector256.Load(wb + 128), v3 = Vector256.Load(wb + 192);
             Vector256<byte> l0 = v0 & mask, l1 = v1 & mask, l2 = v2 & mask, l3 = v3 & mask;
             Vector256<byte> h0 = High(v0, mask), h1 = High(v1, mask), h2 = High(v2, mask), h3 = High(v3, mask);

@@ -112,6 +112,7 @@ internal unsafe struct PackedQ5_0Kernel : ILaneTileKernel
         {
             byte* wb = tile + (long)b * Size;
             byte* ya = a + (long)b * AB;
+            StreamPrefetch.Lines(wb, Size / 64);
             var f = Vector512.Load(wb + Fifth).AsUInt16();
             var v0 = Vector512.Load(wb);
             var v1 = Vector512.Load(wb + 64);

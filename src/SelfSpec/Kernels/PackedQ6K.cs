@@ -42,7 +42,6 @@ internal sealed unsafe class PackedQ6KMatrix : PackedQ8KLaneMatrix<PackedQ6KKern
     {
         int nb = Blocks, fileRowBytes = nb * BlockQ6_K.Size;
         CheckRows(rows, first, count, fileRowBytes);
-        byte* q = stackalloc byte[256];
         fixed (byte* src0 = rows)
         {
             for (int r = 0; r < count; r++)
@@ -51,26 +50,20 @@ internal sealed unsafe class PackedQ6KMatrix : PackedQ8KLaneMatrix<PackedQ6KKern
                 {
                     byte* w = src0 + (long)r * fileRowBytes + b * BlockQ6_K.Size;
                     byte* dst = BlockOf(first + r, b, out int lane);
-                    // The file's order (ggml's dequantize_row_q6_K): per half of 128 values, quarter k of 32 takes
-                    // its low bits from ql (bytes 0-31 or 32-63 of the half, low or high nibble), its high bits from
-                    // bits 2k, 2k+1 of qh.
-                    for (int e = 0; e < 256; e++)
-                    {
-                        int half = e / 128, rest = e % 128, quarter = rest / 32, l = rest % 32;
-                        byte ql = w[64 * half + l + (quarter & 1) * 32];
-                        int lo = (quarter >> 1) == 0 ? ql & 0xF : ql >> 4;
-                        int hi = (w[128 + 32 * half + l] >> (2 * quarter)) & 3;
-                        q[e] = (byte)(lo | (hi << 4));
-                    }
                     for (int g = 0; g < 16; g++)
                     {
-                        byte* v = q + 16 * g;
-                        for (int e = 0; e < 4; e++)
-                        {
-                            dst[192 * g + 4 * lane + e] = (byte)((v[e] & 0xF) | ((v[4 + e] & 0xF) << 4));
-                            dst[192 * g + 64 + 4 * lane + e] = (byte)((v[8 + e] & 0xF) | ((v[12 + e] & 0xF) << 4));
-                            dst[192 * g + 128 + 4 * lane + e] = (byte)((v[e] >> 4) | ((v[4 + e] >> 4) << 2) | ((v[8 + e] >> 4) << 4) | ((v[12 + e] >> 4) << 6));
-                        }
+                        // The file's order (ggml's dequantize_row_q6_K): per half of 128 values, quarter k of 32 takes
+                        // its low bits from ql (bytes 0-31 or 32-63 of the half, low or high nibble), its high bits
+                        // from bits 2k, 2k+1 of qh. Group g's 16 values are consecutive bytes of both; four at a time.
+                        int half = g / 8, quarter = g % 8 / 2, l = 16 * (g % 2);
+                        byte* ql = w + 64 * half + 32 * (quarter & 1) + l;
+                        byte* qh = w + 128 + 32 * half + l;
+                        int ls = 4 * (quarter >> 1), hs = 2 * quarter;
+                        uint Low(int i) => (*(uint*)(ql + i) >> ls) & 0x0F0F0F0Fu;
+                        uint High(int i) => (*(uint*)(qh + i) >> hs) & 0x03030303u;
+                        *(uint*)(dst + 192 * g + 4 * lane) = Low(0) | (Low(4) << 4);
+                        *(uint*)(dst + 192 * g + 64 + 4 * lane) = Low(8) | (Low(12) << 4);
+                        *(uint*)(dst + 192 * g + 128 + 4 * lane) = High(0) | (High(4) << 2) | (High(8) << 4) | (High(12) << 6);
                         dst[PackedQ6KKernel.Scales + 32 * (g / 2) + 2 * lane + g % 2] = w[192 + g];
                     }
                     ((float*)(dst + PackedQ6KKernel.D))[lane] = Dequantize.F16(w + 208);
@@ -141,6 +134,9 @@ internal unsafe struct PackedQ6KKernel : ILaneTileKernel
                     int g = 2 * k + h;
                     var scg = Avx512BW.Shuffle(sc.AsByte(), h == 0 ? first : second).AsInt16();
                     byte* bits = sb + 192 * g;
+                    StreamPrefetch.Line(bits);
+                    StreamPrefetch.Line(bits + 64);
+                    StreamPrefetch.Line(bits + 128);
                     var l0 = Vector512.Load(bits);
                     var l1 = Vector512.Load(bits + 64);
                     var hb = Vector512.Load(bits + 128);
@@ -156,6 +152,7 @@ internal unsafe struct PackedQ6KKernel : ILaneTileKernel
                     if (T.Count > 3) i3 += Group(q0, q1, q2, q3, scg, ya + 3 * aStride + off);
                 }
             }
+            StreamPrefetch.Lines(sb + Scales, (Size - Scales) / 64);
             var d = Vector512.Load((float*)(sb + D));
             acc0 = Combine(i0, o0, d, ya, acc0);
             if (T.Count > 1) acc1 = Combine(i1, o1, d, ya + aStride, acc1);

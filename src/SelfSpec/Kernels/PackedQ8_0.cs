@@ -167,6 +167,7 @@ internal static unsafe class PackedQ8_0MatMul
         for (int b = 0; b < nb; b++)
         {
             byte* wb = wt + b * TB;
+            StreamPrefetch.Lines(wb, TB / 64);
             Vector512<float> dw = Vector512.Load((float*)(wb + 512));
             byte* ya = a + b * AB;
             if (AvxVnni.IsSupported)
@@ -268,6 +269,7 @@ internal static unsafe class PackedQ8_0MatMul
         for (int b = 0; b < nb; b++)
         {
             byte* wb = wt + b * TB + 32 * h;
+            if (h == 0) StreamPrefetch.Lines(wt + b * TB, TB / 64); // the second half reads the lines the first brought in
             Vector256<float> dw = Vector256.Load((float*)(wt + b * TB + 512) + 8 * h);
             byte* ya = a + b * AB;
             if (AvxVnni.IsSupported)
