@@ -25,11 +25,12 @@ namespace SelfSpec.Decoding;
 /// a row that opens a tile costs several times one that fills it. So an untimed size that opens a tile starts at a
 /// whole one-row call more than the size below (the most the table allows), not at <see cref="PriorRho"/>: a draft
 /// there is declined until timed (the bound explores now and then, which times it); and an untimed size with a timed
-/// size a tile below adds what that one added (the staircase repeats). A table whose first sample is not of one row
-/// takes its one-row scale from that sample and the extrapolated shape: under continuous batching a one-row call may
-/// never come (eight sequences decode in passes of eight rows or more). Before these two rules every larger sample
-/// was dropped there and a draft that opened a second tile was priced at 0.3 of a row, when it cost about a third of
-/// the pass: hybrid fell to 0.87 of ar at 8 clients.
+/// size a tile below adds what that one added (the staircase repeats). Every size is related to the one-row times,
+/// and under continuous batching a one-row call may not come for long (eight sequences decode in passes of eight rows
+/// or more): the model's warm-up times one after compiling, and a table that has none (tests, warm-up off) takes its
+/// scale from its first sample of at most a tile and the extrapolated shape. Before, the warm-up left the table
+/// empty, every larger sample was dropped, and a draft that opened a second tile was priced at 0.3 of a row when it
+/// cost about a third of the pass: hybrid fell to 0.87 of ar at 8 clients.
 /// </summary>
 internal sealed class DecodeCosts
 {
@@ -124,9 +125,11 @@ internal sealed class DecodeCosts
         }
         if (one == 0)
         {
-            // No one-row time yet (and perhaps never: see the class comment): the scale from this sample and the
-            // shape as it stands; the size's own ratio then starts from that shape, as an unmeasured size does.
-            one = seconds / Ratio(ratios, rows);
+            // No one-row time yet (and perhaps never: see the class comment): the scale from a decoding-sized sample
+            // (at most a tile, where the prior's shape is closest) and the shape as it stands; the size's own ratio
+            // then starts from that shape, as an unmeasured size does. A prefill chunk's sample is dropped: priced by
+            // the prior's shape over many tiles it would put the scale far off, and every ratio with it.
+            if (rows <= TileRows) one = seconds / Ratio(ratios, rows);
             return;
         }
         if (ratios[rows] == 0) ratios[rows] = Ratio(ratios, rows); // start from the extrapolation, not the sample

@@ -100,6 +100,8 @@ public sealed class DecodeCostsTests
         // Eight sequences decode in passes of 8 rows, with a draft 9: a one-row call never comes. The table must still
         // learn what the ninth row costs (before, every sample was dropped and the prior priced it at 0.3 of a row).
         var c = new DecodeCosts(16);
+        c.ObserveForward(16, 1, 5e-3); // a prefill chunk first: over two tiles the prior's shape is too far off to scale by
+        Assert.Equal(1e-4, c.Layer(1), 12);
         for (int i = 0; i < 300; i++)
         {
             c.ObserveForward(8, 1, 2.0e-3);
