@@ -92,6 +92,15 @@ public sealed class PriceBoundUnderLoadTests
             foreach (double p in accepts) expected += all *= p;
             double drafted = expected / Pass(costs, others + 1 + accepts.Count);
             Assert.True(drafted >= plain * (1 - 1e-9), $"others {others}, n-gram {ngram}: {accepts.Count} drafts, {drafted:F2} tokens/s against plain {plain:F2}");
+            // Judged whole, as the batched sequence drafts a copy: the same holds for the length the bound plans.
+            var whole = new PriceBound(Layers, 0.5f, costs);
+            whole.BeginRound(others, others);
+            int planned = whole.PlanLookup(false, ngram, costs.MaxRows - others - 1, 0);
+            double planExpected = others + 1;
+            all = 1;
+            for (int j = 0; j < planned; j++) planExpected += all *= PriorOf(ngram, j > 0);
+            double planRate = planExpected / Pass(costs, others + 1 + planned);
+            Assert.True(planRate >= plain * (1 - 1e-9), $"others {others}, n-gram {ngram}: planned {planned}, {planRate:F2} tokens/s against plain {plain:F2}");
         }
     }
 
