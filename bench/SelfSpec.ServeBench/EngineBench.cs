@@ -28,14 +28,18 @@ internal static class EngineBench
             var b = new List<double>();
             var sWall = new List<double>();
             var bWall = new List<double>();
+            var sBytes = new List<double>();
+            var bBytes = new List<double>();
             for (int r = 0; r < a.Reps; r++)
             {
                 foreach (bool first in r % 2 == 0 ? new[] { true, false } : [false, true])
                 {
                     var model = first ? solo : batched;
+                    long bytes = GC.GetTotalAllocatedBytes(precise: true);
                     var clock = System.Diagnostics.Stopwatch.StartNew();
                     var result = model.Generate(prompt, options);
                     double wall = clock.Elapsed.TotalSeconds - result.Stats.PrefillSeconds;
+                    (first ? sBytes : bBytes).Add((GC.GetTotalAllocatedBytes(precise: true) - bytes) / (double)Math.Max(1, result.Stats.GeneratedTokens));
                     (first ? s : b).Add(result.Stats.DecodeTokensPerSecond);
                     (first ? sWall : bWall).Add((result.Stats.GeneratedTokens - 1) / wall);
                 }
@@ -43,7 +47,8 @@ internal static class EngineBench
             double ratio = Percentiles.Median(b.Zip(s, (x, y) => x / y));
             double wallRatio = Percentiles.Median(bWall.Zip(sWall, (x, y) => x / y));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"engine {method}: solo {Percentiles.Median(s):F1} tok/s, scheduler (one sequence) {Percentiles.Median(b):F1} tok/s by the stats; ratio {ratio:F3}; by the wall clock after prefill {wallRatio:F3}"));
+                $"engine {method}: solo {Percentiles.Median(s):F1} tok/s, scheduler (one sequence) {Percentiles.Median(b):F1} tok/s by the stats; ratio {ratio:F3}; by the wall clock after prefill {wallRatio:F3}; " +
+                $"bytes allocated per token (whole generation, all threads) solo {Percentiles.Median(sBytes):F0}, scheduler {Percentiles.Median(bBytes):F0}"));
         }
         return Task.FromResult(0);
     }

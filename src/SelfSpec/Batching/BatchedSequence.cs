@@ -80,9 +80,10 @@ internal sealed class BatchedSequence : IGenerationProgress
 
     /// <summary>
     /// Adds this sequence's rows to the pass, at most <paramref name="budget"/> (at least 1), given that other
-    /// sequences bring <paramref name="otherRows"/> rows (<paramref name="otherHeadRows"/> of them with logits).
+    /// sequences (<paramref name="otherSequences"/> of them) bring <paramref name="otherRows"/> rows
+    /// (<paramref name="otherHeadRows"/> of them with logits).
     /// </summary>
-    public int Plan(SharedPass pass, int budget, int otherRows, int otherHeadRows)
+    public int Plan(SharedPass pass, int budget, int otherRows, int otherHeadRows, int otherSequences = 0)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(budget, 1);
         _firstRow = pass.Rows;
@@ -100,7 +101,7 @@ internal sealed class BatchedSequence : IGenerationProgress
         int p = _tokens.Count - 1; // position of the last committed token
         Debug.Assert(_cache.Length == p);
         int rowLimit = Math.Min(Math.Min(_maxRows, budget), Math.Min(_r.Limit - p, _commit.Remaining));
-        int drafts = rowLimit > 1 ? Draft(rowLimit - 1, otherRows, otherHeadRows) : 0;
+        int drafts = rowLimit > 1 ? Draft(rowLimit - 1, otherRows, otherHeadRows, otherSequences) : 0;
         pass.Add(_tokens[p], p, _cache, logits: true);
         for (int i = 0; i < drafts; i++)
         {
@@ -111,20 +112,23 @@ internal sealed class BatchedSequence : IGenerationProgress
     }
 
     /// <summary>Prompt lookup drafts (into _copy) that the price bound accepts at this pass's size.</summary>
-    private int Draft(int most, int otherRows, int otherHeadRows)
+    private int Draft(int most, int otherRows, int otherHeadRows, int otherSequences)
     {
         _bound.Round = _stats.Rounds;
-        _bound.BeginRound(otherRows, otherHeadRows);
+        _bound.BeginRound(otherRows, otherHeadRows, otherSequences);
         var (copied, ngram) = PromptLookup.Find(CollectionsMarshal.AsSpan(_tokens), _spec.LookupMinNgram, _spec.LookupMaxNgram, _copy.AsSpan(0, most));
         _ngram = ngram;
         if (ngram < _minNgram) return 0;
-        int drafts = 0;
-        for (; drafts < copied; drafts++)
+        // The copy is judged whole, as the plain loop's lookup judges it (architecture.md 5): the length that gives the
+        // pass the most expected tokens per second, if that beats the pass without it; else its first draft alone if
+        // that pays (or is explored). Judged draft by draft instead, a short match's first draft seldom paid alone
+        // though the follow-ons it makes likely would, and one sequence drafted less here than alone.
+        int drafts = !_spec.PriceBound ? copied : _bound.PlanLookup(datastore: false, ngram, copied, 0);
+        if (drafts == 0 && _spec.PriceBound && _bound.LookupDraftWorthIt(datastore: false, ngram, follows: false, 0)) drafts = 1;
+        for (int i = 0; i < drafts; i++)
         {
-            bool follows = drafts > 0;
-            if (_spec.PriceBound && !_bound.LookupDraftWorthIt(datastore: false, ngram, follows, 0)) break;
-            _bound.AddLookupDraft(datastore: false, ngram, follows, 0);
-            _oneHot[drafts] = true;
+            _bound.AddLookupDraft(datastore: false, ngram, follows: i > 0, 0);
+            _oneHot[i] = true;
         }
         return drafts;
     }

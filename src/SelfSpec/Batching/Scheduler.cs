@@ -129,7 +129,7 @@ internal sealed class Scheduler : IDisposable
                 int budget = _pass.Capacity - _pass.Rows - later; // a row kept for each sequence still to plan
                 if (prefilling && others) budget = Math.Min(budget, ChunkUnderLoad);
                 if (budget < 1) continue;
-                job.Sequence.Plan(_pass, budget, _pass.Rows + later, _pass.LogitRows + later);
+                job.Sequence.Plan(_pass, budget, _pass.Rows + later, _pass.LogitRows + later, _active.Count - 1);
                 _planned.Add(job);
             }
         try

@@ -20,6 +20,17 @@ namespace SelfSpec.Decoding;
 /// the samples that could correct it (seen on the bench: a first 2-row head timed at 3.4 ms against 1.3 for one
 /// row kept lookup to 25 drafts in 12 prompts); an estimate too low corrects itself, since the drafts it allows
 /// are timed. Costs never decrease with size, and n rows never cost more than n - 1 rows plus a call of one.
+///
+/// The kernels work in tiles of <see cref="TileRows"/> activation rows (architecture.md 3), so cost is a staircase:
+/// a row that opens a tile costs several times one that fills it. So an untimed size that opens a tile starts at a
+/// whole one-row call more than the size below (the most the table allows), not at <see cref="PriorRho"/>: a draft
+/// there is declined until timed (the bound explores now and then, which times it); and an untimed size with a timed
+/// size a tile below adds what that one added (the staircase repeats). Every size is related to the one-row times,
+/// and under continuous batching a one-row call may not come for long (eight sequences decode in passes of eight rows
+/// or more): the model's warm-up times one after compiling, and a table that has none (tests, warm-up off) takes its
+/// scale from its first sample of at most a tile and the extrapolated shape. Before, the warm-up left the table
+/// empty, every larger sample was dropped, and a draft that opened a second tile was priced at 0.3 of a row when it
+/// cost about a third of the pass: hybrid fell to 0.87 of ar at 8 clients.
 /// </summary>
 internal sealed class DecodeCosts
 {
@@ -32,6 +43,8 @@ internal sealed class DecodeCosts
     /// SmolLM2-135M's tied Q8_0 head over one of its Q4_1 layers.
     /// </summary>
     public const double DefaultHeadToLayer = 13.6;
+    /// <summary>Activation rows a kernel tile holds (architecture.md 3): sizes past the timed ones repeat its steps.</summary>
+    public const int TileRows = 8;
 
     private double _layerOne, _headOne, _exitHead; // running medians in seconds; 0 = not measured
     private readonly double[] _layerRatio;        // n rows over one row, per layer; 0 = not measured
@@ -110,7 +123,15 @@ internal sealed class DecodeCosts
             one = Median(one, seconds);
             return;
         }
-        if (one == 0) return; // no one-row time to relate it to yet
+        if (one == 0)
+        {
+            // No one-row time yet (and perhaps never: see the class comment): the scale from a decoding-sized sample
+            // (at most a tile, where the prior's shape is closest) and the shape as it stands; the size's own ratio
+            // then starts from that shape, as an unmeasured size does. A prefill chunk's sample is dropped: priced by
+            // the prior's shape over many tiles it would put the scale far off, and every ratio with it.
+            if (rows <= TileRows) one = seconds / Ratio(ratios, rows);
+            return;
+        }
         if (ratios[rows] == 0) ratios[rows] = Ratio(ratios, rows); // start from the extrapolation, not the sample
         ratios[rows] = Median(ratios[rows], seconds / one);
     }
@@ -143,18 +164,25 @@ internal sealed class DecodeCosts
     public double Rho(int rows) => MarginalLayer(rows) / Layer(1);
 
     /// <summary>
-    /// Cost of n rows relative to one: the measured ratio, else the size below plus <see cref="PriorRho"/>;
-    /// never below the size below, never above it plus one.
+    /// Cost of n rows relative to one: the measured ratio, else the size below plus what the row a tile earlier added
+    /// when that was measured (the staircase repeats tile by tile), else plus one (a row that opens a tile) or
+    /// <see cref="PriorRho"/>; never below the size below, never above it plus one.
     /// </summary>
     private static double Ratio(double[] ratios, int rows)
     {
         rows = Math.Clamp(rows, 1, ratios.Length - 1);
-        double value = 1;
+        Span<double> value = stackalloc double[rows + 1];
+        Span<bool> known = stackalloc bool[rows + 1]; // measured, or repeating a known step a tile earlier
+        value[1] = 1;
         for (int n = 2; n <= rows; n++)
         {
-            double measured = ratios[n] > 0 ? ratios[n] : value + PriorRho;
-            value = Math.Clamp(measured, value, value + 1);
+            double below = value[n - 1];
+            double measured;
+            if (ratios[n] > 0) (measured, known[n]) = (ratios[n], true);
+            else if (n > TileRows + 1 && known[n - TileRows]) (measured, known[n]) = (below + value[n - TileRows] - value[n - TileRows - 1], true);
+            else measured = below + (n % TileRows == 1 ? 1 : PriorRho); // a row that opens a tile: a whole call, until timed
+            value[n] = Math.Clamp(measured, below, below + 1);
         }
-        return value;
+        return value[rows];
     }
 }

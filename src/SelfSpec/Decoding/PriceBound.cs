@@ -103,6 +103,7 @@ internal sealed class PriceBound
 
     private double _expected, _probAllAccepted, _cost;
     private int _rows, _otherRows, _otherHeadRows;
+    private int _exploreInterval = ExploreInterval;
 
     /// <summary>
     /// Starts a round: a plain step commits one token for a full pass and a head call. Under continuous batching
@@ -116,8 +117,14 @@ internal sealed class PriceBound
     /// this sequence's own share of the pass instead (its marginal row) let drafts through that paid for their
     /// sequence but cost the pass more than they gave it: hybrid fell ~1 % below ar at 2, 4 and 8 clients.
     /// </summary>
-    public void BeginRound(int otherRows = 0, int otherHeadRows = 0)
+    /// <param name="otherSequences">
+    /// how many other sequences share the pass: a declined source is explored once per <see cref="ExploreInterval"/>
+    /// rounds of the pass, not of each sequence (the rates are the model's, so one sequence's exploration serves all;
+    /// eight sequences each exploring at the solo rate put a draft that opened a tile into one pass in eight)
+    /// </param>
+    public void BeginRound(int otherRows = 0, int otherHeadRows = 0, int otherSequences = 0)
     {
+        _exploreInterval = ExploreInterval * (1 + Math.Max(0, otherSequences));
         _expected = 1 + otherHeadRows;
         _probAllAccepted = 1;
         _rows = 1;
@@ -195,10 +202,13 @@ internal sealed class PriceBound
         return Worth(_probAllAccepted * accept, ExitHeadCost + RowCost(layer)) || Explore(ref _lastExitExplore);
     }
 
-    /// <summary>At most one declined check a source kind per <see cref="ExploreInterval"/> rounds, so estimates can recover.</summary>
+    /// <summary>
+    /// At most one declined check a source kind per <see cref="ExploreInterval"/> rounds (of the pass, see
+    /// <see cref="BeginRound"/>), so estimates can recover.
+    /// </summary>
     private bool Explore(ref int lastRound)
     {
-        if (Round - lastRound < ExploreInterval) return false;
+        if (Round - lastRound < _exploreInterval) return false;
         lastRound = Round;
         return true;
     }

@@ -1,3 +1,6 @@
+using System.Diagnostics;
+using SelfSpec.Model;
+
 namespace SelfSpec.Decoding;
 
 /// <summary>
@@ -6,8 +9,8 @@ namespace SelfSpec.Decoding;
 /// forced on. Afterwards the per-token methods are compiled (the hot ones are marked AggressiveOptimization, so
 /// their first call compiles them fully optimized whatever the runtime's tiering settings) and the weights are paged
 /// in, so a fresh process's first answer is not spent compiling. The cost table is cleared afterwards: times taken
-/// while compiling would start its running medians far too high (the first real rounds fill it). A dozen forward
-/// calls; nothing is remembered as an answer.
+/// while compiling would start its running medians far too high (the first real rounds fill it); then a one-row pass
+/// is timed again, compiled, as its first one-row times. A dozen forward calls; nothing is remembered as an answer.
 /// </summary>
 internal static class WarmUp
 {
@@ -36,6 +39,35 @@ internal static class WarmUp
             foreach (var method in new[] { DecodingMethod.Hybrid, DecodingMethod.SpecBound })
                 speculative.Generate(prompt, plain with { Method = method, Speculation = spec }, _ => false, null, default);
             lm.Costs.Clear();
+            TimeOneRow(lm);
         }
+    }
+
+    /// <summary>
+    /// Times a one-row pass (every layer, then the head) now that the code is compiled, the fastest of three, as the
+    /// cost table's first one-row times: the table relates every size to them, and under continuous batching a
+    /// one-row pass may not come for a long time (eight sequences decode in passes of eight rows or more; architecture.md
+    /// 4). On a scratch cache; nothing is committed.
+    /// </summary>
+    private static void TimeOneRow(LanguageModel lm)
+    {
+        var t = lm.Transformer;
+        var c = lm.Config;
+        var cache = new KvCache(c, 1);
+        var hidden = new float[c.EmbeddingDim];
+        var logits = new float[c.VocabSize];
+        double layers = double.PositiveInfinity, head = double.PositiveInfinity;
+        for (int i = 0; i < 3; i++)
+        {
+            t.Embed([1 % c.VocabSize], hidden);
+            long t0 = Stopwatch.GetTimestamp();
+            t.Forward([0], hidden, 0, c.LayerCount, cache);
+            layers = Math.Min(layers, Stopwatch.GetElapsedTime(t0).TotalSeconds);
+            long t1 = Stopwatch.GetTimestamp();
+            t.FinalLogits(hidden, 1, logits);
+            head = Math.Min(head, Stopwatch.GetElapsedTime(t1).TotalSeconds);
+        }
+        lm.Costs.ObserveForward(1, c.LayerCount, layers);
+        lm.Costs.ObserveHead(1, head);
     }
 }

@@ -93,4 +93,54 @@ public sealed class DecodeCostsTests
         Assert.Equal(1e-4, c.Layer(1), 12); // still the prior
         Assert.True(double.IsFinite(c.Rho(1)));
     }
+
+    [Fact]
+    public void WithoutAOneRowCallLargerSamplesStillTeachTheSteps()
+    {
+        // Eight sequences decode in passes of 8 rows, with a draft 9: a one-row call never comes. The table must still
+        // learn what the ninth row costs (before, every sample was dropped and the prior priced it at 0.3 of a row).
+        var c = new DecodeCosts(16);
+        c.ObserveForward(16, 1, 5e-3); // a prefill chunk first: over two tiles the prior's shape is too far off to scale by
+        Assert.Equal(1e-4, c.Layer(1), 12);
+        for (int i = 0; i < 300; i++)
+        {
+            c.ObserveForward(8, 1, 2.0e-3);
+            if (i % 2 == 0) c.ObserveForward(9, 1, 2.6e-3);
+        }
+        // (The one-row scale is inferred from the prior's shape, 3.1 one-row calls for 8 rows, so the cap of a whole
+        // call more than the size below is in those units: here 9 rows may cost up to 4.1 / 3.1 of 8.)
+        Assert.Equal(1.3, c.Layer(9) / c.Layer(8), 0.05);
+    }
+
+    [Fact]
+    public void ARowThatOpensATileCostsAWholeCallUntilTimed()
+    {
+        var c = new DecodeCosts(32);
+        c.ObserveForward(1, 1, 1e-3);
+        Assert.Equal(DecodeCosts.PriorRho, c.MarginalLayer(7) / c.Layer(1), 9);
+        Assert.Equal(1.0, c.MarginalLayer(DecodeCosts.TileRows) / c.Layer(1), 9);
+        Assert.Equal(1.0, c.MarginalLayer(2 * DecodeCosts.TileRows) / c.Layer(1), 9);
+    }
+
+    [Fact]
+    public void SizesPastTheTimedOnesRepeatTheLastTile()
+    {
+        // Timed at 1..17 rows (two tiles and the row that opens a third), a staircase with uneven steps.
+        int rows = 2 * DecodeCosts.TileRows + 1;
+        var ratio = new double[rows + 1];
+        for (int n = 1; n <= rows; n++) ratio[n] = n == 1 ? 1 : ratio[n - 1] + (n % DecodeCosts.TileRows == 1 ? 0.8 : 0.1 + 0.01 * n);
+        var c = new DecodeCosts(40);
+        c.ObserveForward(1, 1, 1e-3);
+        Repeat(400, () =>
+        {
+            for (int n = 2; n <= rows; n++) c.ObserveForward(n, 1, 1e-3 * ratio[n]);
+        });
+        for (int n = 2; n <= rows; n++) Assert.Equal(ratio[n] * 1e-3, c.Layer(n), 0.05 * ratio[n] * 1e-3); // a running median settles within a step
+        // Past them each row adds what the row a tile earlier added, so the rows that open the fourth and fifth tiles
+        // cost what the one that opened the third did.
+        for (int n = rows + 1; n <= 40; n++)
+            Assert.Equal(c.Layer(n - DecodeCosts.TileRows) - c.Layer(n - DecodeCosts.TileRows - 1), c.Layer(n) - c.Layer(n - 1), 12);
+        Assert.Equal(c.MarginalLayer(2 * DecodeCosts.TileRows), c.MarginalLayer(3 * DecodeCosts.TileRows), 12);
+        Assert.Equal(c.MarginalLayer(2 * DecodeCosts.TileRows), c.MarginalLayer(4 * DecodeCosts.TileRows), 12);
+    }
 }

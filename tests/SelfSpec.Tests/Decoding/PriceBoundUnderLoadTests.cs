@@ -92,7 +92,87 @@ public sealed class PriceBoundUnderLoadTests
             foreach (double p in accepts) expected += all *= p;
             double drafted = expected / Pass(costs, others + 1 + accepts.Count);
             Assert.True(drafted >= plain * (1 - 1e-9), $"others {others}, n-gram {ngram}: {accepts.Count} drafts, {drafted:F2} tokens/s against plain {plain:F2}");
+            // Judged whole, as the batched sequence drafts a copy: the same holds for the length the bound plans.
+            var whole = new PriceBound(Layers, 0.5f, costs);
+            whole.BeginRound(others, others);
+            int planned = whole.PlanLookup(false, ngram, costs.MaxRows - others - 1, 0);
+            double planExpected = others + 1;
+            all = 1;
+            for (int j = 0; j < planned; j++) planExpected += all *= PriorOf(ngram, j > 0);
+            double planRate = planExpected / Pass(costs, others + 1 + planned);
+            Assert.True(planRate >= plain * (1 - 1e-9), $"others {others}, n-gram {ngram}: planned {planned}, {planRate:F2} tokens/s against plain {plain:F2}");
         }
+    }
+
+    /// <summary>
+    /// The staircase of the real kernels (architecture.md 3): tiles of <see cref="DecodeCosts.TileRows"/> activation
+    /// rows, a row inside a tile 0.15 of a one-row call, a row that opens one 0.9; timed at 1..17 rows; frozen.
+    /// </summary>
+    private static DecodeCosts StaircaseCosts()
+    {
+        int rows = 2 * DecodeCosts.TileRows + 1;
+        var c = new DecodeCosts(rows);
+        var ratio = new double[rows + 1];
+        for (int n = 1; n <= rows; n++) ratio[n] = n == 1 ? 1 : ratio[n - 1] + (n % DecodeCosts.TileRows == 1 ? 0.9 : 0.15);
+        c.ObserveForward(1, Layers, Layers * 1e-3);
+        c.ObserveHead(1, 10e-3);
+        for (int i = 0; i < 400; i++)
+            for (int n = 2; n <= rows; n++)
+            {
+                c.ObserveForward(n, Layers, Layers * 1e-3 * ratio[n]);
+                c.ObserveHead(n, 10e-3 * ratio[n]);
+            }
+        c.Frozen = true;
+        return c;
+    }
+
+    [Fact]
+    public void ADraftThatOpensATileJoinsOnlyWhenNearlySure()
+    {
+        var costs = StaircaseCosts();
+        Assert.Equal(0.9, costs.MarginalLayer(8) / costs.Layer(1), 0.2);
+        // Seven rows of a joining sequence's prompt (no logits) fill a tile with this sequence's row; its draft would be
+        // the ninth row. The pass commits one token for 8 rows' time (2.05 one-row calls of layers, one head row); the
+        // draft adds 0.9 of the layers and a head row (0.15): it pays only if accepted more than ~0.34 of the time.
+        var low = new PriceBound(Layers, 0.5f, costs);
+        low.BeginRound(otherRows: 7, otherHeadRows: 0, otherSequences: 1);
+        Assert.False(low.LookupDraftWorthIt(datastore: false, ngram: 1, follows: false, parentDepth: 0)); // prior 0.25
+
+        var rates = new DraftRates(Layers);
+        for (int i = 0; i < 200; i++) rates.Add(DraftRates.Kind.LookupFirst, 1, hit: true);
+        var high = new PriceBound(Layers, 0.5f, costs, learned: rates);
+        high.BeginRound(otherRows: 7, otherHeadRows: 0, otherSequences: 1);
+        Assert.True(high.LookupDraftWorthIt(datastore: false, ngram: 1, follows: false, parentDepth: 0));
+
+        // Seven decoding sequences instead: the pass commits eight tokens, so even a sure draft (one more token for
+        // 0.44 of the pass) is declined. This is the 8-client case that fell to 0.87 of ar.
+        high.BeginRound(otherRows: 7, otherHeadRows: 7, otherSequences: 7);
+        Assert.False(high.LookupDraftWorthIt(datastore: false, ngram: 1, follows: false, parentDepth: 0));
+    }
+
+    [Fact]
+    public void ADeclinedSourceIsExploredOncePerIntervalOfThePass()
+    {
+        // Eight sequences: each explores a declined lookup once per 8 x 64 of its rounds, so the pass does once per 64.
+        var bound = new PriceBound(Layers, 0.5f, StaircaseCosts());
+        int explored = 0;
+        for (int round = 1; round <= 8 * PriceBound.ExploreInterval; round++)
+        {
+            bound.Round = round;
+            bound.BeginRound(otherRows: 7, otherHeadRows: 7, otherSequences: 7);
+            if (bound.LookupDraftWorthIt(datastore: false, ngram: 1, follows: false, parentDepth: 0)) explored++;
+        }
+        Assert.Equal(1, explored);
+        // Alone (the same pass's account), once per 64 rounds.
+        bound = new PriceBound(Layers, 0.5f, StaircaseCosts());
+        explored = 0;
+        for (int round = 1; round <= 8 * PriceBound.ExploreInterval; round++)
+        {
+            bound.Round = round;
+            bound.BeginRound(otherRows: 7, otherHeadRows: 7);
+            if (bound.LookupDraftWorthIt(datastore: false, ngram: 1, follows: false, parentDepth: 0)) explored++;
+        }
+        Assert.Equal(8, explored);
     }
 
     /// <summary>A pass of n rows, every row with logits.</summary>
