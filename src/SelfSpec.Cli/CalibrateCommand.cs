@@ -139,7 +139,7 @@ internal static class CalibrateCommand
         var search = new Table().Title("parameter search: real decoding on test prompts (best simulated settings)");
         search.AddColumns("", "exit layers", "alpha", "tau", "w_max", "draft vocab", "simulated", "ar tok/s", "specbound", "hybrid");
         foreach (var c in r.Confirmed)
-            search.AddRow(c == r.Chosen ? "chosen" : c.Label, string.Join(",", c.Spec.ExitLayers), $"{c.Spec.Alpha:G3}", $"{c.Spec.Tau:G3}", $"{c.Spec.MaxDrafts}",
+            search.AddRow(c == r.Chosen ? "chosen" : c.Label, string.Join(",", c.Spec.ExitLayers), $"{c.Spec.Alpha:G3}", $"{c.Spec.Tau:G3}", $"{c.Spec.ResolveMaxExitDrafts()}",
                 $"{c.Vocab}", $"{c.EstimatedSpeedup:F2}x", $"{c.ArTokensPerSecond:F1}",
                 $"{c.SpecBoundTokensPerSecond:F1} ({c.SpecBoundTokensPerSecond / c.ArTokensPerSecond:F2}x)",
                 $"{c.HybridTokensPerSecond:F1} ({c.HybridTokensPerSecond / c.ArTokensPerSecond:F2}x)");
@@ -228,7 +228,7 @@ internal static class CalibrateCommand
                 w.WriteNumber("alpha", c.Spec.Alpha);
                 w.WriteNumber("tau", c.Spec.Tau);
                 w.WriteNumber("d_max", c.Spec.MaxDepth);
-                w.WriteNumber("w_max", c.Spec.MaxDrafts);
+                w.WriteNumber("w_max", c.Spec.ResolveMaxExitDrafts());
                 w.WriteNumber("draft_vocab", c.Vocab);
                 w.WriteNumber("simulated_speedup", Math.Round(c.EstimatedSpeedup, 4));
                 w.WriteNumber("ar_tokens_per_s", Math.Round(c.ArTokensPerSecond, 2));

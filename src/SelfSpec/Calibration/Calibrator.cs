@@ -241,7 +241,7 @@ internal sealed class Calibrator(LanguageModel lm, CalibrationOptions o, Action<
         {
             Alpha = o.Alphas[cfg.AlphaIndex],
             Tau = cfg.Tau,
-            MaxDrafts = cfg.MaxDrafts,
+            MaxExitDrafts = cfg.MaxDrafts, // what the search measured: exit drafts; lookup keeps the default w_max
             MaxDepth = exits.Max(),
             ExitLayers = exits,
         };

@@ -76,7 +76,7 @@ internal static class Sidecar
             ("selfspec.spec.alpha", c.Speculation.Alpha),
             ("selfspec.spec.tau", c.Speculation.Tau),
             ("selfspec.spec.d_max", c.Speculation.MaxDepth),
-            ("selfspec.spec.w_max", c.Speculation.MaxDrafts),
+            ("selfspec.spec.w_max", c.Speculation.ResolveMaxExitDrafts()),
             ("selfspec.spec.exit_layers", c.Speculation.ExitLayers.ToArray()),
             ("selfspec.prior.layers", c.Rates.Keys.Order().ToArray()),
             ("selfspec.prior.accept", c.Rates.OrderBy(r => r.Key).Select(r => (float)r.Value.Accept).ToArray()),
@@ -191,7 +191,7 @@ internal static class Sidecar
             Alpha = f.GetFloatOrNull("selfspec.spec.alpha") ?? throw new SidecarException("alpha missing"),
             Tau = f.GetFloatOrNull("selfspec.spec.tau") ?? throw new SidecarException("tau missing"),
             MaxDepth = (int)f.GetInteger("selfspec.spec.d_max"),
-            MaxDrafts = (int)f.GetInteger("selfspec.spec.w_max"),
+            MaxExitDrafts = (int)f.GetInteger("selfspec.spec.w_max"), // exit drafts only (SpeculationOptions.MaxExitDrafts)
             ExitLayers = exitLayers,
         };
         try

@@ -15,7 +15,8 @@ namespace SelfSpec.Decoding;
 /// samples divided by the one-row median at the time, so a slow spell moves both alike and leaves the ratios the
 /// bound decides by. A median moves by <see cref="Step"/> of itself per sample whatever the sample, so one sample
 /// taken while another process held the core (or code was not yet optimized) barely moves it. A size starts at
-/// the extrapolation from the size below (<see cref="PriorRho"/> of a one-row call per row), not at its first
+/// its estimate from the sizes around it (between two measured sizes of one tile on the line between them, else as
+/// below), not at its first
 /// sample: a first sample too high would make drafts look too dear, the bound would stop drafting, and with it
 /// the samples that could correct it (seen on the bench: a first 2-row head timed at 3.4 ms against 1.3 for one
 /// row kept lookup to 25 drafts in 12 prompts); an estimate too low corrects itself, since the drafts it allows
@@ -34,8 +35,13 @@ namespace SelfSpec.Decoding;
 /// </summary>
 internal sealed class DecodeCosts
 {
-    /// <summary>Prior cost of one more row relative to the one-row cost, until measured (the measured forward curve, see the README).</summary>
-    public const double PriorRho = 0.3;
+    /// <summary>
+    /// Prior cost of one more row relative to the one-row cost, until measured: the packed kernels serve up to 8
+    /// activation rows from each unpacked weight block (architecture.md 3), and a verify pass of 8 rows costs about
+    /// 1.8x one row on SmolLM2-135M Q4_1 (0.11 a row). A little above that, since an estimate too low corrects itself
+    /// (the drafts it lets through are timed) but one too high is not tested (below).
+    /// </summary>
+    public const double PriorRho = 0.15;
     /// <summary>How far one sample moves a running median, relative to it.</summary>
     public const double Step = 0.04;
     /// <summary>
@@ -80,6 +86,18 @@ internal sealed class DecodeCosts
         _layerRatio.CopyTo(copy._layerRatio, 0);
         _headRatio.CopyTo(copy._headRatio, 0);
         return copy;
+    }
+
+    /// <summary>
+    /// Test-only: a frozen table with exactly these costs (one-row layer and head seconds; the cost of 1, 2, ... rows
+    /// relative to one row, layer and head alike), where learning from samples would leave each size within
+    /// <see cref="Step"/> of its value and so make a decision near the margin depend on the order of the samples.
+    /// </summary>
+    internal static DecodeCosts Exactly(double layerSeconds, double headSeconds, double[] ratios)
+    {
+        var c = new DecodeCosts(ratios.Length) { _layerOne = layerSeconds, _headOne = headSeconds, Frozen = true };
+        for (int n = 2; n <= ratios.Length; n++) c._layerRatio[n] = c._headRatio[n] = ratios[n - 1];
+        return c;
     }
 
     /// <summary>Test-only: observations are ignored, so a test of the bound's decisions does not depend on this machine's timings.</summary>
@@ -164,25 +182,48 @@ internal sealed class DecodeCosts
     public double Rho(int rows) => MarginalLayer(rows) / Layer(1);
 
     /// <summary>
-    /// Cost of n rows relative to one: the measured ratio, else the size below plus what the row a tile earlier added
-    /// when that was measured (the staircase repeats tile by tile), else plus one (a row that opens a tile) or
-    /// <see cref="PriorRho"/>; never below the size below, never above it plus one.
+    /// Cost of n rows relative to one: the measured ratio; an unmeasured size with a measured one above it in its
+    /// tile on the straight line from the last measured size below to it; else the size below plus what the row a
+    /// tile earlier added when that is known (the staircase repeats tile by tile), else plus one for a row that opens a
+    /// tile (a whole call, until timed), else plus the smaller of <see cref="PriorRho"/> and the measured cost a row so
+    /// far; never below the size below, never above it plus one.
     /// </summary>
+    /// <remarks>
+    /// Why interpolate: the bound only times the sizes it lets through, so a size priced from the one below plus a
+    /// fixed step stays at that guess until a round of that size happens, and a guess too high is never tested. On
+    /// the dev questions (lookup, 2 answers in) 2 and 3 rows were timed while 4-9 rows still cost their +0.3-a-row
+    /// guess; a copy priced that way is cut short or not drafted (architecture.md 5).
+    /// </remarks>
     private static double Ratio(double[] ratios, int rows)
     {
         rows = Math.Clamp(rows, 1, ratios.Length - 1);
         Span<double> value = stackalloc double[rows + 1];
         Span<bool> known = stackalloc bool[rows + 1]; // measured, or repeating a known step a tile earlier
         value[1] = 1;
+        known[1] = true;
+        int anchor = 1; // the last measured size below n (1: the one-row call itself)
         for (int n = 2; n <= rows; n++)
         {
-            double below = value[n - 1];
-            double measured;
-            if (ratios[n] > 0) (measured, known[n]) = (ratios[n], true);
-            else if (n > TileRows + 1 && known[n - TileRows]) (measured, known[n]) = (below + value[n - TileRows] - value[n - TileRows - 1], true);
-            else measured = below + (n % TileRows == 1 ? 1 : PriorRho); // a row that opens a tile: a whole call, until timed
-            value[n] = Math.Clamp(measured, below, below + 1);
+            double below = value[n - 1], estimate;
+            int above = MeasuredAboveInTile(ratios, n);
+            if (ratios[n] > 0) (estimate, known[n]) = (ratios[n], true);
+            else if (above > 0) estimate = value[anchor] + (ratios[above] - value[anchor]) * (n - anchor) / (above - anchor);
+            else if (n > TileRows + 1 && known[n - TileRows]) (estimate, known[n]) = (below + value[n - TileRows] - value[n - TileRows - 1], true);
+            else if (n % TileRows == 1) estimate = below + 1;
+            else estimate = below + (anchor > 1 ? Math.Min(PriorRho, (value[anchor] - 1) / (anchor - 1)) : PriorRho);
+            value[n] = Math.Clamp(estimate, below, below + 1);
+            if (ratios[n] > 0) anchor = n;
         }
         return value[rows];
+    }
+
+    /// <summary>The nearest measured size above n in n's tile of activation rows, or 0: a line drawn across a tile's
+    /// edge would spread the step of the row that opens the next tile over the rows before it.</summary>
+    private static int MeasuredAboveInTile(double[] ratios, int n)
+    {
+        int tileEnd = Math.Min(ratios.Length - 1, ((n - 1) / TileRows + 1) * TileRows);
+        for (int a = n + 1; a <= tileEnd; a++)
+            if (ratios[a] > 0) return a;
+        return 0;
     }
 }

@@ -2,17 +2,20 @@ namespace SelfSpec.Decoding;
 
 /// <summary>
 /// SpecBound's early exit: the newest row climbs the candidate exit layers up to d_max and drafts at the first whose
-/// annealed confidence reaches tau; a row that reaches d_max without exiting is difficult and ends drafting.
+/// annealed confidence reaches tau; a row that reaches d_max without exiting is difficult and ends drafting. At most
+/// <paramref name="maxDrafts"/> exit drafts a round (calibration's w_max; lookup copies in the same round do not count).
 /// </summary>
-internal sealed class ExitDrafts(ExitProbe probe, int[] exitLayers, int maxDepth, RoundRows rows, int maxRows) : IDraftSource
+internal sealed class ExitDrafts(ExitProbe probe, int[] exitLayers, int maxDepth, RoundRows rows, int maxRows, int maxDrafts) : IDraftSource
 {
     private readonly int[] _layer = new int[maxRows]; // by row: the exit layer of the draft after it
+    private int _drafted; // exit drafts this round
 
-    public void BeginRound() { }
+    public void BeginRound() => _drafted = 0;
 
     public int Propose(int k, int rowLimit, out int source)
     {
         source = 0;
+        if (_drafted >= maxDrafts) return DraftSources.Stop;
         var spec = probe.Spec;
         bool checkedAny = false;
         foreach (int layer in exitLayers)
@@ -25,6 +28,7 @@ internal sealed class ExitDrafts(ExitProbe probe, int[] exitLayers, int maxDepth
             probe.Bound.ObserveExitCheck(layer, fired);
             if (!fired) continue;
             probe.Bound.AddExitDraft(layer);
+            _drafted++;
             _layer[k] = source = layer;
             return probe.Choose(k, layer);
         }

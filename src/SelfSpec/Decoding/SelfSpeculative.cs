@@ -121,13 +121,13 @@ internal sealed class SelfSpeculative
                 _probe = new ExitProbe(_rows, owner._exitHead, _bound, _sampler, spec, _costs, _stats, _layers, _vocab, _q, _oneHot);
             _sources = method switch
             {
-                DecodingMethod.SpecBound => [new ExitDrafts(_probe!, spec.ResolveExitLayers(_layers), spec.ResolveMaxDepth(_layers), _rows, _maxRows)],
+                DecodingMethod.SpecBound => [new ExitDrafts(_probe!, spec.ResolveExitLayers(_layers), spec.ResolveMaxDepth(_layers), _rows, _maxRows, spec.ResolveMaxExitDrafts())],
                 DecodingMethod.Static => [new StaticDrafts(_probe!, spec.ResolveStaticExitLayer(_layers))],
                 DecodingMethod.Lookup => [new LookupDrafts(_rows, _bound, spec, spec.LookupMinNgram, _oneHot, _maxRows, owner._datastore, DraftSources.Datastore(_layers))],
                 DecodingMethod.Hybrid =>
                 [
                     new LookupDrafts(_rows, _bound, spec, spec.HybridMinNgram, _oneHot, _maxRows, owner._datastore, DraftSources.Datastore(_layers)),
-                    new ExitDrafts(_probe!, spec.ResolveExitLayers(_layers), spec.ResolveMaxDepth(_layers), _rows, _maxRows),
+                    new ExitDrafts(_probe!, spec.ResolveExitLayers(_layers), spec.ResolveMaxDepth(_layers), _rows, _maxRows, spec.ResolveMaxExitDrafts()),
                 ],
                 _ => [],
             };

@@ -18,6 +18,12 @@ public sealed record SpeculationOptions
     /// further (measured on SmolLM2-135M, dev questions: 8 drafted more per round than 4 where copies run long).
     /// </summary>
     public int MaxDrafts { get; init; } = 8;
+    /// <summary>
+    /// Most early-exit drafts per round (0: <see cref="MaxDrafts"/>). Calibration's w_max: it searches how far exit
+    /// drafts pay, which says nothing of lookup copies, so a calibrated w_max of 2 must not cap hybrid's lookup copies
+    /// at 2 (it did: a 1500-position calibration chose 2, and lookup and hybrid with that sidecar drafted at most 2).
+    /// </summary>
+    public int MaxExitDrafts { get; init; }
     /// <summary>Candidate exit layers, numbered 1..L-1 (exit after that many layers); empty = 20%, 40%, 60% and 80% of L.</summary>
     public IReadOnlyList<int> ExitLayers { get; init; } = [];
     /// <summary>Exit layer of the static method; 0 = half the layers.</summary>
@@ -54,6 +60,7 @@ public sealed record SpeculationOptions
         if (!(Tau >= 0f && Tau <= 1f)) throw new InvalidRequestException($"tau {Tau} must be between 0 and 1");
         if (MaxDepth < 0) throw new InvalidRequestException($"d-max {MaxDepth} must be 0 (default) or positive");
         if (MaxDrafts < 1 || MaxDrafts > 63) throw new InvalidRequestException($"w-max {MaxDrafts} must be between 1 and 63");
+        if (MaxExitDrafts < 0 || MaxExitDrafts > 63) throw new InvalidRequestException($"exit w-max {MaxExitDrafts} must be between 0 (w-max) and 63");
         foreach (int l in ExitLayers)
             if (l < 1) throw new InvalidRequestException($"exit layer {l} must be at least 1");
         if (StaticExitLayer < 0) throw new InvalidRequestException($"static exit layer {StaticExitLayer} must be 0 (default) or positive");
@@ -81,6 +88,9 @@ public sealed record SpeculationOptions
             : new[] { 0.2, 0.4, 0.6, 0.8 }.Select(f => (int)Math.Round(f * layers));
         return chosen.Where(l => l >= 1 && l < layers).Distinct().Order().ToArray();
     }
+
+    /// <summary>Most early-exit drafts in a round: <see cref="MaxExitDrafts"/>, at most <see cref="MaxDrafts"/>.</summary>
+    public int ResolveMaxExitDrafts() => MaxExitDrafts > 0 ? Math.Min(MaxExitDrafts, MaxDrafts) : MaxDrafts;
 
     public int ResolveMaxDepth(int layers) => MaxDepth > 0 ? Math.Min(MaxDepth, layers) : Math.Max(1, (int)Math.Round(0.8 * layers));
 

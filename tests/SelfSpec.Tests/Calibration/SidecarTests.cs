@@ -34,7 +34,7 @@ public sealed class SidecarTests(ITestOutputHelper output) : IDisposable
             Layers = c.LayerCount,
             Embedding = d,
             Vocab = c.VocabSize,
-            Speculation = SpeculationOptions.Default with { Alpha = 0.5f, Tau = tau, MaxDrafts = 5, MaxDepth = 3, ExitLayers = [1, 2] },
+            Speculation = SpeculationOptions.Default with { Alpha = 0.5f, Tau = tau, MaxExitDrafts = 5, MaxDepth = 3, ExitLayers = [1, 2] },
             Translators = [Make(1), Make(2)],
             DraftTokens = Enumerable.Range(0, c.VocabSize).Where(t => t % draftStride == 0).Reverse().ToArray(),
             Rates = new Dictionary<int, (double, double)> { [1] = (0.6, 0.5), [2] = (0.7, 0.4) },

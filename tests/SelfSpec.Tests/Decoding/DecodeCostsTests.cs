@@ -25,6 +25,31 @@ public sealed class DecodeCostsTests
     }
 
     [Fact]
+    public void UnmeasuredSizesBetweenMeasuredOnesLieOnTheLineBetweenThem()
+    {
+        var c = new DecodeCosts(9);
+        Repeat(100, () => c.ObserveForward(1, 1, 1e-3));
+        Repeat(200, () => c.ObserveForward(2, 1, 1.1e-3));
+        Repeat(200, () => c.ObserveForward(8, 1, 1.7e-3)); // a long copy's round: far below 2 rows + 6 x PriorRho
+        double two = c.Layer(2), eight = c.Layer(8);
+        Assert.Equal(1.7e-3, eight, 1e-4);
+        for (int n = 3; n < 8; n++)
+            Assert.Equal(two + (eight - two) * (n - 2) / 6, c.Layer(n), 12);
+        // Above the largest measured size: the measured cost a row so far ((1.7 - 1) / 7), below the prior.
+        Assert.True((eight / 1e-3 - 1) / 7 < DecodeCosts.PriorRho);
+        Assert.Equal(eight + (eight - 1e-3) / 7, c.Layer(9), 12);
+    }
+
+    [Fact]
+    public void AboveTheMeasuredSizesARowNeverCostsMoreThanThePrior()
+    {
+        var c = new DecodeCosts(4);
+        Repeat(100, () => c.ObserveForward(1, 1, 1e-3));
+        Repeat(200, () => c.ObserveForward(2, 1, 1.8e-3)); // dear rows: 0.8 a row measured
+        Assert.Equal(c.Layer(2) + DecodeCosts.PriorRho * 1e-3, c.Layer(3), 12);
+    }
+
+    [Fact]
     public void ASizeMovesFromItsExtrapolationTowardItsSamples()
     {
         var c = new DecodeCosts(4);

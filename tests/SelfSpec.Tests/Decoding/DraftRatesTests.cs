@@ -10,15 +10,8 @@ public sealed class DraftRatesTests
 {
     private const int Layers = 30;
 
-    /// <summary>A frozen table: a layer 0.1 ms, the head 13.6 layers, one more row 0.3 of a one-row call (the prior).</summary>
-    private static DecodeCosts Costs()
-    {
-        var costs = new DecodeCosts(9);
-        costs.ObserveForward(1, Layers, Layers * 1e-4);
-        costs.ObserveHead(1, 13.6e-4);
-        costs.Frozen = true;
-        return costs;
-    }
+    /// <summary>A frozen table: a layer 0.1 ms, the head 13.6 layers, each more row 0.3 of a one-row call.</summary>
+    private static DecodeCosts Costs() => DecodeCosts.Exactly(1e-4, 13.6e-4, [.. Enumerable.Range(0, 9).Select(n => 1 + 0.3 * n)]);
 
     [Fact]
     public void RatesStartAtThePriorFollowTheVerdictsAndForgetOldOnes()
@@ -44,7 +37,7 @@ public sealed class DraftRatesTests
     {
         var costs = Costs();
         var rates = new DraftRates(Layers);
-        // The prior for a one-token match (0.25 first, 0.6 follow-on) does not pay at a row costing 0.3 of a pass.
+        // The prior for a one-token match (0.25 first, 0.65 follow-on) does not pay at a row costing 0.3 of a pass.
         var fresh = new PriceBound(Layers, 0.7f, costs, learned: rates);
         fresh.BeginRound();
         Assert.Equal(0, fresh.PlanLookup(datastore: false, ngram: 1, available: 4, parentDepth: 0));

@@ -15,21 +15,7 @@ public sealed class PriceBoundUnderLoadTests
     /// A cost table like the lane-per-row kernels' (architecture.md 3): rows 2..4 share a tile of activation rows and
     /// cost little each, the fifth opens a new tile, the sixth is cheap again. Layer and head alike; frozen.
     /// </summary>
-    private static DecodeCosts TiledCosts()
-    {
-        double[] ratio = [1, 1.1, 1.2, 1.3, 2.0, 2.3, 2.6, 2.9];
-        var c = new DecodeCosts(ratio.Length);
-        c.ObserveForward(1, Layers, Layers * 1e-3);
-        c.ObserveHead(1, 10e-3);
-        for (int i = 0; i < 400; i++)
-            for (int n = 2; n <= ratio.Length; n++)
-            {
-                c.ObserveForward(n, Layers, Layers * 1e-3 * ratio[n - 1]);
-                c.ObserveHead(n, 10e-3 * ratio[n - 1]);
-            }
-        c.Frozen = true;
-        return c;
-    }
+    private static DecodeCosts TiledCosts() => DecodeCosts.Exactly(1e-3, 10e-3, [1, 1.1, 1.2, 1.3, 2.0, 2.3, 2.6, 2.9]);
 
     [Fact]
     public void TheTableIsTheTiledOne()
@@ -44,9 +30,9 @@ public sealed class PriceBoundUnderLoadTests
     public void ADraftThatPaysForItsSequenceButNotForThePassIsDeclined()
     {
         // Four others: this sequence's own row is the fifth (it opens a tile, 0.7 of a one-row pass), its draft the
-        // sixth (0.3). Against its own row the draft looks cheap (0.5 x 0.7 > 0.3: the rule that priced a draft by the
+        // sixth (0.3). Against its own row the draft looks cheap (0.6 x 0.7 > 0.3: the rule that priced a draft by the
         // sequence's own share took it); against the pass it does not: the pass commits 5 tokens for 2.0 passes' time,
-        // 2.5 a pass, and the draft adds 0.5 for 0.3, 1.7 a pass.
+        // 2.5 a pass, and the draft adds 0.6 (a 3-token match's prior) for 0.3, 2.0 a pass.
         var bound = new PriceBound(Layers, 0.5f, TiledCosts());
         bound.BeginRound(otherRows: 4, otherHeadRows: 4);
         Assert.False(bound.LookupDraftWorthIt(datastore: false, ngram: 3, follows: false, parentDepth: 0));
@@ -179,5 +165,5 @@ public sealed class PriceBoundUnderLoadTests
     private static double Pass(DecodeCosts c, int rows) => Layers * c.Layer(rows) + c.Head(rows);
 
     /// <summary>The bound's lookup priors (a sequence's own text) before any observation.</summary>
-    private static double PriorOf(int ngram, bool follows) => follows ? 0.6 : ngram >= 3 ? 0.5 : ngram == 2 ? 0.4 : 0.25;
+    private static double PriorOf(int ngram, bool follows) => follows ? PriceBound.LookupNextPrior(ngram) : PriceBound.LookupFirstPrior(ngram);
 }

@@ -53,6 +53,26 @@ public sealed class RoundStatsTests : IDisposable
     }
 
     [Fact]
+    public void AnExitDraftLimitCapsExitDraftsNotLookupCopies()
+    {
+        // A sidecar's w_max (MaxExitDrafts) is how many exit drafts pay; lookup copies in the same generation keep w_max.
+        string path = TinyModels.Write(_dir, GgmlType.Q8_0, seed: 5, new TinyModels.Shape(Layers: 3));
+        using var h = new ModelHarness(path, threads: 2);
+        int[] prompt = [10, 20, 30, 40, 50, 60, 10, 20, 30, 40, 50, 60, 10, 20];
+        var ar = DecodingHarness.Run(h, DecodingMethod.Autoregressive, prompt, 48).OutputTokens;
+        var capped = DecodingHarness.Forced with { MaxDrafts = 4, MaxExitDrafts = 1 };
+        var exits = DecodingHarness.Run(h, DecodingMethod.SpecBound, prompt, 48, capped);
+        Assert.True(exits.Stats.Drafted > 0);
+        Assert.True(exits.Stats.Drafted <= exits.Stats.Rounds, $"{exits.Stats.Drafted} exit drafts in {exits.Stats.Rounds} rounds");
+        var uncapped = DecodingHarness.Run(h, DecodingMethod.SpecBound, prompt, 48, capped with { MaxExitDrafts = 0 });
+        Assert.True(uncapped.Stats.Drafted > uncapped.Stats.Rounds, "without the cap forced exits draft several a round");
+        var lookup = DecodingHarness.Run(h, DecodingMethod.Lookup, prompt, 48, capped);
+        Assert.True(lookup.Stats.Drafted > lookup.Stats.Rounds, $"{lookup.Stats.Drafted} lookup drafts in {lookup.Stats.Rounds} rounds");
+        foreach (var r in new[] { exits, uncapped, lookup })
+            Assert.Equal(ar, r.OutputTokens);
+    }
+
+    [Fact]
     public void AutoregressiveDecodingHasNoDraftRounds()
     {
         string path = TinyModels.Write(_dir, GgmlType.Q8_0, seed: 5, new TinyModels.Shape(Layers: 3));
