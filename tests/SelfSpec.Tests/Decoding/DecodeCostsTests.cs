@@ -35,9 +35,19 @@ public sealed class DecodeCostsTests
         Assert.Equal(1.7e-3, eight, 1e-4);
         for (int n = 3; n < 8; n++)
             Assert.Equal(two + (eight - two) * (n - 2) / 6, c.Layer(n), 12);
-        // Above the largest measured size: the measured cost a row so far ((1.7 - 1) / 7), below the prior.
-        Assert.True((eight / 1e-3 - 1) / 7 < DecodeCosts.PriorRho);
-        Assert.Equal(eight + (eight - 1e-3) / 7, c.Layer(9), 12);
+        // The ninth row opens a second tile of activation rows: a whole one-row call until timed.
+        Assert.Equal(eight + 1e-3, c.Layer(9), 12);
+    }
+
+    [Fact]
+    public void AboveTheMeasuredSizesInATileARowCostsWhatARowHasCostSoFar()
+    {
+        var c = new DecodeCosts(8);
+        Repeat(100, () => c.ObserveForward(1, 1, 1e-3));
+        Repeat(200, () => c.ObserveForward(5, 1, 1.4e-3)); // 0.1 a row measured, below the prior
+        double five = c.Layer(5);
+        Assert.True((five / 1e-3 - 1) / 4 < DecodeCosts.PriorRho);
+        Assert.Equal(five + (five - 1e-3) / 4, c.Layer(6), 12);
     }
 
     [Fact]
