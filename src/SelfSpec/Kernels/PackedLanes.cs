@@ -50,7 +50,24 @@ internal abstract unsafe class PackedLaneMatrix<K> : PackedMatrix, IRowPacker wh
     public byte* Data => _rows.Data;
     public PackedMatrix Matrix => this;
 
-    public abstract void PackRows(ReadOnlySpan<byte> rows, int first, int count);
+    /// <summary>Bytes of one of the file's blocks of this type (one super-block of a row).</summary>
+    protected abstract int FileBlockBytes { get; }
+
+    /// <summary>Writes one file block's values into <paramref name="lane"/> of its tile's super-block <paramref name="dst"/>.</summary>
+    protected abstract void PackBlock(byte* fileBlock, byte* dst, int lane);
+
+    /// <summary>Repacks file rows [first, first + count) from <paramref name="rows"/> (exactly those rows' bytes), block by block.</summary>
+    public void PackRows(ReadOnlySpan<byte> rows, int first, int count)
+    {
+        int nb = Blocks, fileRowBytes = nb * FileBlockBytes;
+        CheckRows(rows, first, count, fileRowBytes);
+        fixed (byte* src0 = rows)
+        {
+            for (int r = 0; r < count; r++)
+                for (int b = 0; b < nb; b++)
+                    PackBlock(src0 + (long)r * fileRowBytes + (long)b * FileBlockBytes, BlockOf(first + r, b, out int lane), lane);
+        }
+    }
 
     /// <summary>The row-length check of every lane type's factory.</summary>
     protected static void CheckShape(int inDim, int outDim, int blockElements, string type)

@@ -29,7 +29,7 @@ internal sealed unsafe class PackedQ4KMatrix : PackedQ8KLaneMatrix<PackedQ4KKern
 {
     private PackedQ4KMatrix(int inDim, int outDim) : base(inDim, outDim) { }
 
-    /// <summary>An empty matrix; fill it with <see cref="PackRows"/>.</summary>
+    /// <summary>An empty matrix; fill it with <see cref="PackedLaneMatrix{K}.PackRows"/>.</summary>
     public static PackedQ4KMatrix Create(int inDim, int outDim)
     {
         CheckShape(inDim, outDim, 256, "Q4_K");
@@ -39,40 +39,28 @@ internal sealed unsafe class PackedQ4KMatrix : PackedQ8KLaneMatrix<PackedQ4KKern
     /// <summary>Repacks <paramref name="outDim"/> rows of the file's Q4_K blocks.</summary>
     public static PackedQ4KMatrix Pack(ReadOnlySpan<byte> rows, int inDim, int outDim) => Filled(Create(inDim, outDim), rows);
 
-    /// <summary>Repacks file rows [first, first + count) from <paramref name="rows"/> (exactly those rows' bytes).</summary>
-    public override void PackRows(ReadOnlySpan<byte> rows, int first, int count)
+    protected override int FileBlockBytes => BlockQ4_K.Size;
+
+    protected override void PackBlock(byte* block, byte* dst, int lane)
     {
-        int nb = Blocks, fileRowBytes = nb * BlockQ4_K.Size;
-        CheckRows(rows, first, count, fileRowBytes);
-        fixed (byte* src0 = rows)
+        for (int j = 0; j < 8; j++)
         {
-            for (int r = 0; r < count; r++)
+            // The file's order: 32-byte chunk k holds values 64k..64k+31 in its low nibbles and 64k+32..
+            // in its high ones, so sub-block j is the j % 2 nibbles of chunk j / 2; four values at a time.
+            byte* chunk = block + 16 + 32 * (j / 2);
+            for (int c = 0; c < 4; c++)
             {
-                for (int b = 0; b < nb; b++)
-                {
-                    byte* block = src0 + (long)r * fileRowBytes + b * BlockQ4_K.Size;
-                    byte* dst = BlockOf(first + r, b, out int lane);
-                    for (int j = 0; j < 8; j++)
-                    {
-                        // The file's order: 32-byte chunk k holds values 64k..64k+31 in its low nibbles and 64k+32..
-                        // in its high ones, so sub-block j is the j % 2 nibbles of chunk j / 2; four values at a time.
-                        byte* chunk = block + 16 + 32 * (j / 2);
-                        for (int c = 0; c < 4; c++)
-                        {
-                            uint lo = *(uint*)(chunk + 4 * c), hi = *(uint*)(chunk + 16 + 4 * c);
-                            *(uint*)(dst + 64 * (4 * j + c) + 4 * lane) = j % 2 == 0
-                                ? (lo & 0x0F0F0F0Fu) | ((hi & 0x0F0F0F0Fu) << 4)
-                                : ((lo >> 4) & 0x0F0F0F0Fu) | (hi & 0xF0F0F0F0u);
-                        }
-                        KScales.Get(j, block + 4, out int sc, out int m);
-                        dst[PackedQ4KKernel.Scales + 32 * (j / 2) + 2 * lane + j % 2] = (byte)sc;
-                        dst[PackedQ4KKernel.Mins + 32 * (j / 2) + 2 * lane + j % 2] = (byte)m;
-                    }
-                    ((float*)(dst + PackedQ4KKernel.D))[lane] = Dequantize.F16(block);
-                    ((float*)(dst + PackedQ4KKernel.DMin))[lane] = Dequantize.F16(block + 2);
-                }
+                uint lo = *(uint*)(chunk + 4 * c), hi = *(uint*)(chunk + 16 + 4 * c);
+                *(uint*)(dst + 64 * (4 * j + c) + 4 * lane) = j % 2 == 0
+                    ? (lo & 0x0F0F0F0Fu) | ((hi & 0x0F0F0F0Fu) << 4)
+                    : ((lo >> 4) & 0x0F0F0F0Fu) | (hi & 0xF0F0F0F0u);
             }
+            KScales.Get(j, block + 4, out int sc, out int m);
+            dst[PackedQ4KKernel.Scales + 32 * (j / 2) + 2 * lane + j % 2] = (byte)sc;
+            dst[PackedQ4KKernel.Mins + 32 * (j / 2) + 2 * lane + j % 2] = (byte)m;
         }
+        ((float*)(dst + PackedQ4KKernel.D))[lane] = Dequantize.F16(block);
+        ((float*)(dst + PackedQ4KKernel.DMin))[lane] = Dequantize.F16(block + 2);
     }
 }
 

@@ -34,7 +34,7 @@ internal sealed unsafe class PackedQ5_0Matrix : PackedLaneMatrix<PackedQ5_0Kerne
 
     private PackedQ5_0Matrix(int inDim, int outDim) : base(inDim, outDim, 32) { }
 
-    /// <summary>An empty matrix; fill it with <see cref="PackRows"/>.</summary>
+    /// <summary>An empty matrix; fill it with <see cref="PackedLaneMatrix{K}.PackRows"/>.</summary>
     public static PackedQ5_0Matrix Create(int inDim, int outDim)
     {
         CheckShape(inDim, outDim, 32, "Q5_0");
@@ -44,32 +44,21 @@ internal sealed unsafe class PackedQ5_0Matrix : PackedLaneMatrix<PackedQ5_0Kerne
     /// <summary>Repacks <paramref name="outDim"/> rows of the file's Q5_0 blocks.</summary>
     public static PackedQ5_0Matrix Pack(ReadOnlySpan<byte> rows, int inDim, int outDim) => Filled(Create(inDim, outDim), rows);
 
-    public override void PackRows(ReadOnlySpan<byte> rows, int first, int count)
+    protected override int FileBlockBytes => BlockQ5_0.Size;
+
+    protected override void PackBlock(byte* block, byte* dst, int lane)
     {
-        int nb = Blocks, fileRowBytes = nb * BlockQ5_0.Size;
-        CheckRows(rows, first, count, fileRowBytes);
-        fixed (byte* src0 = rows)
+        uint qh = Unsafe.ReadUnaligned<uint>(block + 2);
+        for (int c = 0; c < 4; c++)
+            Unsafe.WriteUnaligned(dst + 64 * c + 4 * lane, Unsafe.ReadUnaligned<uint>(block + 6 + 4 * c));
+        for (int e = 0; e < 4; e++)
         {
-            for (int r = 0; r < count; r++)
-            {
-                for (int b = 0; b < nb; b++)
-                {
-                    byte* block = src0 + (long)r * fileRowBytes + b * BlockQ5_0.Size;
-                    byte* dst = BlockOf(first + r, b, out int lane);
-                    uint qh = Unsafe.ReadUnaligned<uint>(block + 2);
-                    for (int c = 0; c < 4; c++)
-                        Unsafe.WriteUnaligned(dst + 64 * c + 4 * lane, Unsafe.ReadUnaligned<uint>(block + 6 + 4 * c));
-                    for (int e = 0; e < 4; e++)
-                    {
-                        int f = 0;
-                        for (int c = 0; c < 4; c++)
-                            f |= (int)((qh >> (4 * c + e)) & 1) << c | (int)((qh >> (16 + 4 * c + e)) & 1) << (4 + c);
-                        dst[PackedQ5_0Kernel.Fifth + 4 * lane + e] = (byte)f;
-                    }
-                    ((float*)(dst + PackedQ5_0Kernel.D))[lane] = Dequantize.F16(block);
-                }
-            }
+            int f = 0;
+            for (int c = 0; c < 4; c++)
+                f |= (int)((qh >> (4 * c + e)) & 1) << c | (int)((qh >> (16 + 4 * c + e)) & 1) << (4 + c);
+            dst[PackedQ5_0Kernel.Fifth + 4 * lane + e] = (byte)f;
         }
+        ((float*)(dst + PackedQ5_0Kernel.D))[lane] = Dequantize.F16(block);
     }
 }
 

@@ -27,7 +27,7 @@ internal sealed unsafe class PackedQ6KMatrix : PackedQ8KLaneMatrix<PackedQ6KKern
 {
     private PackedQ6KMatrix(int inDim, int outDim) : base(inDim, outDim) { }
 
-    /// <summary>An empty matrix; fill it with <see cref="PackRows"/>.</summary>
+    /// <summary>An empty matrix; fill it with <see cref="PackedLaneMatrix{K}.PackRows"/>.</summary>
     public static PackedQ6KMatrix Create(int inDim, int outDim)
     {
         CheckShape(inDim, outDim, 256, "Q6_K");
@@ -37,39 +37,27 @@ internal sealed unsafe class PackedQ6KMatrix : PackedQ8KLaneMatrix<PackedQ6KKern
     /// <summary>Repacks <paramref name="outDim"/> rows of the file's Q6_K blocks.</summary>
     public static PackedQ6KMatrix Pack(ReadOnlySpan<byte> rows, int inDim, int outDim) => Filled(Create(inDim, outDim), rows);
 
-    /// <summary>Repacks file rows [first, first + count) from <paramref name="rows"/> (exactly those rows' bytes).</summary>
-    public override void PackRows(ReadOnlySpan<byte> rows, int first, int count)
+    protected override int FileBlockBytes => BlockQ6_K.Size;
+
+    protected override void PackBlock(byte* w, byte* dst, int lane)
     {
-        int nb = Blocks, fileRowBytes = nb * BlockQ6_K.Size;
-        CheckRows(rows, first, count, fileRowBytes);
-        fixed (byte* src0 = rows)
+        for (int g = 0; g < 16; g++)
         {
-            for (int r = 0; r < count; r++)
-            {
-                for (int b = 0; b < nb; b++)
-                {
-                    byte* w = src0 + (long)r * fileRowBytes + b * BlockQ6_K.Size;
-                    byte* dst = BlockOf(first + r, b, out int lane);
-                    for (int g = 0; g < 16; g++)
-                    {
-                        // The file's order (ggml's dequantize_row_q6_K): per half of 128 values, quarter k of 32 takes
-                        // its low bits from ql (bytes 0-31 or 32-63 of the half, low or high nibble), its high bits
-                        // from bits 2k, 2k+1 of qh. Group g's 16 values are consecutive bytes of both; four at a time.
-                        int half = g / 8, quarter = g % 8 / 2, l = 16 * (g % 2);
-                        byte* ql = w + 64 * half + 32 * (quarter & 1) + l;
-                        byte* qh = w + 128 + 32 * half + l;
-                        int ls = 4 * (quarter >> 1), hs = 2 * quarter;
-                        uint Low(int i) => (*(uint*)(ql + i) >> ls) & 0x0F0F0F0Fu;
-                        uint High(int i) => (*(uint*)(qh + i) >> hs) & 0x03030303u;
-                        *(uint*)(dst + 192 * g + 4 * lane) = Low(0) | (Low(4) << 4);
-                        *(uint*)(dst + 192 * g + 64 + 4 * lane) = Low(8) | (Low(12) << 4);
-                        *(uint*)(dst + 192 * g + 128 + 4 * lane) = High(0) | (High(4) << 2) | (High(8) << 4) | (High(12) << 6);
-                        dst[PackedQ6KKernel.Scales + 32 * (g / 2) + 2 * lane + g % 2] = w[192 + g];
-                    }
-                    ((float*)(dst + PackedQ6KKernel.D))[lane] = Dequantize.F16(w + 208);
-                }
-            }
+            // The file's order (ggml's dequantize_row_q6_K): per half of 128 values, quarter k of 32 takes
+            // its low bits from ql (bytes 0-31 or 32-63 of the half, low or high nibble), its high bits
+            // from bits 2k, 2k+1 of qh. Group g's 16 values are consecutive bytes of both; four at a time.
+            int half = g / 8, quarter = g % 8 / 2, l = 16 * (g % 2);
+            byte* ql = w + 64 * half + 32 * (quarter & 1) + l;
+            byte* qh = w + 128 + 32 * half + l;
+            int ls = 4 * (quarter >> 1), hs = 2 * quarter;
+            uint Low(int i) => (*(uint*)(ql + i) >> ls) & 0x0F0F0F0Fu;
+            uint High(int i) => (*(uint*)(qh + i) >> hs) & 0x03030303u;
+            *(uint*)(dst + 192 * g + 4 * lane) = Low(0) | (Low(4) << 4);
+            *(uint*)(dst + 192 * g + 64 + 4 * lane) = Low(8) | (Low(12) << 4);
+            *(uint*)(dst + 192 * g + 128 + 4 * lane) = High(0) | (High(4) << 2) | (High(8) << 4) | (High(12) << 6);
+            dst[PackedQ6KKernel.Scales + 32 * (g / 2) + 2 * lane + g % 2] = w[192 + g];
         }
+        ((float*)(dst + PackedQ6KKernel.D))[lane] = Dequantize.F16(w + 208);
     }
 }
 
