@@ -123,8 +123,7 @@ internal sealed class BatchedSequence : IGenerationProgress
         // pass the most expected tokens per second, if that beats the pass without it; else its first draft alone if
         // that pays (or is explored). Judged draft by draft instead, a short match's first draft seldom paid alone
         // though the follow-ons it makes likely would, and one sequence drafted less here than alone.
-        int drafts = !_spec.PriceBound ? copied : _bound.PlanLookup(datastore: false, ngram, copied, 0);
-        if (drafts == 0 && _spec.PriceBound && _bound.LookupDraftWorthIt(datastore: false, ngram, follows: false, 0)) drafts = 1;
+        int drafts = _spec.PriceBound ? _bound.LookupCopyLength(datastore: false, ngram, copied, 0) : copied;
         for (int i = 0; i < drafts; i++)
         {
             _bound.AddLookupDraft(datastore: false, ngram, follows: i > 0, 0);

@@ -200,7 +200,6 @@ internal sealed class DecodeCosts
         Span<double> value = stackalloc double[rows + 1];
         Span<bool> known = stackalloc bool[rows + 1]; // measured, or repeating a known step a tile earlier
         value[1] = 1;
-        known[1] = true;
         int anchor = 1; // the last measured size below n (1: the one-row call itself)
         for (int n = 2; n <= rows; n++)
         {

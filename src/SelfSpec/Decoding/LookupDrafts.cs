@@ -38,8 +38,7 @@ internal sealed class LookupDrafts(RoundRows rows, PriceBound bound, Speculation
             // drafts); a declined copy leaves the row to the next source (hybrid's exit; the copy is dropped, as a
             // draft from there would make it stale); one declined check a while is taken anyway, as before, so
             // estimates can recover.
-            _planned = spec.PriceBound ? bound.PlanLookup(_fromStore, _copyNgram, Math.Min(_copied, rowLimit - rows.Count), rows.Depth(k)) : _copied;
-            if (_planned == 0 && bound.LookupDraftWorthIt(_fromStore, _copyNgram, follows: false, rows.Depth(k))) _planned = 1;
+            _planned = spec.PriceBound ? bound.LookupCopyLength(_fromStore, _copyNgram, Math.Min(_copied, rowLimit - rows.Count), rows.Depth(k)) : _copied;
             if (_planned == 0)
             {
                 _copied = _next = 0;

@@ -178,6 +178,17 @@ internal sealed class PriceBound
     }
 
     /// <summary>
+    /// The drafts to take of a lookup copy of <paramref name="available"/> tokens: <see cref="PlanLookup"/>'s length,
+    /// else its first draft alone when that pays by itself (or is explored); 0 declines the copy. Both the plain loop's
+    /// lookup and a batched sequence decide by this.
+    /// </summary>
+    public int LookupCopyLength(bool datastore, int ngram, int available, int parentDepth)
+    {
+        int planned = PlanLookup(datastore, ngram, available, parentDepth);
+        return planned == 0 && LookupDraftWorthIt(datastore, ngram, follows: false, parentDepth) ? 1 : planned;
+    }
+
+    /// <summary>
     /// How many tokens of a copy to draft (0: none): of the first 1..<paramref name="available"/>, the count that gives
     /// the round the most expected committed tokens per second, E / C, if that beats the round without them. The copy
     /// is judged whole, not draft by draft: a first draft from a short match may not pay alone, yet pay with the
