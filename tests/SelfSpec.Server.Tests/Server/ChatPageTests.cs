@@ -37,7 +37,7 @@ public sealed class ChatPageTests(ModelFixture fx)
         Assert.Equal(expected.Text, json.GetProperty("reply").GetString());
         Assert.Contains("tokens/s", json.GetProperty("stats").GetString());
         Assert.Contains("accepted draft length", json.GetProperty("stats").GetString());
-        if (expected.OutputTokens.Length > 2) Assert.True(json.GetProperty("partials").GetInt32() > 1, "the reply arrived in one piece, not streamed");
+        if (expected.OutputTokens.Length > 2) Assert.True(json.GetProperty("partials").GetInt32() > 1, "the page applied the reply in one piece, not as a stream");
         Assert.True(new FileInfo(screenshot).Length > 0);
     }
 }

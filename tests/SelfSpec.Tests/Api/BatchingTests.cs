@@ -37,8 +37,7 @@ public sealed class BatchingTests
         using var lm = LanguageModel.Load(TestModels.Bundled, new ModelLoadOptions { Threads = 2, Parallel = 4 });
         const int cancelAfter = 10;
         using var cancel = new CancellationTokenSource();
-        var runs = prompts.Select((p, i) => Task.Run(() => Stream(lm, p, options[i], i == 1 ? cancel : null, cancelAfter))).ToArray();
-        var results = await Task.WhenAll(runs);
+        var results = await Concurrently.RunAsync(prompts.Length, i => Stream(lm, prompts[i], options[i], i == 1 ? cancel : null, cancelAfter));
 
         for (int i = 0; i < prompts.Length; i++)
         {
@@ -79,8 +78,8 @@ public sealed class BatchingTests
         };
         var soloLookup = prompts.Select((p, i) => lm.Generate(p, Lookup(i)).OutputTokens).ToArray();
 
-        var ar = await Task.WhenAll(prompts.Select((p, i) => Task.Run(() => lm.Generate(p, Ar(i)).OutputTokens)));
-        var lookup = await Task.WhenAll(prompts.Select((p, i) => Task.Run(() => lm.Generate(p, Lookup(i)).OutputTokens)));
+        var ar = await Concurrently.Run(prompts.Length, i => lm.Generate(prompts[i], Ar(i)).OutputTokens);
+        var lookup = await Concurrently.Run(prompts.Length, i => lm.Generate(prompts[i], Lookup(i)).OutputTokens);
         for (int i = 0; i < prompts.Length; i++)
         {
             Assert.Equal(soloAr[i], ar[i]);
@@ -137,13 +136,13 @@ public sealed class BatchingTests
         }
         using var lm = LanguageModel.Load(TestModels.Bundled, new ModelLoadOptions { Threads = 2, Parallel = 4 });
         using var client = new Chat.LanguageModelChatClient(lm);
-        var streamed = Questions.Select(q => Task.Run(async () =>
+        var streamed = await Concurrently.RunAsync(Questions.Length, async i =>
         {
             var text = new System.Text.StringBuilder();
-            await foreach (var u in client.GetStreamingResponseAsync([new(Microsoft.Extensions.AI.ChatRole.User, q)], options)) text.Append(u.Text);
+            await foreach (var u in client.GetStreamingResponseAsync([new(Microsoft.Extensions.AI.ChatRole.User, Questions[i])], options)) text.Append(u.Text);
             return text.ToString();
-        })).ToArray();
-        Assert.Equal(expected, await Task.WhenAll(streamed));
+        });
+        Assert.Equal(expected, streamed);
         Assert.Contains(expected, e => e.Length > 0);
         Assert.True(lm.Scheduler!.SharedPasses > 5, $"only {lm.Scheduler.SharedPasses} passes carried several sequences");
     }

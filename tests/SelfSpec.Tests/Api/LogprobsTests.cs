@@ -51,9 +51,8 @@ public sealed class LogprobsTests
             foreach (var p in prompts) solo.Add(plain.Generate(plain.Tokenize(p), Options(DecodingMethod.Autoregressive)));
 
         using var lm = LanguageModel.Load(TestModels.Bundled, new ModelLoadOptions { Threads = 2, Parallel = 4 });
-        var runs = prompts.Select((p, i) => Task.Run(() =>
-            lm.Generate(lm.Tokenize(p), Options(i % 2 == 0 ? DecodingMethod.Hybrid : DecodingMethod.Autoregressive)))).ToArray();
-        var batched = await Task.WhenAll(runs);
+        var batched = await Concurrently.Run(prompts.Length, i =>
+            lm.Generate(lm.Tokenize(prompts[i]), Options(i % 2 == 0 ? DecodingMethod.Hybrid : DecodingMethod.Autoregressive)));
         for (int k = 0; k < prompts.Length; k++)
         {
             Assert.Equal(solo[k].OutputTokens, batched[k].OutputTokens);
