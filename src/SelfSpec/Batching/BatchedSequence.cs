@@ -39,6 +39,7 @@ internal sealed class BatchedSequence : IGenerationProgress
     private int _prefilled;           // prompt positions computed
     private int _firstRow, _rows;     // this sequence's rows in the current pass
     private int _ngram;               // n-gram length of this round's lookup copy
+    private MatchAgreement _agreement; // how the copy's match continued before
 
     public BatchedSequence(Transformer model, DecodeCosts costs, DecodeRequest request, DraftRates? rates = null)
     {
@@ -116,17 +117,18 @@ internal sealed class BatchedSequence : IGenerationProgress
     {
         _bound.Round = _stats.Rounds;
         _bound.BeginRound(otherRows, otherHeadRows, otherSequences);
-        var (copied, ngram) = PromptLookup.Find(CollectionsMarshal.AsSpan(_tokens), _spec.LookupMinNgram, _spec.LookupMaxNgram, _copy.AsSpan(0, most));
+        var (copied, ngram, agreement) = PromptLookup.Find(CollectionsMarshal.AsSpan(_tokens), _spec.LookupMinNgram, _spec.LookupMaxNgram, _copy.AsSpan(0, most));
         _ngram = ngram;
+        _agreement = agreement;
         if (ngram < _minNgram) return 0;
         // The copy is judged whole, as the plain loop's lookup judges it (architecture.md 5): the length that gives the
         // pass the most expected tokens per second, if that beats the pass without it; else its first draft alone if
         // that pays (or is explored). Judged draft by draft instead, a short match's first draft seldom paid alone
         // though the follow-ons it makes likely would, and one sequence drafted less here than alone.
-        int drafts = _spec.PriceBound ? _bound.LookupCopyLength(datastore: false, ngram, copied, 0) : copied;
+        int drafts = _spec.PriceBound ? _bound.LookupCopyLength(datastore: false, ngram, copied, 0, agreement) : copied;
         for (int i = 0; i < drafts; i++)
         {
-            _bound.AddLookupDraft(datastore: false, ngram, follows: i > 0, 0);
+            _bound.AddLookupDraft(datastore: false, ngram, follows: i > 0, 0, agreement);
             _oneHot[i] = true;
         }
         return drafts;
@@ -153,7 +155,7 @@ internal sealed class BatchedSequence : IGenerationProgress
         long t1 = Stopwatch.GetTimestamp();
         var (accepted, next) = _verifier.Accept(pass.Logits(_firstRow, _rows), drafts, CollectionsMarshal.AsSpan(_tokens), p + 1, [], _oneHot);
         _stats.SamplingSeconds += Stopwatch.GetElapsedTime(t1).TotalSeconds;
-        for (int i = 0; i < drafts && i <= accepted; i++) _bound.ObserveLookupDraft(datastore: false, _ngram, i > 0, i < accepted);
+        for (int i = 0; i < drafts && i <= accepted; i++) _bound.ObserveLookupDraft(datastore: false, _ngram, i > 0, i < accepted, _agreement);
         Span<int> committed = stackalloc int[drafts];
         CollectionsMarshal.AsSpan(_tokens).Slice(p + 1, drafts).CopyTo(committed);
         _tokens.RemoveRange(p + 1, drafts);

@@ -18,16 +18,22 @@ internal sealed class DraftRates
     /// <summary>Counters of lookup and datastore drafts: by match length 0..<see cref="MaxNgram"/>.</summary>
     public const int MaxNgram = 8;
 
+    /// <summary>
+    /// The index of a <see cref="Kind.LookupFirst"/> counter: the sequence's own first drafts are counted by match length
+    /// and by how the match's earlier occurrences continue (<see cref="MatchAgreement"/>).
+    /// </summary>
+    public static int LookupFirstIndex(int ngram, MatchAgreement agreement) => (int)agreement * (MaxNgram + 1) + Math.Min(ngram, MaxNgram);
+
     /// <summary>What a counter counts.</summary>
     public enum Kind { LookupFirst, LookupNext, StoreFirst, StoreNext, ExitAccept, ExitFire }
 
     private readonly Lock _gate = new();
-    private readonly double[,] _hits, _trials; // (kind, index): index is the match length or the exit layer
+    private readonly double[,] _hits, _trials; // (kind, index): index is the match length (LookupFirstIndex for LookupFirst) or the exit layer
 
     /// <param name="layers">the model's layer count (exit counters by layer 0..layers)</param>
     public DraftRates(int layers)
     {
-        int size = Math.Max(MaxNgram, layers) + 1;
+        int size = Math.Max(LookupFirstIndex(MaxNgram, MatchAgreement.Split), layers) + 1;
         int kinds = Enum.GetValues<Kind>().Length;
         _hits = new double[kinds, size];
         _trials = new double[kinds, size];

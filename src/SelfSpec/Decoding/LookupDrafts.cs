@@ -7,7 +7,8 @@ namespace SelfSpec.Decoding;
 /// sequence's last tokens, found in the sequence itself (prompt and output) or in the model's earlier output
 /// (<see cref="TokenStore"/>s); the sequence wins ties, being the closer context. A copy proposes its tokens one by
 /// one (q is one-hot); the bound plans how many to take by where the copy came from and its match length, with
-/// acceptance measured per match length, first and follow-on drafts apart, so a long match drafts further.
+/// acceptance measured per match length, first and follow-on drafts apart, so a long match drafts further; a copy
+/// from the sequence is priced too by whether the match's earlier occurrences continued alike (<see cref="MatchAgreement"/>).
 /// </summary>
 internal sealed class LookupDrafts(RoundRows rows, PriceBound bound, SpeculationOptions spec, int minNgram, bool[] oneHot, int maxRows,
     TokenStore[] datastore, int datastoreCounter) : IDraftSource
@@ -17,8 +18,10 @@ internal sealed class LookupDrafts(RoundRows rows, PriceBound bound, Speculation
     private readonly int[] _ngram = new int[maxRows];  // by row: the n-gram length of the draft after it
     private readonly bool[] _follows = new bool[maxRows]; // by row: the draft after it continues the previous copy
     private readonly bool[] _stored = new bool[maxRows];  // by row: the draft after it came from the datastore
+    private readonly MatchAgreement[] _agreement = new MatchAgreement[maxRows]; // by row: the copy's agreement
     private int _copied, _next, _copyNgram, _planned;
     private bool _fromStore;
+    private MatchAgreement _copyAgreement;
 
     public void BeginRound() => _copied = _next = 0;
 
@@ -38,7 +41,7 @@ internal sealed class LookupDrafts(RoundRows rows, PriceBound bound, Speculation
             // drafts); a declined copy leaves the row to the next source (hybrid's exit; the copy is dropped, as a
             // draft from there would make it stale); one declined check a while is taken anyway, as before, so
             // estimates can recover.
-            _planned = spec.PriceBound ? bound.LookupCopyLength(_fromStore, _copyNgram, Math.Min(_copied, rowLimit - rows.Count), rows.Depth(k)) : _copied;
+            _planned = spec.PriceBound ? bound.LookupCopyLength(_fromStore, _copyNgram, Math.Min(_copied, rowLimit - rows.Count), rows.Depth(k), _copyAgreement) : _copied;
             if (_planned == 0)
             {
                 _copied = _next = 0;
@@ -46,8 +49,9 @@ internal sealed class LookupDrafts(RoundRows rows, PriceBound bound, Speculation
             }
         }
         else if (_next >= _planned) return DraftSources.Stop; // the rest of the copy does not pay
-        bound.AddLookupDraft(_fromStore, _copyNgram, follows, rows.Depth(k));
+        bound.AddLookupDraft(_fromStore, _copyNgram, follows, rows.Depth(k), _copyAgreement);
         _ngram[k] = _copyNgram;
+        _agreement[k] = _copyAgreement;
         _follows[k] = follows;
         _stored[k] = _fromStore;
         oneHot[k] = true;
@@ -58,7 +62,7 @@ internal sealed class LookupDrafts(RoundRows rows, PriceBound bound, Speculation
     private void Refill(int room)
     {
         var sequence = CollectionsMarshal.AsSpan(rows.Tokens);
-        (_copied, _copyNgram) = PromptLookup.Find(sequence, spec.LookupMinNgram, spec.LookupMaxNgram, _copy.AsSpan(0, room));
+        (_copied, _copyNgram, _copyAgreement) = PromptLookup.Find(sequence, spec.LookupMinNgram, spec.LookupMaxNgram, _copy.AsSpan(0, room));
         _next = 0;
         _fromStore = false;
         foreach (var store in datastore)
@@ -67,9 +71,9 @@ internal sealed class LookupDrafts(RoundRows rows, PriceBound bound, Speculation
             var (count, ngram) = store.Find(sequence, spec.LookupMaxNgram, _found.AsSpan(0, room));
             if (count == 0 || ngram <= _copyNgram || ngram < minNgram) continue;
             _found.AsSpan(0, count).CopyTo(_copy);
-            (_copied, _copyNgram, _fromStore) = (count, ngram, true);
+            (_copied, _copyNgram, _fromStore, _copyAgreement) = (count, ngram, true, MatchAgreement.Single);
         }
     }
 
-    public void Observe(int k, bool accepted) => bound.ObserveLookupDraft(_stored[k], _ngram[k], _follows[k], accepted);
+    public void Observe(int k, bool accepted) => bound.ObserveLookupDraft(_stored[k], _ngram[k], _follows[k], accepted, _agreement[k]);
 }

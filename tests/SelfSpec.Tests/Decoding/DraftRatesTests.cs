@@ -37,24 +37,26 @@ public sealed class DraftRatesTests
     {
         var costs = Costs();
         var rates = new DraftRates(Layers);
-        // The prior for a one-token match (0.25 first, 0.65 follow-on) does not pay at a row costing 0.3 of a pass.
+        // The prior for a one-token match whose occurrences continued differently (0.15 first, 0.65 follow-on) does
+        // not pay at a row costing 0.3 of a pass.
+        const MatchAgreement split = MatchAgreement.Split;
         var fresh = new PriceBound(Layers, 0.7f, costs, learned: rates);
         fresh.BeginRound();
-        Assert.Equal(0, fresh.PlanLookup(datastore: false, ngram: 1, available: 4, parentDepth: 0));
+        Assert.Equal(0, fresh.PlanLookup(datastore: false, ngram: 1, available: 4, parentDepth: 0, split));
         // An earlier generation's verdicts: one-token matches were accepted, and so were their follow-ons.
         var earlier = new PriceBound(Layers, 0.7f, costs, learned: rates);
         for (int i = 0; i < 100; i++)
         {
-            earlier.ObserveLookupDraft(datastore: false, ngram: 1, follows: false, accepted: true);
-            earlier.ObserveLookupDraft(datastore: false, ngram: 1, follows: true, accepted: true);
+            earlier.ObserveLookupDraft(datastore: false, ngram: 1, follows: false, accepted: true, split);
+            earlier.ObserveLookupDraft(datastore: false, ngram: 1, follows: true, accepted: true, split);
         }
         var next = new PriceBound(Layers, 0.7f, costs, learned: rates);
         next.BeginRound();
-        Assert.Equal(4, next.PlanLookup(datastore: false, ngram: 1, available: 4, parentDepth: 0));
+        Assert.Equal(4, next.PlanLookup(datastore: false, ngram: 1, available: 4, parentDepth: 0, split));
         // Without the shared rates a generation starts from the prior again.
         var alone = new PriceBound(Layers, 0.7f, costs);
         alone.BeginRound();
-        Assert.Equal(0, alone.PlanLookup(datastore: false, ngram: 1, available: 4, parentDepth: 0));
+        Assert.Equal(0, alone.PlanLookup(datastore: false, ngram: 1, available: 4, parentDepth: 0, split));
     }
 
     [Fact]

@@ -26,7 +26,7 @@ public sealed class PriceBoundPriorsTests
     public void AFreshBoundDeclinesTheDatastoresOneTokenMatchesButTakesTheSequences()
     {
         // Another answer's one-token match is right ~0.1 of the time: not worth a row even at 0.11 of a pass; the
-        // sequence's own one-token match (~0.25) is.
+        // sequence's own one-token match seen once before (~0.35) is.
         var bound = new PriceBound(Layers, 0.7f, Cheap());
         bound.BeginRound();
         Assert.Equal(0, bound.PlanLookup(datastore: true, ngram: 1, available: 8, parentDepth: 0));
@@ -50,5 +50,23 @@ public sealed class PriceBoundPriorsTests
         int planned = onFull.PlanLookup(datastore: false, ngram: 4, available: 8, parentDepth: 0);
         Assert.True(planned >= 3, $"{planned}"); // at 0.3 a row above the 2-row cost: 2
         Assert.Equal(planned, onSparse.PlanLookup(datastore: false, ngram: 4, available: 8, parentDepth: 0));
+    }
+
+    [Fact]
+    public void AMatchWhoseEarlierOccurrencesAgreedIsCopiedWhereASplitOneIsNot()
+    {
+        // Rows at 0.4 of a pass: a first draft pays if accepted more than 0.4 of the time. A 2-token match seen several
+        // times, always followed by the copied token, is accepted ~0.86 of the time; one whose occurrences continued
+        // differently ~0.32 (architecture.md 5).
+        var costs = DecodeCosts.Exactly(1e-4, 13.6e-4, [.. Enumerable.Range(0, 9).Select(n => 1 + 0.4 * n)]);
+        var bound = new PriceBound(Layers, 0.7f, costs);
+        bound.BeginRound();
+        Assert.True(bound.PlanLookup(datastore: false, ngram: 2, available: 4, parentDepth: 0, MatchAgreement.Agreed) >= 1);
+        Assert.Equal(0, bound.PlanLookup(datastore: false, ngram: 2, available: 4, parentDepth: 0, MatchAgreement.Split));
+        Assert.Equal(0, bound.LookupCopyLength(datastore: false, ngram: 2, available: 4, parentDepth: 0, MatchAgreement.Split));
+        // Verdicts on agreed matches move only their estimate.
+        for (int i = 0; i < 50; i++) bound.ObserveLookupDraft(datastore: false, ngram: 2, follows: false, accepted: false, MatchAgreement.Agreed);
+        Assert.Equal(0, bound.PlanLookup(datastore: false, ngram: 2, available: 4, parentDepth: 0, MatchAgreement.Agreed));
+        Assert.True(bound.PlanLookup(datastore: false, ngram: 2, available: 4, parentDepth: 0, MatchAgreement.Single) >= 1);
     }
 }

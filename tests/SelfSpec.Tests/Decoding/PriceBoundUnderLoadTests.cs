@@ -122,18 +122,19 @@ public sealed class PriceBoundUnderLoadTests
         // draft adds 0.9 of the layers and a head row (0.15): it pays only if accepted more than ~0.34 of the time.
         var low = new PriceBound(Layers, 0.5f, costs);
         low.BeginRound(otherRows: 7, otherHeadRows: 0, otherSequences: 1);
-        Assert.False(low.LookupDraftWorthIt(datastore: false, ngram: 1, follows: false, parentDepth: 0)); // prior 0.25
+        const MatchAgreement split = MatchAgreement.Split;
+        Assert.False(low.LookupDraftWorthIt(datastore: false, ngram: 1, follows: false, parentDepth: 0, split)); // prior 0.15
 
         var rates = new DraftRates(Layers);
-        for (int i = 0; i < 200; i++) rates.Add(DraftRates.Kind.LookupFirst, 1, hit: true);
+        for (int i = 0; i < 200; i++) rates.Add(DraftRates.Kind.LookupFirst, DraftRates.LookupFirstIndex(1, split), hit: true);
         var high = new PriceBound(Layers, 0.5f, costs, learned: rates);
         high.BeginRound(otherRows: 7, otherHeadRows: 0, otherSequences: 1);
-        Assert.True(high.LookupDraftWorthIt(datastore: false, ngram: 1, follows: false, parentDepth: 0));
+        Assert.True(high.LookupDraftWorthIt(datastore: false, ngram: 1, follows: false, parentDepth: 0, split));
 
         // Seven decoding sequences instead: the pass commits eight tokens, so even a sure draft (one more token for
         // 0.44 of the pass) is declined. This is the 8-client case that fell to 0.87 of ar.
         high.BeginRound(otherRows: 7, otherHeadRows: 7, otherSequences: 7);
-        Assert.False(high.LookupDraftWorthIt(datastore: false, ngram: 1, follows: false, parentDepth: 0));
+        Assert.False(high.LookupDraftWorthIt(datastore: false, ngram: 1, follows: false, parentDepth: 0, split));
     }
 
     [Fact]
