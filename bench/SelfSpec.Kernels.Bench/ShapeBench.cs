@@ -145,7 +145,8 @@ internal static class ShapeBench
         var status = Resident();
         long file = lm.FileSize, kv = cache.ByteSize, packed = t.Weights.PackedBytes;
         Console.WriteLine($"selfspec {name} memory_mb rss={status["VmRSS"] / 1e6:F1} peak={status["VmHWM"] / 1e6:F1} file={file / 1e6:F1} kv={kv / 1e6:F1} " +
-            $"packed={packed / 1e6:F1} budget(file+kv+150)={(file + kv) / 1e6 + 150:F1}");
+            $"packed={packed / 1e6:F1} budget(file+kv+150)={(file + kv) / 1e6 + 150:F1} anon={status["RssAnon"] / 1e6:F1} file_mapped={status["RssFile"] / 1e6:F1} " +
+            $"managed_heap={GC.GetGCMemoryInfo().HeapSizeBytes / 1e6:F1} model_file_resident={MappedResident(path) / 1e6:F1}");
     }
 
     /// <summary>
@@ -196,10 +197,26 @@ internal static class ShapeBench
         }
     }
 
-    /// <summary>VmRSS (resident now) and VmHWM (peak resident) of this process, in bytes.</summary>
+    /// <summary>VmRSS (resident now), VmHWM (peak resident), RssAnon and RssFile (resident file mappings) of this process, in bytes.</summary>
     private static Dictionary<string, long> Resident() =>
-        File.ReadAllLines("/proc/self/status").Where(l => l.StartsWith("VmRSS", StringComparison.Ordinal) || l.StartsWith("VmHWM", StringComparison.Ordinal))
+        File.ReadAllLines("/proc/self/status").Where(l => l.StartsWith("VmRSS", StringComparison.Ordinal) || l.StartsWith("VmHWM", StringComparison.Ordinal)
+                || l.StartsWith("RssAnon", StringComparison.Ordinal) || l.StartsWith("RssFile", StringComparison.Ordinal))
             .ToDictionary(l => l.Split(':')[0], l => long.Parse(l.Split(':')[1].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024);
+
+    /// <summary>Resident bytes of this process's mappings of <paramref name="path"/> (/proc/self/smaps).</summary>
+    private static long MappedResident(string path)
+    {
+        string full = Path.GetFullPath(path);
+        long total = 0;
+        bool inside = false;
+        foreach (string line in File.ReadLines("/proc/self/smaps"))
+        {
+            if (line.Length > 0 && char.IsAsciiHexDigit(line[0]) && line.Contains('-')) inside = line.EndsWith(full, StringComparison.Ordinal);
+            else if (inside && line.StartsWith("Rss:", StringComparison.Ordinal))
+                total += long.Parse(line[4..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
+        }
+        return total;
+    }
 
     private static int ArgMax(ReadOnlySpan<float> x, ref bool finite)
     {

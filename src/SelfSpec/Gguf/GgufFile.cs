@@ -17,6 +17,7 @@ public sealed unsafe class GgufFile : IDisposable
 
     private readonly MemoryMappedFile? _mapping;
     private readonly MemoryMappedViewAccessor? _view;
+    private readonly Microsoft.Win32.SafeHandles.SafeFileHandle _reads; // ReadTensorRange's positioned reads, open for the file's life
     private byte* _data;
     private readonly Dictionary<string, GgufTensorInfo> _tensorsByName;
     private GgufFile[] _parts; // _parts[k] holds the tensors of split k; [this] for a single file
@@ -35,9 +36,10 @@ public sealed unsafe class GgufFile : IDisposable
     /// <summary>The files of a split model in order (this file first), or just this file.</summary>
     public IReadOnlyList<string> PartPaths => [.. _parts.Select(p => p.Path)];
 
-    private GgufFile(string path, MemoryMappedFile mapping, MemoryMappedViewAccessor view, byte* data, long size)
+    private GgufFile(string path, MemoryMappedFile mapping, MemoryMappedViewAccessor view, Microsoft.Win32.SafeHandles.SafeFileHandle reads, byte* data, long size)
     {
         Path = path;
+        _reads = reads;
         _mapping = mapping;
         _view = view;
         _data = data;
@@ -229,11 +231,13 @@ public sealed unsafe class GgufFile : IDisposable
             throw new FileNotFoundException($"model file not found: {path}", path);
         // The size comes from the opened file, not from FileInfo: for a symbolic link (the Hugging Face cache stores
         // every download as one) FileInfo reports the link's own few bytes, while opening follows it to the target.
-        long size;
-        using (var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read))
-            size = RandomAccess.GetLength(handle);
+        var reads = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        long size = RandomAccess.GetLength(reads);
         if (size < 24)
+        {
+            reads.Dispose();
             throw new GgufFormatException($"not a GGUF file: {path} has only {size} bytes");
+        }
 
         MemoryMappedFile? mapping = null;
         MemoryMappedViewAccessor? view = null;
@@ -244,10 +248,11 @@ public sealed unsafe class GgufFile : IDisposable
             view = mapping.CreateViewAccessor(0, size, MemoryMappedFileAccess.Read);
             view.SafeMemoryMappedViewHandle.AcquirePointer(ref data);
             data += view.PointerOffset;
-            return new GgufFile(path, mapping, view, data, size);
+            return new GgufFile(path, mapping, view, reads, data, size);
         }
         catch
         {
+            reads.Dispose();
             if (data != null) view!.SafeMemoryMappedViewHandle.ReleasePointer();
             view?.Dispose();
             mapping?.Dispose();
@@ -387,7 +392,8 @@ public sealed unsafe class GgufFile : IDisposable
 
     /// <summary>
     /// Reads bytes [start, start + destination.Length) of a tensor from the file (not the mapping), so a large
-    /// tensor can be repacked in pieces through one small buffer.
+    /// tensor can be repacked in pieces through one small buffer, and the embedding's few rows a step are read
+    /// without mapping pages around them. Positioned reads on one handle: safe from several threads at once.
     /// </summary>
     public void ReadTensorRange(GgufTensorInfo tensor, long start, Span<byte> destination)
     {
@@ -395,11 +401,10 @@ public sealed unsafe class GgufFile : IDisposable
             throw new ArgumentException($"bytes [{start}, {start + destination.Length}) lie outside tensor '{tensor.Name}' of {tensor.ByteSize}");
         ObjectDisposedException.ThrowIf(_data == null, this);
         GgufFile part = Part(tensor);
-        using var handle = File.OpenHandle(part.Path, FileMode.Open, FileAccess.Read, FileShare.Read);
         long offset = part.DataOffset + tensor.Offset + start;
         while (destination.Length > 0)
         {
-            int read = RandomAccess.Read(handle, destination, offset);
+            int read = RandomAccess.Read(part._reads, destination, offset);
             if (read <= 0) throw new GgufFormatException($"tensor '{tensor.Name}' ends past the end of {part.Path} (the file changed after it was opened)");
             destination = destination[read..];
             offset += read;
@@ -462,5 +467,6 @@ public sealed unsafe class GgufFile : IDisposable
         }
         _view?.Dispose();
         _mapping?.Dispose();
+        _reads.Dispose();
     }
 }

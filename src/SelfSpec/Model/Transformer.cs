@@ -103,14 +103,24 @@ internal sealed partial class Transformer
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Embed(ReadOnlySpan<int> tokens, Span<float> hidden)
     {
-        int d = _c.EmbeddingDim;
-        for (int i = 0; i < tokens.Length; i++)
-        {
-            int t = tokens[i];
+        int d = _c.EmbeddingDim, rowBytes = _w.EmbeddingRows.RowBytes;
+        foreach (int t in tokens)
             if ((uint)t >= (uint)_c.VocabSize) throw new InvalidRequestException($"token id {t} is outside the vocabulary (0..{_c.VocabSize - 1})");
-            var row = hidden.Slice(i * d, d);
-            Dequantize.Row(_w.TokenEmbedding.Type, _w.TokenEmbedding.Row(t), row);
-            if (_r.EmbeddingScale != 1f) System.Numerics.Tensors.TensorPrimitives.Multiply(row, _r.EmbeddingScale, row);
+        byte[]? rented = rowBytes > 32768 ? System.Buffers.ArrayPool<byte>.Shared.Rent(rowBytes) : null;
+        Span<byte> bytes = rented != null ? rented : stackalloc byte[rowBytes];
+        try
+        {
+            for (int i = 0; i < tokens.Length; i++)
+            {
+                var row = hidden.Slice(i * d, d);
+                _w.EmbeddingRows.Read(tokens[i], bytes);
+                Dequantize.Row(_w.TokenEmbedding.Type, bytes[..rowBytes], row);
+                if (_r.EmbeddingScale != 1f) System.Numerics.Tensors.TensorPrimitives.Multiply(row, _r.EmbeddingScale, row);
+            }
+        }
+        finally
+        {
+            if (rented != null) System.Buffers.ArrayPool<byte>.Shared.Return(rented);
         }
     }
 

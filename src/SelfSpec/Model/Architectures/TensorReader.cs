@@ -82,7 +82,9 @@ internal sealed class TensorReader(GgufFile file, bool pack)
         if (!GgmlTypeInfo.IsSupportedWeight(t.Type))
             throw new UnsupportedModelException($"tensor '{name}' has unsupported type {t.Type}");
         var result = new float[length];
-        Dequantize.Row(t.Type, file.TensorBytes(t), result);
+        byte[] bytes = new byte[t.ByteSize]; // read, not mapped: the pages around a small tensor would stay resident
+        file.ReadTensor(t, bytes);
+        Dequantize.Row(t.Type, bytes, result);
         return result;
     }
 
