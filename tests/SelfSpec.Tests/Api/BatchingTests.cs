@@ -17,6 +17,7 @@ public sealed class BatchingTests
         "List five fruits and their colors.",
     ];
     private static readonly int[] Lengths = [24, 64, 48, 36];
+    private const int CancelledLength = 320;
 
     [Theory]
     [InlineData(DecodingMethod.Autoregressive)]
@@ -29,10 +30,13 @@ public sealed class BatchingTests
         using (var plain = LanguageModel.Load(TestModels.Bundled, threads: 2))
         {
             prompts = Questions.Select(q => plain.Tokenize(SpecBench.ChatMl(q))).ToArray();
-            options = Lengths.Select(n => new GenerationOptions { MaxTokens = n, Method = method }).ToArray();
+            // The stream to cancel asks for many tokens: its updates queue without bound, so a reader that falls behind by
+            // its whole length (on two busy cores, 54 tokens were once produced before the reader saw its tenth) would
+            // find it finished, not cancelled.
+            options = Lengths.Select((n, i) => new GenerationOptions { MaxTokens = i == 1 ? CancelledLength : n, Method = method }).ToArray();
             solo = prompts.Select((p, i) => plain.Generate(p, options[i]).OutputTokens).ToArray();
         }
-        Assert.True(solo[1].Length > 20, "the request to cancel must run long enough to be cancelled midway");
+        Assert.True(solo[1].Length > 200, "the request to cancel must run long enough to be cancelled midway");
 
         using var lm = LanguageModel.Load(TestModels.Bundled, new ModelLoadOptions { Threads = 2, Parallel = 4 });
         const int cancelAfter = 10;
