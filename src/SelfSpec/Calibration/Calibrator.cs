@@ -216,8 +216,12 @@ internal sealed class Calibrator(LanguageModel lm, CalibrationOptions o, Action<
         int[] tokens = Enumerable.Range(0, c.VocabSize).OrderByDescending(t => score[t]).ThenBy(t => t).Take(size).ToArray();
         var output = lm.Transformer.Weights.Output;
         var weights = new float[tokens.Length * c.EmbeddingDim];
+        var row = new byte[output.RowBytes];
         for (int i = 0; i < tokens.Length; i++)
-            Dequantize.Row(output.Type, output.Row(tokens[i]), weights.AsSpan(i * c.EmbeddingDim, c.EmbeddingDim));
+        {
+            output.ReadRow(tokens[i], row);
+            Dequantize.Row(output.Type, row, weights.AsSpan(i * c.EmbeddingDim, c.EmbeddingDim));
+        }
         return new DraftHead(tokens, weights, lm.Transformer.Weights.OutputNorm, c.RmsEpsilon, c.VocabSize);
     }
 

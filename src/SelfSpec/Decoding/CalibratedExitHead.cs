@@ -53,7 +53,7 @@ internal sealed class CalibratedExitHead : IExitHead
         for (int i = 0; i < draftTokens.Length; i++)
         {
             if ((uint)draftTokens[i] >= (uint)c.VocabSize) throw new ArgumentException($"draft token {draftTokens[i]} is outside the vocabulary");
-            output.Row(draftTokens[i]).CopyTo(_head.AsSpan(i * output.RowBytes, output.RowBytes));
+            output.ReadRow(draftTokens[i], _head.AsSpan(i * output.RowBytes, output.RowBytes));
         }
         _z = new float[_embd];
         _u = new float[_embd];

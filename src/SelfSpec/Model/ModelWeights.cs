@@ -11,12 +11,6 @@ internal sealed class ModelWeights
 {
     public required ModelConfig Config { get; init; }
     public required WeightMatrix TokenEmbedding { get; init; }   // (vocab rows of embd)
-    /// <summary>
-    /// Reads token rows of the embedding from the file, not the mapping: a page fault on the mapping maps the
-    /// cached pages around it too (tens of kilobytes a token), so after a few hundred distinct tokens tens of
-    /// megabytes of the table counted as resident (architecture.md, "memory").
-    /// </summary>
-    public required TokenRows EmbeddingRows { get; init; }
     public required LayerWeights[] Layers { get; init; }
     public required float[] OutputNorm { get; init; }            // (embd)
     /// <summary>The output head: its own tensor, or the token embedding when tied.</summary>
@@ -38,12 +32,11 @@ internal sealed class ModelWeights
         var embedding = WeightMatrix.FromTensor(file, "token_embd.weight", embd, config.VocabSize);
         var (shortFactors, longFactors) = architecture.ReadRopeFactors(tensors, config);
         bool tied = config.Recipe.TiedOutput || !tensors.Has("output.weight");
-        // The head is packed on its own; a tied embedding stays in the mapping for Embed's few rows a step.
+        // The head is packed on its own; Embed reads the embedding's few rows a step from the file (WeightMatrix.ReadRow).
         var weights = new ModelWeights
         {
             Config = config,
             TokenEmbedding = embedding,
-            EmbeddingRows = new TokenRows(file, file.GetTensor("token_embd.weight"), embedding.RowBytes),
             Layers = layers,
             OutputNorm = tensors.Vector("output_norm.weight", embd),
             Output = tensors.Matrix(tied ? "token_embd.weight" : "output.weight", embd, config.VocabSize),
@@ -59,12 +52,4 @@ internal sealed class ModelWeights
 
     /// <summary>Bytes held beside the mapped file by the packed copies.</summary>
     public long PackedBytes => Layers.Sum(l => l.Matrices.Sum(m => m.Packed?.ByteSize ?? 0)) + (Output.Packed?.ByteSize ?? 0);
-}
-
-/// <summary>One tensor's rows, read from the file on demand (positioned reads: any thread, no mapped pages).</summary>
-internal sealed class TokenRows(GgufFile file, GgufTensorInfo tensor, int rowBytes)
-{
-    public int RowBytes => rowBytes;
-
-    public void Read(int row, Span<byte> destination) => file.ReadTensorRange(tensor, (long)row * rowBytes, destination[..rowBytes]);
 }

@@ -103,7 +103,7 @@ internal sealed partial class Transformer
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Embed(ReadOnlySpan<int> tokens, Span<float> hidden)
     {
-        int d = _c.EmbeddingDim, rowBytes = _w.EmbeddingRows.RowBytes;
+        int d = _c.EmbeddingDim, rowBytes = _w.TokenEmbedding.RowBytes;
         foreach (int t in tokens)
             if ((uint)t >= (uint)_c.VocabSize) throw new InvalidRequestException($"token id {t} is outside the vocabulary (0..{_c.VocabSize - 1})");
         byte[]? rented = rowBytes > 32768 ? System.Buffers.ArrayPool<byte>.Shared.Rent(rowBytes) : null;
@@ -113,7 +113,7 @@ internal sealed partial class Transformer
             for (int i = 0; i < tokens.Length; i++)
             {
                 var row = hidden.Slice(i * d, d);
-                _w.EmbeddingRows.Read(tokens[i], bytes);
+                _w.TokenEmbedding.ReadRow(tokens[i], bytes);
                 Dequantize.Row(_w.TokenEmbedding.Type, bytes[..rowBytes], row);
                 if (_r.EmbeddingScale != 1f) System.Numerics.Tensors.TensorPrimitives.Multiply(row, _r.EmbeddingScale, row);
             }

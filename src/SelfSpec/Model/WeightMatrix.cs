@@ -17,10 +17,13 @@ internal readonly unsafe struct WeightMatrix
     public readonly int OutDim;
     public readonly int RowBytes;
     public readonly PackedMatrix? Packed;
+    /// <summary>Where the rows lie in the file, for <see cref="ReadRow"/>; null for a matrix that is not a whole tensor or rows of one.</summary>
+    public readonly FileRows? File;
 
-    public WeightMatrix(byte* data, GgmlType type, int inDim, int outDim, PackedMatrix? packed = null)
+    public WeightMatrix(byte* data, GgmlType type, int inDim, int outDim, PackedMatrix? packed = null, FileRows? file = null)
     {
         Packed = packed;
+        File = file;
         Data = data;
         Type = type;
         InDim = inDim;
@@ -43,10 +46,21 @@ internal readonly unsafe struct WeightMatrix
         var pack = TensorTypes.Get(Type).Pack;
         if (Packed != null || pack == null || InDim % 32 != 0) return this;
         PackedMatrix? packed = pack(bytes, InDim, OutDim);
-        return packed == null ? this : new WeightMatrix(Data, Type, InDim, OutDim, packed);
+        return packed == null ? this : new WeightMatrix(Data, Type, InDim, OutDim, packed, File);
     }
 
-    public ReadOnlySpan<byte> Row(int row) => new(Data + (long)row * RowBytes, RowBytes);
+    /// <summary>
+    /// Copies one row's bytes (the embedding's rows a step, the exit head's draft rows at load). Read from the file,
+    /// not the mapping, where the matrix knows its place there: a fault on the mapping maps the cached pages around
+    /// it too, and after a few hundred distinct tokens tens of megabytes of a table counted as resident
+    /// (architecture.md, "memory").
+    /// </summary>
+    public void ReadRow(int row, Span<byte> destination)
+    {
+        if ((uint)row >= (uint)OutDim) throw new ArgumentOutOfRangeException(nameof(row), $"row {row} of a matrix of {OutDim}");
+        if (File != null) File.Read(row, destination[..RowBytes]);
+        else new ReadOnlySpan<byte>(Data + (long)row * RowBytes, RowBytes).CopyTo(destination);
+    }
 
     public static WeightMatrix FromTensor(GgufFile file, string name, int inDim, int outDim)
     {
@@ -55,6 +69,16 @@ internal readonly unsafe struct WeightMatrix
             throw new UnsupportedModelException($"tensor '{name}' has shape [{string.Join(", ", t.Dimensions)}], expected [{inDim}, {outDim}]");
         if (!GgmlTypeInfo.IsSupportedWeight(t.Type))
             throw new UnsupportedModelException($"tensor '{name}' has unsupported type {t.Type} (supported: {TensorTypes.SupportedWeightList})");
-        return new WeightMatrix(file.TensorData(t), t.Type, inDim, outDim);
+        var rows = new FileRows(file, t, 0, checked((int)GgmlTypeInfo.RowBytes(t.Type, inDim)));
+        return new WeightMatrix(file.TensorData(t), t.Type, inDim, outDim, file: rows);
     }
+}
+
+/// <summary>Rows of a tensor from <paramref name="firstRow"/> on, read from the file on demand (positioned reads: any thread, no mapped pages).</summary>
+internal sealed class FileRows(GgufFile file, GgufTensorInfo tensor, int firstRow, int rowBytes)
+{
+    /// <summary>The same tensor's rows from <paramref name="first"/> rows further on.</summary>
+    public FileRows From(int first) => new(file, tensor, firstRow + first, rowBytes);
+
+    public void Read(int row, Span<byte> destination) => file.ReadTensorRange(tensor, (long)(firstRow + row) * rowBytes, destination);
 }

@@ -37,7 +37,7 @@ internal sealed class TensorReader(GgufFile file, bool pack)
     {
         var whole = WeightMatrix.FromTensor(file, name, inDim, totalRows);
         if (first < 0 || count < 1 || first + count > totalRows) throw new ArgumentOutOfRangeException(nameof(count));
-        var part = new WeightMatrix(whole.Data + (long)first * whole.RowBytes, whole.Type, inDim, count);
+        var part = new WeightMatrix(whole.Data + (long)first * whole.RowBytes, whole.Type, inDim, count, file: whole.File?.From(first));
         if (!pack || !WeightMatrix.Packable(part.Type)) return part;
         var t = file.GetTensor(name);
         if (TryPackInChunks(t, part, first) is { } chunked) return chunked;
@@ -69,7 +69,7 @@ internal sealed class TensorReader(GgufFile file, bool pack)
             file.ReadTensorRange(t, (long)(firstRow + r) * m.RowBytes, span);
             packer.PackRows(span, r, n);
         }
-        return new WeightMatrix(m.Data, m.Type, m.InDim, m.OutDim, packer.Matrix);
+        return new WeightMatrix(m.Data, m.Type, m.InDim, m.OutDim, packer.Matrix, m.File);
     }
 
     public float[]? OptionalVector(string name, int length) => Has(name) ? Vector(name, length) : null;
