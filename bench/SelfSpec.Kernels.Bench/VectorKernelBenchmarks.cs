@@ -22,6 +22,11 @@ public class RowKernelBenchmarks
     [Benchmark] public void RmsNormFast() => RmsNorm.Apply(_x, _w, 1e-5f, _y);
     [Benchmark] public void SwiGluReference() => SwiGlu.Reference(_gate, _up, _h);
     [Benchmark] public void SwiGluFast() => SwiGlu.Apply(_gate, _up, _h);
+    private readonly byte[] _act = new byte[PackedActivations.RowBytes(FeedForward)];
+    [Benchmark] public void QuantizeFeedForwardRowQ4_1() => PackedActivations.Quantize(Quantization.GgmlType.Q4_1, _gate, 1, FeedForward, _act);
+    [Benchmark] public void QuantizeFeedForwardRowQ4_0() => PackedActivations.Quantize(Quantization.GgmlType.Q4_0, _gate, 1, FeedForward, _act);
+    private readonly Half[] _halfRow = new Half[FeedForward];
+    [Benchmark] public void HalfRoundingRow() => HalfRounding.Apply(_gate, _gate, _halfRow);
 }
 
 /// <summary>One query head (dim 64) over the cached keys and values of a context of n positions (kvDim 192, 3 KV heads).</summary>
@@ -29,7 +34,7 @@ public class RowKernelBenchmarks
 public class AttentionBenchmarks
 {
     private const int HeadDim = 64, KvDim = 192;
-    private float[] _q = [], _k = [], _v = [], _scores = [], _out = new float[6 * HeadDim];
+    private float[] _q = [], _k = [], _v = [], _scores = [], _out = new float[24 * HeadDim];
     private ushort[] _keyBlocks = [], _valueRows = [];
 
     [Params(128, 600, 1024)]
@@ -38,7 +43,7 @@ public class AttentionBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _q = RowKernelBenchmarks.Fill(6 * HeadDim, 5);
+        _q = RowKernelBenchmarks.Fill(24 * HeadDim, 5);
         _k = RowKernelBenchmarks.Fill(Context * KvDim, 6);
         _v = RowKernelBenchmarks.Fill(Context * KvDim, 7);
         _scores = new float[Attention.ScratchFloats(Context, HeadDim)];
@@ -64,4 +69,11 @@ public class AttentionBenchmarks
     [Benchmark]
     public void ThreeHeadsTwoRows() => Attention.Queries(_q, [0, 64, 128, 192, 256, 320], [Context - 1, Context - 1, Context - 1, Context, Context, Context],
         HeadDim, _keyBlocks, _valueRows, 0.125f, _scores, _out);
+
+    /// <summary>The three heads for the eight rows of a verification pass: 24 queries, three tiles of eight.</summary>
+    [Benchmark]
+    public void ThreeHeadsEightRows() => Attention.Queries(_q, EightRowOffsets, EightRowCounts(Context), HeadDim, _keyBlocks, _valueRows, 0.125f, _scores, _out);
+
+    private static readonly int[] EightRowOffsets = Enumerable.Range(0, 24).Select(i => i * HeadDim).ToArray();
+    private static int[] EightRowCounts(int context) => Enumerable.Range(0, 24).Select(i => context - 7 + i / 3).ToArray();
 }

@@ -4,9 +4,32 @@ using SelfSpec.Threading;
 
 namespace SelfSpec.Model;
 
-/// <summary>The parallel jobs of the forward pass: matrix products split by output columns, attention split by (row, head).</summary>
+/// <summary>
+/// The parallel jobs of the forward pass: matrix products split by output columns, attention split by (row, head),
+/// the per-row stages between them split by rows.
+/// </summary>
 internal sealed partial class Transformer
 {
+    /// <summary>A row stage (<see cref="RowStage"/>) over the pass's rows, split across workers by rows.</summary>
+    private sealed class RowJob(Transformer t) : IParallelWork
+    {
+        private RowStage _stage;
+        private int _n;
+
+        public void Set(RowStage stage, int n)
+        {
+            _stage = stage;
+            _n = n;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Execute(int worker, int workers)
+        {
+            var (start, end) = WorkerPool.Split(_n, worker, workers);
+            if (start < end) t.RunRows(_stage, worker, start, end);
+        }
+    }
+
     /// <summary>Up to three matrix products over one quantized input, each split by output columns.</summary>
     private sealed class MatMulJob : IParallelWork
     {

@@ -46,13 +46,22 @@ internal sealed partial class Transformer
     private readonly float[] _cos, _sin;   // (batch x ropeDim/2)
     private readonly YarnRope? _yarn;      // the model's tables under YaRN scaling; null for plain, linear or LongRoPE
     private readonly float[] _slidingCos, _slidingSin; // (batch x ropeDim/2) for sliding layers with their own RoPE; else _cos, _sin
-    private readonly Half[] _half;         // (qDim) scratch of the query's half-precision rounding
-    private readonly Half[] _keyHalf, _valueHalf; // (kvDim) one position's keys and values as the cache stores them
+    private readonly HalfScratch[] _halves; // (threads) one row's query rounding and its keys and values as the cache stores them
     private readonly float[][] _scores;    // (threads) x (attention scratch) scores and queries of a tile
     private readonly KvCache[] _caches;    // (batch) the cache of each row's sequence in the current pass
 
     private readonly MatMulJob _matmul;
     private readonly AttentionJob _attention;
+    private readonly RowJob _rows;
+    private readonly LayerInputs[] _inputs; // (layers) whether each layer's fused products read one quantized input
+
+    // The pass that row stages work on: set by ForwardRows / FinalLogits for the pass, the hidden rows pinned.
+    private unsafe float* _hidden;
+    private int _hiddenLength, _layer;
+    private readonly int[] _positions; // (batch)
+
+    private sealed record HalfScratch(Half[] Query, Half[] Keys, Half[] Values);
+    private readonly record struct LayerInputs(bool QkvShared, bool GateUpShared);
 
     public int MaxBatch { get; }
     public ModelConfig Config => _c;
@@ -89,14 +98,15 @@ internal sealed partial class Transformer
         _sin = new float[maxBatch * _c.RopeDim / 2];
         _slidingCos = _r.SlidingRope == null ? _cos : new float[_cos.Length];
         _slidingSin = _r.SlidingRope == null ? _sin : new float[_sin.Length];
-        _half = new Half[_c.QueryDim];
-        _keyHalf = new Half[_c.KvDim];
-        _valueHalf = new Half[_c.KvDim];
+        _halves = [.. Enumerable.Range(0, pool.ThreadCount).Select(_ => new HalfScratch(new Half[_c.QueryDim], new Half[_c.KvDim], new Half[_c.KvDim]))];
+        _positions = new int[maxBatch];
+        _inputs = [.. _w.Layers.Select(l => new LayerInputs(SharesInput(l.Query, l.Key, l.Value), SharesInput(l.Gate, l.Up)))];
         _scores = new float[pool.ThreadCount][];
         for (int i = 0; i < _scores.Length; i++) _scores[i] = new float[Attention.ScratchFloats(maxContext, _c.HeadDim)];
         _caches = new KvCache[maxBatch];
         _matmul = new MatMulJob();
         _attention = new AttentionJob(this);
+        _rows = new RowJob(this);
     }
 
     /// <summary>Writes the embedding rows of <paramref name="tokens"/> into hidden (n x embd), scaled as the recipe says.</summary>
@@ -160,7 +170,7 @@ internal sealed partial class Transformer
 
     /// <summary>The pass over rows whose caches are in <see cref="_caches"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void ForwardRows(ReadOnlySpan<int> positions, Span<float> hidden, int fromLayer, int toLayer)
+    private unsafe void ForwardRows(ReadOnlySpan<int> positions, Span<float> hidden, int fromLayer, int toLayer)
     {
         int n = positions.Length;
         if (n == 0 || fromLayer >= toLayer) return;
@@ -193,15 +203,23 @@ internal sealed partial class Transformer
                 }
             }
         }
-        try
+        if (hidden.Length < n * _c.EmbeddingDim) throw new ArgumentException("hidden holds fewer rows than positions");
+        positions.CopyTo(_positions);
+        fixed (float* h = hidden)
         {
-            for (int layer = fromLayer; layer < toLayer; layer++)
-                Layer(layer, positions, hidden);
-        }
-        finally
-        {
-            // Caches are the sessions'; the transformer keeps no reference past the pass.
-            _caches.AsSpan(0, n).Clear();
+            _hidden = h;
+            _hiddenLength = n * _c.EmbeddingDim;
+            try
+            {
+                for (int layer = fromLayer; layer < toLayer; layer++)
+                    Layer(layer, positions);
+            }
+            finally
+            {
+                // Caches are the sessions'; the transformer keeps no reference past the pass, nor to the pinned rows.
+                _caches.AsSpan(0, n).Clear();
+                _hidden = null;
+            }
         }
     }
 
@@ -210,35 +228,31 @@ internal sealed partial class Transformer
 
     /// <summary>One layer: the attention block, then the feed-forward block, each timed through one <see cref="StageClock"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Layer(int layer, ReadOnlySpan<int> positions, Span<float> hidden)
+    private void Layer(int layer, ReadOnlySpan<int> positions)
     {
         var lw = _w.Layers[layer];
+        var inputs = _inputs[layer];
         int n = positions.Length;
+        _layer = layer;
         var clock = StageClock.Start();
 
         // Attention: norm -> q, k, v (one dispatch) -> biases, Q/K norms, rope, cache write -> attention -> output
-        // projection -> (post-norm) -> residual.
-        NormRows(hidden, lw.AttentionNorm, n);
-        clock.Lap(ForwardStage.Norm);
-        Project(_norm, n, ref clock, (lw.Query, _q), (lw.Key, _k), (lw.Value, _v));
-        PrepareQueriesAndKeys(layer, lw, positions);
-        clock.Lap(ForwardStage.RopeAndCache);
+        // projection -> (post-norm) residual, fused with the feed-forward norm.
+        Rows(RowStage.AttentionInput, n, ref clock, ForwardStage.Norm);
+        Multiply(_norm, n, inputs.QkvShared, ref clock, (lw.Query, _q), (lw.Key, _k), (lw.Value, _v));
+        Rows(RowStage.QueriesAndKeys, n, ref clock, ForwardStage.RopeAndCache);
         _attention.Set(positions, layer);
         _pool.Run(_attention);
         clock.Lap(ForwardStage.Attention);
-        Project(_attn, n, ref clock, (lw.Output, _proj));
-        AddResidual(hidden, lw.PostAttentionNorm, n);
-        clock.Lap(ForwardStage.Residual);
+        Rows(RowStage.OutputInput, n, ref clock, ForwardStage.QuantizeActivations);
+        Multiply(_attn, n, true, ref clock, (lw.Output, _proj));
 
-        // Feed-forward: norm -> gate, up (one dispatch) -> act(gate) * up -> down projection -> (post-norm) -> residual.
-        NormRows(hidden, lw.FeedForwardNorm, n);
-        clock.Lap(ForwardStage.Norm);
-        Project(_norm, n, ref clock, (lw.Gate, _gate), (lw.Up, _up));
-        GatedActivation(n);
-        clock.Lap(ForwardStage.Activation);
-        Project(_norm, n, ref clock, (lw.Down, _proj));
-        AddResidual(hidden, lw.PostFeedForwardNorm, n);
-        clock.Lap(ForwardStage.Residual);
+        // Feed-forward: norm -> gate, up (one dispatch) -> act(gate) * up -> down projection -> (post-norm) residual.
+        Rows(RowStage.FeedForwardInput, n, ref clock, ForwardStage.Residual);
+        Multiply(_norm, n, inputs.GateUpShared, ref clock, (lw.Gate, _gate), (lw.Up, _up));
+        Rows(RowStage.DownInput, n, ref clock, ForwardStage.Activation);
+        Multiply(_norm, n, true, ref clock, (lw.Down, _proj));
+        Rows(RowStage.FeedForwardResidual, n, ref clock, ForwardStage.Residual);
     }
 
     /// <summary>
@@ -246,14 +260,26 @@ internal sealed partial class Transformer
     /// (n x vocab), written to the start of <paramref name="logits"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void FinalLogits(ReadOnlySpan<float> hidden, int n, float[] logits)
+    public unsafe void FinalLogits(ReadOnlySpan<float> hidden, int n, float[] logits)
     {
         if (n > MaxBatch) throw new ArgumentException($"batch of {n} exceeds {MaxBatch}");
         if (logits.Length < n * _c.VocabSize) throw new ArgumentException("logits buffer too small");
+        if (hidden.Length < n * _c.EmbeddingDim) throw new ArgumentException("hidden holds fewer rows than asked for");
         var clock = StageClock.Start();
-        NormRows(hidden, _w.OutputNorm, n);
-        clock.Lap(ForwardStage.Norm);
-        Project(_norm, n, ref clock, (_w.Output, logits));
+        fixed (float* h = hidden)
+        {
+            _hidden = h;
+            _hiddenLength = n * _c.EmbeddingDim;
+            try
+            {
+                Rows(RowStage.HeadInput, n, ref clock, ForwardStage.Norm);
+            }
+            finally
+            {
+                _hidden = null;
+            }
+        }
+        Multiply(_norm, n, true, ref clock, (_w.Output, logits));
         FinishLogits(logits.AsSpan(0, n * _c.VocabSize));
     }
 }

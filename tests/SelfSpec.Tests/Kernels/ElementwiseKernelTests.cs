@@ -25,6 +25,28 @@ public sealed class ElementwiseKernelTests
         }
     }
 
+    /// <summary>
+    /// The sum of squares runs in eight chains (element i in chain i % 8) combined in a fixed order, on every
+    /// instruction set: the scale is bit-for-bit this scalar spelling of that order (run under AVX-512, AVX2 and
+    /// neither by the fallback reruns).
+    /// </summary>
+    [Fact]
+    public void RmsNormScaleFollowsTheFixedEightChainOrder()
+    {
+        var rng = new Random(3);
+        foreach (int n in new[] { 1, 7, 8, 9, 64, 576, 577, 1536, 2053 })
+        {
+            var x = RandomVector(rng, n, 40f);
+            var chains = new double[8];
+            int whole = n / 8 * 8;
+            for (int i = 0; i < whole; i++) chains[i % 8] += (double)(x[i] * x[i]);
+            double sum = ((chains[0] + chains[4]) + (chains[1] + chains[5])) + ((chains[2] + chains[6]) + (chains[3] + chains[7]));
+            for (int i = whole; i < n; i++) sum += (double)(x[i] * x[i]);
+            float expected = 1f / MathF.Sqrt((float)(sum / n) + 1e-5f);
+            Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(RmsNorm.Scale(x, 1e-5f)));
+        }
+    }
+
     [Fact]
     public void SwiGluAgreesWithReference()
     {
