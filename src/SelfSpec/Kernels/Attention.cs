@@ -130,7 +130,11 @@ internal static unsafe class Attention
     private static void Tile<T>(float* q, int headDim, ushort* k, ushort* v, int* counts, int scoreFloats, float scale, float* scores, float softCap, int window)
         where T : struct, ITileSize
     {
-        if (Avx512F.IsSupported && headDim % 16 == 0) Scores512<T>(q, headDim, k, scoreFloats, scale, scores);
+        if (Avx512F.IsSupported && headDim % 16 == 0)
+        {
+            if (T.Count <= 4) Scores512Pairs<T>(q, headDim, k, scoreFloats, scale, scores);
+            else Scores512<T>(q, headDim, k, scoreFloats, scale, scores);
+        }
         else if (Avx2.IsSupported && Fma.IsSupported) Scores256<T>(q, headDim, k, scoreFloats, scale, scores);
         else ScoresScalar(T.Count, q, headDim, k, scoreFloats, scale, scores);
 
@@ -154,7 +158,8 @@ internal static unsafe class Attention
 
         if (Avx512F.IsSupported && headDim % 32 == 0)
         {
-            Values512<T>(headDim, v, minCount, scoreFloats, scores, q);
+            if (T.Count <= 4 && headDim % 64 == 0) Values512Wide<T>(headDim, v, minCount, scoreFloats, scores, q);
+            else Values512<T>(headDim, v, minCount, scoreFloats, scores, q);
             for (int t = 0; t < T.Count; t++)
                 if (counts[t] > minCount) ValuesTail512(headDim, v, minCount, counts[t], scores + t * scoreFloats, q + t * headDim);
         }
@@ -201,6 +206,72 @@ internal static unsafe class Attention
             if (T.Count > 5) (a5 * vs).Store(scores + 5 * scoreFloats + b);
             if (T.Count > 6) (a6 * vs).Store(scores + 6 * scoreFloats + b);
             if (T.Count > 7) (a7 * vs).Store(scores + 7 * scoreFloats + b);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Scores512{T}"/> for tiles of up to four queries, two blocks of 16 positions at a time: with four
+    /// chains or fewer the fused multiply-adds waited on each other's latency (one row's three heads ran at about
+    /// three quarters of one a cycle). Each lane's chain is the same, so are its bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Scores512Pairs<T>(float* q, int headDim, ushort* k, int scoreFloats, float scale, float* scores) where T : struct, ITileSize
+    {
+        float* q1 = q + headDim, q2 = q1 + headDim, q3 = q2 + headDim;
+        var vs = Vector512.Create(scale);
+        int b = 0;
+        for (; b + 32 <= scoreFloats; b += 32)
+        {
+            ushort* kb = k + b * headDim, kc = kb + 16 * headDim;
+            Vector512<float> a0 = Vector512<float>.Zero, a1 = a0, a2 = a0, a3 = a0, c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+            for (int d = 0; d < headDim; d++)
+            {
+                var kv = Widen512(kb + d * 16);
+                var kw = Widen512(kc + d * 16);
+                var w0 = Vector512.Create(q[d]);
+                a0 = Avx512F.FusedMultiplyAdd(w0, kv, a0);
+                c0 = Avx512F.FusedMultiplyAdd(w0, kw, c0);
+                if (T.Count > 1)
+                {
+                    var w1 = Vector512.Create(q1[d]);
+                    a1 = Avx512F.FusedMultiplyAdd(w1, kv, a1);
+                    c1 = Avx512F.FusedMultiplyAdd(w1, kw, c1);
+                }
+                if (T.Count > 2)
+                {
+                    var w2 = Vector512.Create(q2[d]);
+                    a2 = Avx512F.FusedMultiplyAdd(w2, kv, a2);
+                    c2 = Avx512F.FusedMultiplyAdd(w2, kw, c2);
+                }
+                if (T.Count > 3)
+                {
+                    var w3 = Vector512.Create(q3[d]);
+                    a3 = Avx512F.FusedMultiplyAdd(w3, kv, a3);
+                    c3 = Avx512F.FusedMultiplyAdd(w3, kw, c3);
+                }
+            }
+            (a0 * vs).Store(scores + b);
+            (c0 * vs).Store(scores + b + 16);
+            if (T.Count > 1) { (a1 * vs).Store(scores + scoreFloats + b); (c1 * vs).Store(scores + scoreFloats + b + 16); }
+            if (T.Count > 2) { (a2 * vs).Store(scores + 2 * scoreFloats + b); (c2 * vs).Store(scores + 2 * scoreFloats + b + 16); }
+            if (T.Count > 3) { (a3 * vs).Store(scores + 3 * scoreFloats + b); (c3 * vs).Store(scores + 3 * scoreFloats + b + 16); }
+        }
+        if (b < scoreFloats)
+        {
+            ushort* kb = k + b * headDim;
+            Vector512<float> a0 = Vector512<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
+            for (int d = 0; d < headDim; d++)
+            {
+                var kv = Widen512(kb + d * 16);
+                a0 = Avx512F.FusedMultiplyAdd(Vector512.Create(q[d]), kv, a0);
+                if (T.Count > 1) a1 = Avx512F.FusedMultiplyAdd(Vector512.Create(q1[d]), kv, a1);
+                if (T.Count > 2) a2 = Avx512F.FusedMultiplyAdd(Vector512.Create(q2[d]), kv, a2);
+                if (T.Count > 3) a3 = Avx512F.FusedMultiplyAdd(Vector512.Create(q3[d]), kv, a3);
+            }
+            (a0 * vs).Store(scores + b);
+            if (T.Count > 1) (a1 * vs).Store(scores + scoreFloats + b);
+            if (T.Count > 2) (a2 * vs).Store(scores + 2 * scoreFloats + b);
+            if (T.Count > 3) (a3 * vs).Store(scores + 3 * scoreFloats + b);
         }
     }
 
@@ -319,6 +390,64 @@ internal static unsafe class Attention
             if (T.Count > 5) Store2(output + 5 * headDim + c, a50, a51);
             if (T.Count > 6) Store2(output + 6 * headDim + c, a60, a61);
             if (T.Count > 7) Store2(output + 7 * headDim + c, a70, a71);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Values512{T}"/> for tiles of up to four queries, 64 dimensions at a time: four chains a query instead
+    /// of two, so a small tile is not held up by the multiply-adds' latency. The same chain per output element, the
+    /// same bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Values512Wide<T>(int headDim, ushort* v, int count, int scoreFloats, float* p, float* output) where T : struct, ITileSize
+    {
+        float* p1 = p + scoreFloats, p2 = p1 + scoreFloats, p3 = p2 + scoreFloats;
+        for (int c = 0; c < headDim; c += 64)
+        {
+            Vector512<float> a00 = Vector512<float>.Zero, a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+            Vector512<float> a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+            for (int j = 0; j < count; j++)
+            {
+                ushort* row = v + j * headDim + c;
+                var v0 = Widen512(row);
+                var v1 = Widen512(row + 16);
+                var v2 = Widen512(row + 32);
+                var v3 = Widen512(row + 48);
+                var w = Vector512.Create(p[j]);
+                a00 = Avx512F.FusedMultiplyAdd(v0, w, a00);
+                a01 = Avx512F.FusedMultiplyAdd(v1, w, a01);
+                a02 = Avx512F.FusedMultiplyAdd(v2, w, a02);
+                a03 = Avx512F.FusedMultiplyAdd(v3, w, a03);
+                if (T.Count > 1)
+                {
+                    w = Vector512.Create(p1[j]);
+                    a10 = Avx512F.FusedMultiplyAdd(v0, w, a10);
+                    a11 = Avx512F.FusedMultiplyAdd(v1, w, a11);
+                    a12 = Avx512F.FusedMultiplyAdd(v2, w, a12);
+                    a13 = Avx512F.FusedMultiplyAdd(v3, w, a13);
+                }
+                if (T.Count > 2)
+                {
+                    w = Vector512.Create(p2[j]);
+                    a20 = Avx512F.FusedMultiplyAdd(v0, w, a20);
+                    a21 = Avx512F.FusedMultiplyAdd(v1, w, a21);
+                    a22 = Avx512F.FusedMultiplyAdd(v2, w, a22);
+                    a23 = Avx512F.FusedMultiplyAdd(v3, w, a23);
+                }
+                if (T.Count > 3)
+                {
+                    w = Vector512.Create(p3[j]);
+                    a30 = Avx512F.FusedMultiplyAdd(v0, w, a30);
+                    a31 = Avx512F.FusedMultiplyAdd(v1, w, a31);
+                    a32 = Avx512F.FusedMultiplyAdd(v2, w, a32);
+                    a33 = Avx512F.FusedMultiplyAdd(v3, w, a33);
+                }
+            }
+            Store2(output + c, a00, a01);
+            Store2(output + c + 32, a02, a03);
+            if (T.Count > 1) { Store2(output + headDim + c, a10, a11); Store2(output + headDim + c + 32, a12, a13); }
+            if (T.Count > 2) { Store2(output + 2 * headDim + c, a20, a21); Store2(output + 2 * headDim + c + 32, a22, a23); }
+            if (T.Count > 3) { Store2(output + 3 * headDim + c, a30, a31); Store2(output + 3 * headDim + c + 32, a32, a33); }
         }
     }
 
