@@ -178,11 +178,11 @@ internal static unsafe class Attention
     // ---------- scores: per lane (position), a fused multiply-add chain over the dimensions, in order ----------
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Scores512<T>(float* q, int headDim, ushort* k, int scoreFloats, float scale, float* scores) where T : struct, ITileSize
+    private static void Scores512<T>(float* q, int headDim, ushort* k, int scoreFloats, float scale, float* scores, int from = 0) where T : struct, ITileSize
     {
         float* q1 = q + headDim, q2 = q1 + headDim, q3 = q2 + headDim, q4 = q3 + headDim, q5 = q4 + headDim, q6 = q5 + headDim, q7 = q6 + headDim;
         var vs = Vector512.Create(scale);
-        for (int b = 0; b < scoreFloats; b += 16)
+        for (int b = from; b < scoreFloats; b += 16)
         {
             ushort* kb = k + b * headDim;
             Vector512<float> a0 = Vector512<float>.Zero, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
@@ -212,7 +212,8 @@ internal static unsafe class Attention
     /// <summary>
     /// <see cref="Scores512{T}"/> for tiles of up to four queries, two blocks of 16 positions at a time: with four
     /// chains or fewer the fused multiply-adds waited on each other's latency (one row's three heads ran at about
-    /// three quarters of one a cycle). Each lane's chain is the same, so are its bits.
+    /// three quarters of one a cycle). Each lane's chain is the same, so are its bits. An odd last block is
+    /// <see cref="Scores512{T}"/>'s.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Scores512Pairs<T>(float* q, int headDim, ushort* k, int scoreFloats, float scale, float* scores) where T : struct, ITileSize
@@ -256,23 +257,7 @@ internal static unsafe class Attention
             if (T.Count > 2) { (a2 * vs).Store(scores + 2 * scoreFloats + b); (c2 * vs).Store(scores + 2 * scoreFloats + b + 16); }
             if (T.Count > 3) { (a3 * vs).Store(scores + 3 * scoreFloats + b); (c3 * vs).Store(scores + 3 * scoreFloats + b + 16); }
         }
-        if (b < scoreFloats)
-        {
-            ushort* kb = k + b * headDim;
-            Vector512<float> a0 = Vector512<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
-            for (int d = 0; d < headDim; d++)
-            {
-                var kv = Widen512(kb + d * 16);
-                a0 = Avx512F.FusedMultiplyAdd(Vector512.Create(q[d]), kv, a0);
-                if (T.Count > 1) a1 = Avx512F.FusedMultiplyAdd(Vector512.Create(q1[d]), kv, a1);
-                if (T.Count > 2) a2 = Avx512F.FusedMultiplyAdd(Vector512.Create(q2[d]), kv, a2);
-                if (T.Count > 3) a3 = Avx512F.FusedMultiplyAdd(Vector512.Create(q3[d]), kv, a3);
-            }
-            (a0 * vs).Store(scores + b);
-            if (T.Count > 1) (a1 * vs).Store(scores + scoreFloats + b);
-            if (T.Count > 2) (a2 * vs).Store(scores + 2 * scoreFloats + b);
-            if (T.Count > 3) (a3 * vs).Store(scores + 3 * scoreFloats + b);
-        }
+        if (b < scoreFloats) Scores512<T>(q, headDim, k, scoreFloats, scale, scores, from: b);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

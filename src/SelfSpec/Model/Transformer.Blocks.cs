@@ -59,7 +59,7 @@ internal sealed partial class Transformer
         var hidden = new Span<float>(_hidden, _hiddenLength);
         if (stage == RowStage.HeadInput)
         {
-            for (int i = from; i < to; i++) RmsNorm.Apply(hidden.Slice(i * d, d), _w.OutputNorm, _c.RmsEpsilon, _norm.AsSpan(i * d, d));
+            for (int i = from; i < to; i++) FinalNorm(hidden.Slice(i * d, d), _norm.AsSpan(i * d, d));
             QuantizeRows(_w.Output, _norm, from, to);
             return;
         }
