@@ -21,7 +21,9 @@ internal static class ConcurrentLoad
     public static void Run(string modelPath, BenchOptions o, IReadOnlyList<BenchPrompt> prompts)
     {
         int most = o.Clients.Max();
-        using var lm = LanguageModel.Load(modelPath, ModelLoadOptions.FromCommandLine(o.Threads, o.Sidecar) with { Parallel = most });
+        // No remembered answers: every round asks the same questions again, and batched lookup searches the datastore,
+        // so a later round would copy its answers from an earlier one.
+        using var lm = LanguageModel.Load(modelPath, ModelLoadOptions.FromCommandLine(o.Threads, o.Sidecar) with { Parallel = most, RememberedAnswers = 0 });
         var methods = o.Methods.Where(m => !m.IsLlamaCpp).ToList();
         if (methods.Count == 0) throw new InvalidRequestException("--clients needs at least one SelfSpec method among --methods");
         var peer = o.Methods.FirstOrDefault(m => m.IsLlamaCpp);

@@ -252,7 +252,7 @@ public sealed class LanguageModel : IDisposable
 
     /// <summary>A generation as the model runs it: in the scheduler's shared passes when it batches, else its own loop.</summary>
     internal IGenerationProgress CreateProgress(DecodeRequest request) =>
-        Scheduler != null ? new BatchedSequence(_transformer, _costs, request, _rates) : CreateLoop(request);
+        Scheduler != null ? new BatchedSequence(_transformer, _costs, request, _rates, _datastore.Snapshot) : CreateLoop(request);
 
     /// <summary>Keys and values kept across sessions for prompts that share a beginning (<see cref="ModelLoadOptions.PromptCacheBytes"/>), or null.</summary>
     internal PromptCache? PromptCache { get; private set; }

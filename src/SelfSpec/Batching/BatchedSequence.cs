@@ -10,7 +10,8 @@ namespace SelfSpec.Batching;
 /// One generation advanced in passes shared with other sequences (architecture.md 4): each pass it brings rows
 /// (<see cref="Plan"/>) and then reads their logits (<see cref="Complete"/>). While prefilling, its rows are the next
 /// chunk of the prompt; after that, the last committed token and, when its method drafts by prompt lookup, the
-/// drafts as extra rows, verified in the same pass. The price bound prices a draft at the marginal cost of one more
+/// drafts as extra rows, verified in the same pass. Lookup copies from the sequence or the datastore (the model's
+/// earlier answers) by the plain loop's search (<see cref="LookupDrafts.FindCopy"/>). The price bound prices a draft at the marginal cost of one more
 /// row in the pass as it stands, so under load a sequence drafts less.
 ///
 /// Decisions are the plain loops': the same sampler and <see cref="Verifier"/>, consulted in the same order, on logits
@@ -32,16 +33,19 @@ internal sealed class BatchedSequence : IGenerationProgress
     private readonly DecodeCosts _costs;
     private readonly DecodeStats _stats;
     private readonly int _layers, _maxRows, _minNgram;
-    private readonly int[] _copy;
+    private readonly int[] _copy, _found;
+    private readonly TokenStore[] _datastore;
     private readonly bool[] _oneHot;
     private readonly List<int> _tokens;
     private readonly TokenCommitter _commit; // plain decoding's checks for every committed token
     private int _prefilled;           // prompt positions computed
     private int _firstRow, _rows;     // this sequence's rows in the current pass
     private int _ngram;               // n-gram length of this round's lookup copy
+    private bool _fromStore;          // this round's copy came from the datastore
     private MatchAgreement _agreement; // how the copy's match continued before
 
-    public BatchedSequence(Transformer model, DecodeCosts costs, DecodeRequest request, DraftRates? rates = null)
+    /// <param name="datastore">the model's earlier output searched by lookup (a snapshot taken as the generation starts), or null for none</param>
+    public BatchedSequence(Transformer model, DecodeCosts costs, DecodeRequest request, DraftRates? rates = null, TokenStore[]? datastore = null)
     {
         _m = model;
         _r = request;
@@ -62,6 +66,8 @@ internal sealed class BatchedSequence : IGenerationProgress
         _bound = new PriceBound(_layers, _spec.Tau, costs, learned: rates);
         _stats = new DecodeStats { Method = _options.Method, PromptTokens = request.Prompt.Length, PrefillTokens = request.Prompt.Length - request.Reused };
         _copy = new int[_maxRows];
+        _found = new int[_maxRows];
+        _datastore = datastore ?? [];
         _oneHot = new bool[_maxRows];
         _tokens = new List<int>(request.Prompt.Length + _options.MaxTokens + _maxRows);
         _tokens.AddRange(request.Prompt);
@@ -117,18 +123,20 @@ internal sealed class BatchedSequence : IGenerationProgress
     {
         _bound.Round = _stats.Rounds;
         _bound.BeginRound(otherRows, otherHeadRows, otherSequences);
-        var (copied, ngram, agreement) = PromptLookup.Find(CollectionsMarshal.AsSpan(_tokens), _spec.LookupMinNgram, _spec.LookupMaxNgram, _copy.AsSpan(0, most));
+        var (copied, ngram, fromStore, agreement) = LookupDrafts.FindCopy(CollectionsMarshal.AsSpan(_tokens), _datastore, _spec, _minNgram,
+            _copy.AsSpan(0, most), _found);
         _ngram = ngram;
+        _fromStore = fromStore;
         _agreement = agreement;
-        if (ngram < _minNgram) return 0;
+        if (copied == 0 || ngram < _minNgram) return 0;
         // The copy is judged whole, as the plain loop's lookup judges it (architecture.md 5): the length that gives the
         // pass the most expected tokens per second, if that beats the pass without it; else its first draft alone if
         // that pays (or is explored). Judged draft by draft instead, a short match's first draft seldom paid alone
         // though the follow-ons it makes likely would, and one sequence drafted less here than alone.
-        int drafts = _spec.PriceBound ? _bound.LookupCopyLength(datastore: false, ngram, copied, 0, agreement) : copied;
+        int drafts = _spec.PriceBound ? _bound.LookupCopyLength(fromStore, ngram, copied, 0, agreement) : copied;
         for (int i = 0; i < drafts; i++)
         {
-            _bound.AddLookupDraft(datastore: false, ngram, follows: i > 0, 0, agreement);
+            _bound.AddLookupDraft(fromStore, ngram, follows: i > 0, 0, agreement);
             _oneHot[i] = true;
         }
         return drafts;
@@ -155,7 +163,7 @@ internal sealed class BatchedSequence : IGenerationProgress
         long t1 = Stopwatch.GetTimestamp();
         var (accepted, next) = _verifier.Accept(pass.Logits(_firstRow, _rows), drafts, CollectionsMarshal.AsSpan(_tokens), p + 1, [], _oneHot);
         _stats.SamplingSeconds += Stopwatch.GetElapsedTime(t1).TotalSeconds;
-        for (int i = 0; i < drafts && i <= accepted; i++) _bound.ObserveLookupDraft(datastore: false, _ngram, i > 0, i < accepted, _agreement);
+        for (int i = 0; i < drafts && i <= accepted; i++) _bound.ObserveLookupDraft(_fromStore, _ngram, i > 0, i < accepted, _agreement);
         Span<int> committed = stackalloc int[drafts];
         CollectionsMarshal.AsSpan(_tokens).Slice(p + 1, drafts).CopyTo(committed);
         _tokens.RemoveRange(p + 1, drafts);
@@ -168,8 +176,13 @@ internal sealed class BatchedSequence : IGenerationProgress
         _stats.DecodeSeconds += pass.Seconds;
         if (drafts > 0)
         {
-            _stats.DraftedBySource["lookup"] = _stats.Drafted;
-            if (_stats.Accepted > 0) _stats.AcceptedBySource["lookup"] = _stats.Accepted;
+            // Counted as the plain loop counts them: a round for the source of its copy, by which it drafted.
+            string source = _fromStore ? "datastore" : "lookup";
+            _stats.DraftedBySource[source] = _stats.DraftedBySource.GetValueOrDefault(source) + drafts;
+            if (accepted > 0) _stats.AcceptedBySource[source] = _stats.AcceptedBySource.GetValueOrDefault(source) + accepted;
+            _stats.RoundsWithDraft++;
+            _stats.RoundsBySource[source] = _stats.RoundsBySource.GetValueOrDefault(source) + 1;
+            _stats.CommittedBySource[source] = _stats.CommittedBySource.GetValueOrDefault(source) + accepted + 1;
         }
         for (int i = 0; i < accepted; i++)
             if (!_commit.Commit(committed[i], pass.Logits(_firstRow + i, 1))) return false;

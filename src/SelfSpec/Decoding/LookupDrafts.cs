@@ -58,21 +58,33 @@ internal sealed class LookupDrafts(RoundRows rows, PriceBound bound, Speculation
         return _copy[_next++];
     }
 
-    /// <summary>The longest match in the sequence, then in each store (newest first): a longer one replaces it.</summary>
     private void Refill(int room)
     {
-        var sequence = CollectionsMarshal.AsSpan(rows.Tokens);
-        (_copied, _copyNgram, _copyAgreement) = PromptLookup.Find(sequence, spec.LookupMinNgram, spec.LookupMaxNgram, _copy.AsSpan(0, room));
+        (_copied, _copyNgram, _fromStore, _copyAgreement) = FindCopy(CollectionsMarshal.AsSpan(rows.Tokens), datastore, spec, minNgram, _copy.AsSpan(0, room), _found);
         _next = 0;
-        _fromStore = false;
-        foreach (var store in datastore)
+    }
+
+    /// <summary>
+    /// The copy to draft from: the longest match of the sequence's last tokens in the sequence itself, then in each
+    /// store (newest first), a longer match replacing it (one of at least <paramref name="storeMinNgram"/> tokens).
+    /// Copies up to <paramref name="copy"/>.Length tokens into it (<paramref name="found"/>: scratch as long); returns
+    /// their count (0: no match), the match length, whether it came from a store, and how the sequence's earlier
+    /// occurrences continued. The one search of the plain loop's lookup and of a batched sequence's.
+    /// </summary>
+    public static (int Count, int Ngram, bool FromStore, MatchAgreement Agreement) FindCopy(ReadOnlySpan<int> sequence, TokenStore[] stores,
+        SpeculationOptions spec, int storeMinNgram, Span<int> copy, Span<int> found)
+    {
+        var (count, ngram, agreement) = PromptLookup.Find(sequence, spec.LookupMinNgram, spec.LookupMaxNgram, copy);
+        bool fromStore = false;
+        foreach (var store in stores)
         {
-            if (_copyNgram >= spec.LookupMaxNgram) break;
-            var (count, ngram) = store.Find(sequence, spec.LookupMaxNgram, _found.AsSpan(0, room));
-            if (count == 0 || ngram <= _copyNgram || ngram < minNgram) continue;
-            _found.AsSpan(0, count).CopyTo(_copy);
-            (_copied, _copyNgram, _fromStore, _copyAgreement) = (count, ngram, true, MatchAgreement.Single);
+            if (ngram >= spec.LookupMaxNgram) break;
+            var (n, length) = store.Find(sequence, spec.LookupMaxNgram, found[..copy.Length]);
+            if (n == 0 || length <= ngram || length < storeMinNgram) continue;
+            found[..n].CopyTo(copy);
+            (count, ngram, fromStore, agreement) = (n, length, true, MatchAgreement.Single);
         }
+        return (count, ngram, fromStore, agreement);
     }
 
     public void Observe(int k, bool accepted) => bound.ObserveLookupDraft(_stored[k], _ngram[k], _follows[k], accepted, _agreement[k]);

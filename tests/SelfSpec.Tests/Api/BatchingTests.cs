@@ -73,7 +73,9 @@ public sealed class BatchingTests
             prompts = Questions.Select(q => plain.Tokenize(SpecBench.ChatMl(q))).ToArray();
             soloAr = prompts.Select((p, i) => plain.Generate(p, Ar(i)).OutputTokens).ToArray();
         }
-        using var lm = LanguageModel.Load(TestModels.Bundled, new ModelLoadOptions { Threads = 2, Parallel = 4 });
+        // No remembered answers: batched lookup searches the datastore, which would hold the solo runs' answers by the
+        // time the concurrent ones draft.
+        using var lm = LanguageModel.Load(TestModels.Bundled, new ModelLoadOptions { Threads = 2, Parallel = 4, RememberedAnswers = 0 });
         // Lookup drafting without the timed bound drafts the same in any pass, so its sampled rounds are the same too.
         GenerationOptions Lookup(int i) => new()
         {
@@ -149,6 +151,37 @@ public sealed class BatchingTests
         Assert.Equal(expected, streamed);
         Assert.Contains(expected, e => e.Length > 0);
         Assert.True(lm.Scheduler!.SharedPasses > 5, $"only {lm.Scheduler.SharedPasses} passes carried several sequences");
+    }
+
+    [Fact]
+    public async Task BatchedLookupDraftsFromTheDatastoreAndStaysExact()
+    {
+        // A server batches every request (serve --parallel 4 by default), and the datastore's point is a long-lived
+        // process: batched sequences must search the model's earlier answers as the plain loop does.
+        using var lm = LanguageModel.Load(TestModels.Bundled, new ModelLoadOptions { Threads = 2, Parallel = 2 });
+        lm.Datastore.Recording = false;
+        var prompts = Questions.Take(2).Select(q => lm.Tokenize(SpecBench.ChatMl(q))).ToArray();
+        var ar = prompts.Select(p => lm.Generate(p, new GenerationOptions { MaxTokens = 64, Method = DecodingMethod.Autoregressive }).OutputTokens).ToArray();
+        // Each answer remembered with every sixth token changed: its copies are accepted, then rejected.
+        foreach (var answer in ar) lm.Datastore.Add(answer.Select((t, i) => i % 6 == 5 ? (t + 1) % lm.Config.VocabSize : t).ToArray());
+        foreach (var method in new[] { DecodingMethod.Lookup, DecodingMethod.Hybrid })
+        {
+            var results = await Concurrently.Run(prompts.Length, i => lm.Generate(prompts[i], new GenerationOptions { MaxTokens = 64, Method = method }));
+            int drafted = 0, accepted = 0;
+            for (int i = 0; i < prompts.Length; i++)
+            {
+                var s = results[i].Stats;
+                Assert.Equal(ar[i], results[i].OutputTokens);
+                drafted += s.DraftedBySource.GetValueOrDefault("datastore");
+                accepted += s.AcceptedBySource.GetValueOrDefault("datastore");
+                // Rounds are counted by source as the plain loop counts them.
+                Assert.Equal(s.Drafted, s.DraftedBySource.Values.Sum());
+                Assert.Equal(s.Accepted, s.AcceptedBySource.Values.Sum());
+                Assert.Equal(s.RoundsWithDraft, s.RoundsBySource.Values.Sum());
+                Assert.Equal(s.Accepted + s.RoundsWithDraft, s.CommittedBySource.Values.Sum());
+            }
+            Assert.True(accepted > 0 && drafted > accepted, $"{method}: datastore drafted {drafted}, accepted {accepted}");
+        }
     }
 
     [Fact]
