@@ -71,7 +71,7 @@ public sealed class LanguageModel : IDisposable
     {
         _file = file;
         Config = ModelConfig.FromGguf(file);
-        var weights = ModelWeights.Load(file, Config);
+        var weights = ModelWeights.Load(file, Config, workers: threads);
         Tokenizer = Tokenizer.FromGguf(file);
         if (Tokenizer.VocabSize != Config.VocabSize)
             throw new GgufFormatException($"tokenizer has {Tokenizer.VocabSize} tokens but the model's head has {Config.VocabSize} rows");

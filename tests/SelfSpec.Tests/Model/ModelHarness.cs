@@ -12,12 +12,22 @@ internal sealed class ModelHarness : IDisposable
     public Transformer Transformer { get; }
     private readonly WorkerPool _pool;
 
-    public ModelHarness(string path, int threads, int maxBatch = 64)
+    /// <param name="loadWorkers">threads that bind and pack the weights (<see cref="ModelWeights.Load"/>)</param>
+    public ModelHarness(string path, int threads, int maxBatch = 64, int loadWorkers = 1)
     {
         File = GgufFile.Open(path);
-        Config = ModelConfig.FromGguf(File);
-        _pool = new WorkerPool(threads);
-        Transformer = new Transformer(ModelWeights.Load(File, Config), _pool, maxBatch, Config.ContextLength);
+        try
+        {
+            Config = ModelConfig.FromGguf(File);
+            var weights = ModelWeights.Load(File, Config, workers: loadWorkers);
+            _pool = new WorkerPool(threads);
+            Transformer = new Transformer(weights, _pool, maxBatch, Config.ContextLength);
+        }
+        catch
+        {
+            File.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Runs tokens through all layers in chunks of the given sizes (cycled); returns hidden states (n x embd) and logits (n x vocab).</summary>
