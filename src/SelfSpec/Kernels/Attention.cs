@@ -188,6 +188,7 @@ internal static unsafe class Attention
             Vector512<float> a0 = Vector512<float>.Zero, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
             for (int d = 0; d < headDim; d++)
             {
+                if ((d & 1) == 0) StreamPrefetch.Line((byte*)(kb + d * 16)); // two dimensions a cache line
                 var kv = Widen512(kb + d * 16);
                 a0 = Avx512F.FusedMultiplyAdd(Vector512.Create(q[d]), kv, a0);
                 if (T.Count > 1) a1 = Avx512F.FusedMultiplyAdd(Vector512.Create(q1[d]), kv, a1);
@@ -227,6 +228,11 @@ internal static unsafe class Attention
             Vector512<float> a0 = Vector512<float>.Zero, a1 = a0, a2 = a0, a3 = a0, c0 = a0, c1 = a0, c2 = a0, c3 = a0;
             for (int d = 0; d < headDim; d++)
             {
+                if ((d & 1) == 0)
+                {
+                    StreamPrefetch.Line((byte*)(kb + d * 16)); // two dimensions a cache line
+                    StreamPrefetch.Line((byte*)(kc + d * 16));
+                }
                 var kv = Widen512(kb + d * 16);
                 var kw = Widen512(kc + d * 16);
                 var w0 = Vector512.Create(q[d]);
@@ -319,6 +325,7 @@ internal static unsafe class Attention
             for (int j = 0; j < count; j++)
             {
                 ushort* row = v + j * headDim + c;
+                StreamPrefetch.Line((byte*)row);
                 var v0 = Widen512(row);
                 var v1 = Widen512(row + 16);
                 var w = Vector512.Create(p[j]);
@@ -394,6 +401,7 @@ internal static unsafe class Attention
             for (int j = 0; j < count; j++)
             {
                 ushort* row = v + j * headDim + c;
+                StreamPrefetch.Lines((byte*)row, 2);
                 var v0 = Widen512(row);
                 var v1 = Widen512(row + 16);
                 var v2 = Widen512(row + 32);

@@ -1,4 +1,5 @@
-// StreamPrefetch: the software prefetch of the packed tile kernels (docs/architecture.md 8, "decoding one row").
+// StreamPrefetch: the software prefetch of the packed tile kernels and of attention's cache reads (docs/architecture.md
+// 8, "decoding one row").
 //
 // Why: at one activation row a tile kernel does some 30 vector operations per 256 weight bytes, so the core's
 // out-of-order window reaches only a few KB ahead of the loads it is executing, and the hardware prefetchers alone
