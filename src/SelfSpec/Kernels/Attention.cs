@@ -275,9 +275,11 @@ internal static unsafe class Attention
         {
             // Lanes 0-7 or 8-15 of a block: the same per-lane chain as the 16-lane path.
             ushort* kb = k + (b & ~15) * headDim + (b & 8);
+            bool firstHalf = (b & 8) == 0; // the pass that brings the block's lines in
             Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
             for (int d = 0; d < headDim; d++)
             {
+                if (firstHalf && (d & 1) == 0) StreamPrefetch.Line((byte*)(kb + d * 16)); // two dimensions a cache line
                 var kv = Widen256(kb + d * 16);
                 a0 = Fma.MultiplyAdd(Vector256.Create(q[d]), kv, a0);
                 if (T.Count > 1) a1 = Fma.MultiplyAdd(Vector256.Create(q1[d]), kv, a1);
@@ -463,9 +465,11 @@ internal static unsafe class Attention
         float* p1 = p + scoreFloats, p2 = p1 + scoreFloats, p3 = p2 + scoreFloats, p4 = p3 + scoreFloats, p5 = p4 + scoreFloats, p6 = p5 + scoreFloats, p7 = p6 + scoreFloats;
         for (int c = 0; c < headDim; c += 8)
         {
+            bool lineStart = (c & 31) == 0; // the pass that brings each value row's line in
             Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
             for (int j = 0; j < count; j++)
             {
+                if (lineStart) StreamPrefetch.Line((byte*)(v + j * headDim + c));
                 var v0 = Widen256(v + j * headDim + c);
                 a0 = Fma.MultiplyAdd(v0, Vector256.Create(p[j]), a0);
                 if (T.Count > 1) a1 = Fma.MultiplyAdd(v0, Vector256.Create(p1[j]), a1);
