@@ -177,7 +177,7 @@ internal sealed class BatchedSequence : IGenerationProgress
         if (drafts > 0)
         {
             // Counted as the plain loop counts them: a round for the source of its copy, by which it drafted.
-            string source = _fromStore ? "datastore" : "lookup";
+            string source = _fromStore ? DraftSources.DatastoreName : DraftSources.LookupName;
             _stats.DraftedBySource[source] = _stats.DraftedBySource.GetValueOrDefault(source) + drafts;
             if (accepted > 0) _stats.AcceptedBySource[source] = _stats.AcceptedBySource.GetValueOrDefault(source) + accepted;
             _stats.RoundsWithDraft++;

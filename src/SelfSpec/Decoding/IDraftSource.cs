@@ -33,4 +33,6 @@ internal static class DraftSources
     public const int Lookup = 0;
     /// <summary>The counter of datastore drafts: past every exit layer of a model of <paramref name="layers"/> layers.</summary>
     public static int Datastore(int layers) => layers + 1;
+    /// <summary>The statistics' name of lookup's and the datastore's drafts (exit drafts are "layer N").</summary>
+    public const string LookupName = "lookup", DatastoreName = "datastore";
 }

@@ -180,7 +180,7 @@ internal sealed class SelfSpeculative
             _stats.ExitLayerHistogram.Clear();
             for (int s = 0; s < _drafted.Length; s++)
             {
-                string name = s == DraftSources.Lookup ? "lookup" : s == DraftSources.Datastore(_layers) ? "datastore" : $"layer {s}";
+                string name = s == DraftSources.Lookup ? DraftSources.LookupName : s == DraftSources.Datastore(_layers) ? DraftSources.DatastoreName : $"layer {s}";
                 if (_drafted[s] > 0) _stats.DraftedBySource[name] = _drafted[s];
                 if (_accepted[s] > 0) _stats.AcceptedBySource[name] = _accepted[s];
                 if (_roundsBySource[s] > 0)

@@ -64,6 +64,8 @@ internal sealed class ModelWeights
     /// Runs body(state, item) for items 0..count-1 on up to <paramref name="workers"/> threads (the caller's among
     /// them), each taking the next item as it finishes one, with a state of its own. When items fail, the lowest
     /// item's exception is thrown as it was (not wrapped), so a bad file names the same tensor whatever the threads.
+    /// Items are taken in order, so once one fails no thread takes another: every item below it is already taken, and
+    /// a bad file is refused without packing the rest of it.
     /// </summary>
     private static void ForEachInParallel<TState>(int count, int workers, Func<TState> state, Action<TState, int> body)
     {
@@ -73,7 +75,7 @@ internal sealed class ModelWeights
         void Work()
         {
             var s = state();
-            for (int item; (item = Interlocked.Increment(ref next)) < count;)
+            for (int item; (item = Interlocked.Increment(ref next)) < count && Volatile.Read(ref failedAt) == int.MaxValue;)
             {
                 try
                 {
